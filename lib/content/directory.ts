@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import { ObjectExistsError, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './objectstore';
+
+/** Temp files start with this, so a listing never shows a half-written object. */
+const TEMP_PREFIX = '.tmp-';
+
+/**
+ * An ObjectStore in a local directory. Every write goes to a temp file in the target's directory and is renamed
+ * into place only when complete, so a reader never sees a partial object (rename is atomic on one filesystem).
+ */
+export class DirectoryObjectStore implements ObjectStore {
+  readonly url: string;
+
+  constructor(readonly root: string) {
+    this.root = path.resolve(root);
+    this.url = pathToFileURL(this.root).href;
+  }
+
+  private file(key: string): string {
+    const p = path.join(this.root, ...key.split('/'));
+    if (!p.startsWith(this.root + path.sep)) throw new Error(`${this.url}: key "${key}" escapes the store`);
+    return p;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.file(key));
+      return st.isFile() ? { key, size: st.size } : undefined;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const p = this.file(key);
+    // Open first so a missing file is a rejected promise here, not an error event later on the stream.
+    const handle = await fs.open(p, 'r').catch((e: unknown) => {
+      throw isNotFound(e) ? new ObjectNotFoundError(key, this.url) : e;
+    });
+    return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(this.file(key));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async putStream(key: string, body: Readable): Promise<void> {
+    const target = this.file(key);
+    const tmp = await this.tempFor(target);
+    try {
+      await pipeline(body, createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 }));
+      await fs.rename(tmp, target);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async putBytes(key: string, data: Uint8Array, options: { ifNoneMatch?: boolean } = {}): Promise<void> {
+    const target = this.file(key);
+    const tmp = await this.tempFor(target);
+    try {
+      await fs.writeFile(tmp, data, { flag: 'wx' });
+      if (options.ifNoneMatch) {
+        // link() fails if the target exists: a create-only publish with no window for a second writer.
+        await fs.link(tmp, target).catch((e: unknown) => {
+          throw (e as NodeJS.ErrnoException).code === 'EEXIST' ? new ObjectExistsError(key, this.url) : e;
+        });
+        await fs.rm(tmp, { force: true });
+      } else {
+        await fs.rename(tmp, target);
+      }
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk only the directory that holds the prefix, in sorted order, so keys come out lexicographically.
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const keys = await this.walk(dirKey);
+    keys.sort();
+    for (const key of keys) {
+      if (!key.startsWith(prefix)) continue;
+      const info = await this.head(key);
+      if (info) yield info;
+    }
+  }
+
+  async listDirs(prefix: string): Promise<string[]> {
+    const dir = prefix === '' ? this.root : this.file(prefix.replace(/\/$/, ''));
+    try {
+      const entries = await fs.readdir(dir, { withFileTypes: true });
+      return entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort();
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+  }
+
+  private async walk(dirKey: string): Promise<string[]> {
+    const dir = dirKey === '' ? this.root : this.file(dirKey);
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw e;
+    }
+    const out: string[] = [];
+    for (const e of entries) {
+      if (e.name.startsWith(TEMP_PREFIX)) continue;
+      const key = dirKey === '' ? e.name : `${dirKey}/${e.name}`;
+      if (e.isDirectory()) out.push(...(await this.walk(key)));
+      else if (e.isFile()) out.push(key);
+    }
+    return out;
+  }
+
+  private async tempFor(target: string): Promise<string> {
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    return path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}

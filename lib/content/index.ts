@@ -1,0 +1,6 @@
+export * from './storage';
+export * from './objectstore';
+export * from './directory';
+export * from './verify';
+export * from './layout';
+export * from './vault';

@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import {
+  Digest,
+  DescriptorSchema,
+  artifactTypeOf,
+  parseManifest,
+  subjectOf,
+  validateRepository,
+  validateTag,
+  type Descriptor,
+} from '../oci';
+import { OciLayout, REF_NAME } from './layout';
+import { ObjectExistsError, type ObjectStore } from './objectstore';
+import type { ReferrerLister, Storage } from './storage';
+
+/*
+ * Key layout. The top level is a valid OCI image layout (oci-layout, index.json, blobs/<alg>/<hex>) so that
+ * `skopeo copy oci:DIR:REPO:TAG` reads a directory vault and `aws s3 sync` of a bucket gives the same thing.
+ * imagevault's own records live under imagevault/. `_` starts no valid repository path component, so
+ * `<repository>/_tags` can never collide with a repository name.
+ */
+const META = 'imagevault';
+export const REPOSITORY_ANNOTATION = 'io.imagevault.repository';
+
+const repoPrefix = (repository: string) => `${META}/repositories/${repository}/`;
+const tagPrefix = (repository: string, tag: string) => `${repoPrefix(repository)}_tags/${tag}/`;
+const imageKey = (repository: string, digest: string) => {
+  const d = Digest.parse(digest);
+  return `${repoPrefix(repository)}_images/${d.algorithm}/${d.hex}.json`;
+};
+const referrersPrefix = (subject: string) => {
+  const d = Digest.parse(subject);
+  return `${META}/referrers/${d.algorithm}/${d.hex}/`;
+};
+
+/** Where an observation came from: the CLI, an ECR push event, a reconcile pass. */
+export const SourceSchema = z.object({
+  kind: z.string(),
+  id: z.string().optional(),
+  detail: z.string().optional(),
+});
+export type Source = z.infer<typeof SourceSchema>;
+
+/** One observation of a tag pointing at a digest (or being deleted). Appended, never overwritten. */
+export const TagObservationSchema = z.object({
+  repository: z.string(),
+  tag: z.string(),
+  action: z.enum(['push', 'delete']),
+  descriptor: DescriptorSchema,
+  observedAt: z.string(),
+  recordedAt: z.string(),
+  source: SourceSchema,
+});
+export type TagObservation = z.infer<typeof TagObservationSchema>;
+
+/**
+ * What the vault knows of one (repository, digest). Later capabilities (base image, provenance) add their parts
+ * under `extensions`, keyed by capability, so this record's shape stays stable.
+ */
+export const ImageRecordSchema = z.object({
+  repository: z.string(),
+  descriptor: DescriptorSchema,
+  firstSnapshotAt: z.string(),
+  lastSnapshotAt: z.string(),
+  blobs: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  referrers: z.array(DescriptorSchema),
+  extensions: z.record(z.string(), z.unknown()).default({}),
+});
+export type ImageRecord = z.infer<typeof ImageRecordSchema>;
+
+export class VaultError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VaultError';
+  }
+}
+
+/** Thrown when a tag, digest or time asked for has no snapshot. */
+export class NotInVaultError extends VaultError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotInVaultError';
+  }
+}
+
+/** Key-safe, sortable time: 20261123T134500123Z. */
+function timeKey(iso: string): string {
+  return iso.replace(/[-:]/g, '').replace('.', '');
+}
+
+/**
+ * The snapshot store: content-addressed blobs shared by every repository (a layer used by 50 images is stored
+ * once), an append-only history of tags, per-image records and a referrers index, all on one ObjectStore.
+ */
+export class Vault implements Storage, ReferrerLister {
+  readonly layout: OciLayout;
+
+  constructor(readonly store: ObjectStore) {
+    this.layout = new OciLayout(store);
+  }
+
+  get url(): string {
+    return this.store.url;
+  }
+
+  /** Writes the OCI layout marker and index once; harmless to repeat. */
+  init(): Promise<void> {
+    return this.layout.init();
+  }
+
+  // ---- content (the Storage side of the copy engine) ----
+
+  exists(desc: Descriptor): Promise<boolean> {
+    return this.layout.exists(desc);
+  }
+
+  fetch(desc: Descriptor): Promise<Readable> {
+    return this.layout.fetch(desc);
+  }
+
+  fetchManifest(desc: Descriptor): Promise<Buffer> {
+    return this.layout.fetchBytes(desc);
+  }
+
+  /** Stores content; a manifest with a `subject` is also indexed as a referrer of that subject. */
+  async push(desc: Descriptor, content: Readable): Promise<void> {
+    const bytes = await this.layout.pushAndRead(desc, content);
+    if (!bytes) return;
+    const node = parseManifest(bytes, desc.mediaType);
+    const subject = subjectOf(node);
+    if (!subject) return;
+    const link: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    const artifactType = artifactTypeOf(node);
+    if (artifactType) link.artifactType = artifactType;
+    const annotations = node.kind === 'index' ? node.index.annotations : node.manifest.annotations;
+    if (annotations) link.annotations = annotations;
+    const d = Digest.parse(desc.digest);
+    await this.store.putBytes(`${referrersPrefix(subject.digest)}${d.algorithm}-${d.hex}.json`, json(link));
+  }
+
+  async referrers(desc: Descriptor): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    for await (const obj of this.store.list(referrersPrefix(desc.digest))) {
+      const bytes = await this.store.getBytes(obj.key);
+      if (bytes) out.push(DescriptorSchema.parse(JSON.parse(bytes.toString('utf8'))));
+    }
+    return out;
+  }
+
+  // ---- history ----
+
+  /** Appends one observation. Keys are unique (time, digest, random), and written create-only. */
+  async recordTag(obs: Omit<TagObservation, 'recordedAt'> & { recordedAt?: string }): Promise<TagObservation> {
+    validateRepository(obs.repository);
+    validateTag(obs.tag);
+    // Normalised to full ISO with milliseconds: the string order must be the time order.
+    const full = TagObservationSchema.parse({
+      ...obs,
+      observedAt: isoTime(obs.observedAt, 'observedAt'),
+      recordedAt: isoTime(obs.recordedAt ?? new Date().toISOString(), 'recordedAt'),
+    });
+    const d = Digest.parse(full.descriptor.digest);
+    const key = `${tagPrefix(full.repository, full.tag)}${timeKey(full.observedAt)}_${d.hex.slice(0, 16)}_${randomBytes(4).toString('hex')}.json`;
+    try {
+      await this.store.putBytes(key, json(full), { ifNoneMatch: true, contentType: 'application/json' });
+    } catch (e) {
+      if (e instanceof ObjectExistsError) throw new VaultError(`history entry ${key} already exists; not overwritten`, { cause: e });
+      throw e;
+    }
+    return full;
+  }
+
+  /** Every observation of a tag, oldest first (by the time it was observed, then by when it was recorded). */
+  async history(repository: string, tag: string): Promise<TagObservation[]> {
+    validateRepository(repository);
+    validateTag(tag);
+    const out: TagObservation[] = [];
+    for await (const obj of this.store.list(tagPrefix(repository, tag))) {
+      const bytes = await this.store.getBytes(obj.key);
+      if (bytes) out.push(TagObservationSchema.parse(JSON.parse(bytes.toString('utf8'))));
+    }
+    return out.sort((a, b) => cmp(a.observedAt, b.observedAt) || cmp(a.recordedAt, b.recordedAt));
+  }
+
+  /**
+   * What a tag pointed at, now or at `at`: the last push observed at or before that time. A tag whose last
+   * observation is a delete still resolves to what it pointed at before — that is what a restore wants.
+   */
+  async resolveTag(repository: string, tag: string, at?: Date): Promise<TagObservation> {
+    const all = (await this.history(repository, tag)).filter((o) => o.action === 'push');
+    const when = at?.toISOString();
+    const hit = when ? all.filter((o) => o.observedAt <= when).pop() : all.pop();
+    if (!hit) {
+      throw new NotInVaultError(
+        all.length === 0
+          ? `${repository}:${tag} has never been snapshotted into ${this.url}`
+          : `${repository}:${tag} has no snapshot at or before ${when} (first: ${all[0].observedAt})`,
+      );
+    }
+    return hit;
+  }
+
+  /** The descriptor of a digest snapshotted for a repository. */
+  async resolveDigest(repository: string, digest: string): Promise<Descriptor> {
+    const record = await this.image(repository, digest);
+    if (record) return record.descriptor;
+    throw new NotInVaultError(`${repository}@${digest} has no snapshot in ${this.url}`);
+  }
+
+  async tags(repository: string): Promise<string[]> {
+    return this.store.listDirs(`${repoPrefix(repository)}_tags/`);
+  }
+
+  /** Every repository with a record, found by walking the tree (repository names may have many segments). */
+  async repositories(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (path: string): Promise<void> => {
+      const dirs = await this.store.listDirs(`${META}/repositories/${path}`);
+      if (dirs.includes('_tags') || dirs.includes('_images')) out.push(path.replace(/\/$/, ''));
+      for (const d of dirs) if (!d.startsWith('_')) await walk(`${path}${d}/`);
+    };
+    await walk('');
+    return out.sort();
+  }
+
+  // ---- image records ----
+
+  async image(repository: string, digest: string): Promise<ImageRecord | undefined> {
+    validateRepository(repository);
+    const bytes = await this.store.getBytes(imageKey(repository, digest));
+    return bytes ? ImageRecordSchema.parse(JSON.parse(bytes.toString('utf8'))) : undefined;
+  }
+
+  async images(repository: string): Promise<ImageRecord[]> {
+    const out: ImageRecord[] = [];
+    for await (const obj of this.store.list(`${repoPrefix(repository)}_images/`)) {
+      const bytes = await this.store.getBytes(obj.key);
+      if (bytes) out.push(ImageRecordSchema.parse(JSON.parse(bytes.toString('utf8'))));
+    }
+    return out;
+  }
+
+  /**
+   * Writes the record for (repository, digest). Replacing it is allowed (it gains referrers, extensions); on a
+   * versioned bucket every earlier version stays readable.
+   */
+  async putImage(record: ImageRecord): Promise<void> {
+    validateRepository(record.repository);
+    await this.store.putBytes(imageKey(record.repository, record.descriptor.digest), json(ImageRecordSchema.parse(record)), {
+      contentType: 'application/json',
+    });
+  }
+
+  // ---- the OCI layout's index.json ----
+
+  /**
+   * Rebuilds index.json from the history: one entry per repository:tag (its latest push), named
+   * `<repository>:<tag>`. It is a derived view (history is the truth), so concurrent writers at worst leave it
+   * one snapshot behind until the next rebuild.
+   */
+  async writeLayoutIndex(): Promise<void> {
+    const manifests: Descriptor[] = [];
+    for (const repository of await this.repositories()) {
+      for (const tag of await this.tags(repository)) {
+        const last = (await this.history(repository, tag)).pop();
+        if (!last || last.action !== 'push') continue;
+        const d = last.descriptor;
+        const entry: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+        if (d.platform) entry.platform = d.platform;
+        entry.annotations = { [REF_NAME]: `${repository}:${tag}`, [REPOSITORY_ANNOTATION]: repository };
+        manifests.push(entry);
+      }
+    }
+    await this.layout.writeIndex(manifests);
+  }
+}
+
+function json(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value, null, 2) + '\n');
+}
+
+function isoTime(value: string, field: string): string {
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) throw new VaultError(`${field} "${value}" is not a valid time`);
+  return t.toISOString();
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,69 @@
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { Digest, DigestMismatchError, Digester, type Descriptor } from '../oci';
+
+/**
+ * A pass-through that hashes and counts what flows through it and fails the stream — before it ends — when the
+ * content is not exactly what the descriptor names. Writers publish only streams that end cleanly, so content
+ * under a wrong digest is never stored. Too many bytes fail at once, without reading the rest.
+ */
+export class VerifyingStream extends Transform {
+  private readonly digester: Digester;
+  private readonly expected: Digest;
+
+  constructor(
+    private readonly desc: Pick<Descriptor, 'digest' | 'size'>,
+    private readonly context = '',
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.expected = Digest.parse(desc.digest);
+    this.digester = new Digester(this.expected.algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.digester.update(chunk);
+    if (this.digester.bytes > this.desc.size) {
+      done(new DigestMismatchError(this.desc.digest, '(unknown)', this.desc.size, this.digester.bytes, this.context));
+      return;
+    }
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const got = this.digester.digest();
+    if (this.digester.bytes !== this.desc.size || !got.equals(this.expected)) {
+      done(new DigestMismatchError(this.desc.digest, got.toString(), this.desc.size, this.digester.bytes, this.context));
+      return;
+    }
+    done();
+  }
+}
+
+/** Reads a whole (small) stream into memory, refusing more than `limit` bytes. */
+export async function readAll(stream: NodeJS.ReadableStream, limit: number, what = 'content'): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      (stream as unknown as { destroy?: () => void }).destroy?.();
+      throw new Error(`${what} is larger than the ${limit}-byte limit`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * `source` piped through `through`, with errors on either side carried to the returned stream — and handled from
+ * the start, so a failure before the consumer attaches (it may still be opening a file) is not an unhandled
+ * 'error' event but an error the consumer sees when it reads.
+ */
+export function chain<T extends NodeJS.ReadWriteStream & Readable>(source: Readable, through: T): T {
+  pipeline(source, through, () => undefined);
+  return through;
+}
+
+/** `source` verified against `desc` as it is read; see VerifyingStream. */
+export function verified(source: Readable, desc: Pick<Descriptor, 'digest' | 'size'>, context = ''): VerifyingStream {
+  return chain(source, new VerifyingStream(desc, context));
+}

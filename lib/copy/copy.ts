@@ -1,0 +1,238 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { MAX_MANIFEST_BYTES, isManifest, parseManifest, successors, verifyBytes, type Descriptor } from '../oci';
+import { chain, isReferrerLister, readAll, type ReadOnlyStorage, type Storage } from '../content';
+
+/** Blobs in flight at once. Four keeps a 2-core machine's network and hashing busy without thrashing. */
+export const DEFAULT_CONCURRENCY = 4;
+
+export type CopyEvent =
+  | { type: 'skip'; descriptor: Descriptor }
+  | { type: 'mount'; descriptor: Descriptor }
+  | { type: 'start'; descriptor: Descriptor }
+  | { type: 'progress'; descriptor: Descriptor; bytes: number }
+  | { type: 'done'; descriptor: Descriptor };
+
+export interface CopyOptions {
+  /** Blob transfers in flight at once. @default DEFAULT_CONCURRENCY */
+  readonly concurrency?: number;
+  /** Also copy every manifest's referrers (signatures, SBOMs, attestations), when the source lists them. @default true */
+  readonly referrers?: boolean;
+  /** Walk and check the destination, but push nothing. @default false */
+  readonly dryRun?: boolean;
+  /** Called for every transfer event, for progress display. */
+  readonly onEvent?: (event: CopyEvent) => void;
+  /** Tries to make a blob appear at the destination without transferring it (cross-repository mount). */
+  readonly mount?: (desc: Descriptor) => Promise<boolean>;
+  /** Names the image in error messages, e.g. `127.0.0.1:5000/app:1.0`. */
+  readonly label?: string;
+}
+
+export interface CopySummary {
+  root: Descriptor;
+  manifests: { copied: number; skipped: number };
+  blobs: { copied: number; skipped: number; mounted: number };
+  bytes: { copied: number; skipped: number };
+  referrers: Descriptor[];
+  seconds: number;
+}
+
+export type CopyOp = 'fetch' | 'push' | 'exists' | 'referrers';
+
+/** A failed step of a copy, saying which side failed and on what content. */
+export class CopyError extends Error {
+  constructor(
+    readonly op: CopyOp,
+    readonly origin: 'source' | 'destination',
+    readonly descriptor: Descriptor,
+    label: string,
+    cause: unknown,
+  ) {
+    super(`${label ? `${label}: ` : ''}${op} ${descriptor.digest} (${descriptor.mediaType}) at ${origin}: ${(cause as Error)?.message ?? cause}`, {
+      cause,
+    });
+    this.name = 'CopyError';
+  }
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+/** Counts bytes as they pass, for progress; the destination verifies them. */
+class Counter extends Transform {
+  constructor(private readonly onBytes: (n: number) => void) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.onBytes(chunk.length);
+    done(null, chunk);
+  }
+}
+
+/**
+ * Copies the graph rooted at `root` from `src` to `dst`: children before parents, so a destination never holds a
+ * manifest whose content is missing; each blob once, however many manifests share it; blobs the destination
+ * already has are skipped. Manifests are always walked (they are small) so that referrers added since the last
+ * copy are found and missing children repaired. Tagging is the caller's, after the graph is complete.
+ */
+export async function copyGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  options: CopyOptions = {},
+): Promise<CopySummary> {
+  return new GraphCopy(src, dst, options).run(root);
+}
+
+class GraphCopy {
+  private readonly nodes = new Map<string, Promise<void>>();
+  private readonly referrerWalks: Promise<void>[] = [];
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly limit: Semaphore;
+  private failed: unknown;
+  private readonly summary: Omit<CopySummary, 'root' | 'seconds'> = {
+    manifests: { copied: 0, skipped: 0 },
+    blobs: { copied: 0, skipped: 0, mounted: 0 },
+    bytes: { copied: 0, skipped: 0 },
+    referrers: [],
+  };
+
+  constructor(
+    private readonly src: ReadOnlyStorage,
+    private readonly dst: Storage,
+    private readonly options: CopyOptions,
+  ) {
+    this.limit = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  }
+
+  async run(root: Descriptor): Promise<CopySummary> {
+    const started = process.hrtime.bigint();
+    try {
+      await this.node(root);
+      // Referrer walks are collected, not awaited inside node(): a referrer's subject is its successor, and
+      // awaiting inside would wait on itself.
+      while (this.referrerWalks.length > 0) await Promise.all(this.referrerWalks.splice(0));
+    } catch (e) {
+      this.failed ??= e;
+      // Let transfers already running settle, so nothing is written after we report failure.
+      await Promise.allSettled([...this.inflight]);
+      throw this.failed;
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { root, ...this.summary, seconds };
+  }
+
+  private node(desc: Descriptor): Promise<void> {
+    let p = this.nodes.get(desc.digest);
+    if (!p) {
+      p = this.track(isManifest(desc.mediaType) ? this.manifest(desc) : this.blob(desc));
+      this.nodes.set(desc.digest, p);
+    }
+    return p;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, (e: unknown) => {
+      done();
+      this.failed ??= e;
+    });
+    return p;
+  }
+
+  private async manifest(desc: Descriptor): Promise<void> {
+    this.checkFailed();
+    const bytes = await this.step('fetch', 'source', desc, async () => {
+      const b = await readAll(await this.src.fetch(desc), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);
+      verifyBytes(b, desc.digest, desc.size);
+      return b;
+    });
+    const node = await this.step('fetch', 'source', desc, async () => parseManifest(bytes, desc.mediaType));
+    await Promise.all(successors(node).map((child) => this.node(child)));
+    const present = await this.step('exists', 'destination', desc, () => this.dst.exists(desc));
+    if (present) {
+      this.summary.manifests.skipped++;
+      this.emit({ type: 'skip', descriptor: desc });
+    } else {
+      if (!this.options.dryRun) {
+        this.checkFailed();
+        await this.step('push', 'destination', desc, () => this.dst.push(desc, Readable.from([bytes])));
+      }
+      this.summary.manifests.copied++;
+      this.summary.bytes.copied += desc.size;
+      this.emit({ type: 'done', descriptor: desc });
+    }
+    if (this.options.referrers !== false && isReferrerLister(this.src)) {
+      const lister = this.src;
+      this.referrerWalks.push(
+        this.track(
+          (async () => {
+            const found = await this.step('referrers', 'source', desc, () => lister.referrers(desc));
+            for (const r of found) if (!this.nodes.has(r.digest)) this.summary.referrers.push(r);
+            await Promise.all(found.map((r) => this.node(r)));
+          })(),
+        ),
+      );
+    }
+  }
+
+  private async blob(desc: Descriptor): Promise<void> {
+    await this.limit.run(async () => {
+      this.checkFailed();
+      if (await this.step('exists', 'destination', desc, () => this.dst.exists(desc))) {
+        this.summary.blobs.skipped++;
+        this.summary.bytes.skipped += desc.size;
+        this.emit({ type: 'skip', descriptor: desc });
+        return;
+      }
+      if (this.options.dryRun) {
+        this.summary.blobs.copied++;
+        this.summary.bytes.copied += desc.size;
+        return;
+      }
+      const mount = this.options.mount;
+      if (mount && (await this.step('push', 'destination', desc, () => mount(desc)))) {
+        this.summary.blobs.mounted++;
+        this.emit({ type: 'mount', descriptor: desc });
+        return;
+      }
+      this.emit({ type: 'start', descriptor: desc });
+      const stream = await this.step('fetch', 'source', desc, () => this.src.fetch(desc));
+      const counted = chain(stream, new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n })));
+      await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
+      this.summary.blobs.copied++;
+      this.summary.bytes.copied += desc.size;
+      this.emit({ type: 'done', descriptor: desc });
+    });
+  }
+
+  private async step<T>(op: CopyOp, origin: 'source' | 'destination', desc: Descriptor, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof CopyError) throw e;
+      throw new CopyError(op, origin, desc, this.options.label ?? '', e);
+    }
+  }
+
+  private checkFailed(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  private emit(event: CopyEvent): void {
+    this.options.onEvent?.(event);
+  }
+}

@@ -1,0 +1,37 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** Where global-setup starts the test bed; every test worker reads its env.json from here. */
+export const TESTBED_DIR = path.resolve(__dirname, '../../.testbed/jest');
+export const SCRIPT = path.resolve(__dirname, '../../scripts/testbed.sh');
+
+export interface S3Env {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+export interface TestbedEnv {
+  /** host:port of the real OCI registry (docker-registry) on loopback. */
+  registry: string;
+  /** The radosgw S3 endpoint, or null when the run was started without it. */
+  s3: S3Env | null;
+}
+
+export function testbed(): TestbedEnv {
+  return JSON.parse(readFileSync(path.join(TESTBED_DIR, 'env.json'), 'utf8')) as TestbedEnv;
+}
+
+/** The S3 endpoint; fails the test (never skips it) when radosgw is not running. */
+export function s3env(): S3Env {
+  const s3 = testbed().s3;
+  if (!s3) throw new Error('radosgw is not running in this test bed: run the tests through `npm test`');
+  return s3;
+}
+
+/** Starts one more registry (for tests that need an empty or second registry); returns host:port. */
+export function startRegistry(name: string): string {
+  return execFileSync('bash', [SCRIPT, 'registry', TESTBED_DIR, name], { encoding: 'utf8' }).trim();
+}

@@ -1,0 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { SCRIPT, TESTBED_DIR } from './env';
+
+export default function globalTeardown(): void {
+  if (process.env.IMAGEVAULT_KEEP_TESTBED === '1') return;
+  execFileSync('bash', [SCRIPT, 'stop', TESTBED_DIR], { stdio: 'inherit' });
+}

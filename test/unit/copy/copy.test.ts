@@ -1,0 +1,132 @@
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { copyGraph, CopyError, type CopyEvent } from '../../../lib/copy';
+import type { ReadOnlyStorage } from '../../../lib/content';
+import { MediaType, type Descriptor } from '../../../lib/oci';
+import { descOf, putImage, tempVault } from '../helpers';
+
+describe('Function: copyGraph', () => {
+  it('copies every blob and manifest, children before parents, then skips them all on a re-run', async () => {
+    // Prepare
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, [Buffer.alloc(3000, 1), Buffer.alloc(5000, 2)]);
+    const order: string[] = [];
+    const onEvent = (e: CopyEvent) => e.type === 'done' && order.push(e.descriptor.digest);
+    // Act
+    const first = await copyGraph(src, dst, image.manifest, { onEvent });
+    const second = await copyGraph(src, dst, image.manifest);
+    // Assess
+    expect(first.blobs).toEqual({ copied: 3, skipped: 0, mounted: 0 });
+    expect(first.manifests.copied).toBe(1);
+    expect(order[order.length - 1]).toBe(image.manifest.digest);
+    expect(second.blobs).toEqual({ copied: 0, skipped: 3, mounted: 0 });
+    expect(second.bytes.copied).toBe(0);
+    for (const [digest, data] of image.blobs) {
+      const d: Descriptor = { mediaType: 'application/octet-stream', digest, size: data.length };
+      expect(await dst.exists(d)).toBe(true);
+    }
+  });
+
+  it('copies a shared layer once', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const shared = Buffer.alloc(4096, 7);
+    const a = await putImage(src, [shared, Buffer.from('a')]);
+    const b = await putImage(src, [shared, Buffer.from('b')]);
+    const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [a.manifest, b.manifest] }));
+    const index = descOf(MediaType.OciIndex, indexBytes);
+    await src.push(index, Readable.from([indexBytes]));
+    const r = await copyGraph(src, dst, index);
+    // config a, config b, shared, a, b: five distinct blobs (the configs differ by their diff_ids)
+    expect(r.blobs.copied).toBe(5);
+    expect(r.manifests.copied).toBe(3);
+  });
+
+  it('copies referrers, and referrers of referrers', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, [Buffer.from('x')]);
+    const sbom = await putImage(src, [Buffer.from('sbom')], { artifactType: 'application/spdx+json', subject: image.manifest });
+    const sig = await putImage(src, [Buffer.from('sig')], { artifactType: 'application/vnd.test.sig', subject: sbom.manifest });
+    const r = await copyGraph(src, dst, image.manifest);
+    expect(r.referrers.map((d) => d.digest).sort()).toEqual([sbom.manifest.digest, sig.manifest.digest].sort());
+    expect(await dst.exists(sig.manifest)).toBe(true);
+    expect((await dst.referrers(sbom.manifest)).map((d) => d.digest)).toEqual([sig.manifest.digest]);
+  });
+
+  it('does not copy referrers when asked not to', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, [Buffer.from('x')]);
+    await putImage(src, [Buffer.from('sig')], { artifactType: 'application/vnd.test.sig', subject: image.manifest });
+    const r = await copyGraph(src, dst, image.manifest, { referrers: false });
+    expect(r.referrers).toEqual([]);
+  });
+
+  it('fails naming the blob when the source serves wrong bytes, and stores nothing under that digest', async () => {
+    // Prepare: a source that serves other bytes of the same length for one layer
+    const src = await tempVault();
+    const dst = await tempVault();
+    const layer = Buffer.alloc(2048, 3);
+    const image = await putImage(src, [layer]);
+    const layerDesc = descOf(MediaType.OciLayer, layer);
+    const lying: ReadOnlyStorage = {
+      exists: (d) => src.exists(d),
+      fetch: async (d) => (d.digest === layerDesc.digest ? Readable.from([Buffer.alloc(2048, 4)]) : src.fetch(d)),
+    };
+    // Act
+    const p = copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' });
+    // Assess
+    await expect(p).rejects.toThrow(CopyError);
+    await expect(copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' })).rejects.toThrow(
+      new RegExp(`reg/app:1: push ${layerDesc.digest}.*digest mismatch`),
+    );
+    expect(await dst.exists(layerDesc)).toBe(false);
+    expect(await dst.exists(image.manifest)).toBe(false);
+  });
+
+  it('fails when a source blob rotted, naming it', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const layer = Buffer.alloc(1000, 9);
+    const image = await putImage(src, [layer]);
+    const d = descOf(MediaType.OciLayer, layer);
+    writeFileSync(path.join(fileURLToPath(src.url), 'blobs/sha256', d.digest.slice(7)), Buffer.alloc(1000, 8));
+    await expect(copyGraph(src, dst, image.manifest)).rejects.toThrow(`blob ${d.digest} is corrupt`);
+    expect(await dst.exists(d)).toBe(false);
+  });
+
+  it('dry run pushes nothing but counts what it would copy', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, [Buffer.alloc(100, 1)]);
+    const r = await copyGraph(src, dst, image.manifest, { dryRun: true });
+    expect(r.blobs.copied).toBe(2);
+    expect(await dst.exists(image.manifest)).toBe(false);
+  });
+
+  it('bounds the number of transfers in flight', async () => {
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, Array.from({ length: 12 }, (_, i) => Buffer.alloc(10000, i)));
+    let active = 0;
+    let peak = 0;
+    const slow: ReadOnlyStorage = {
+      exists: (d) => src.exists(d),
+      fetch: async (d) => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 20));
+        const s = await src.fetch(d);
+        s.once('end', () => active--);
+        return s;
+      },
+    };
+    await copyGraph(slow, dst, image.manifest, { concurrency: 3 });
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(peak).toBeGreaterThan(1);
+  });
+});

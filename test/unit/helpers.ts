@@ -1,0 +1,48 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { DirectoryObjectStore, Vault } from '../../lib/content';
+import { Digest, MediaType, type Descriptor } from '../../lib/oci';
+
+export function tempDir(prefix = 'imagevault-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export async function tempVault(): Promise<Vault> {
+  const v = new Vault(new DirectoryObjectStore(tempDir()));
+  await v.init();
+  return v;
+}
+
+export function descOf(mediaType: string, data: Buffer): Descriptor {
+  return { mediaType, digest: Digest.of(data).toString(), size: data.length };
+}
+
+export interface TestImage {
+  manifest: Descriptor;
+  manifestBytes: Buffer;
+  blobs: Map<string, Buffer>;
+}
+
+/** A small image written straight into a vault: config + layers + manifest, optionally a subject. */
+export async function putImage(vault: Vault, layers: Buffer[], extra: Record<string, unknown> = {}): Promise<TestImage> {
+  const blobs = new Map<string, Buffer>();
+  const put = async (mediaType: string, data: Buffer) => {
+    const d = descOf(mediaType, data);
+    blobs.set(d.digest, data);
+    await vault.push(d, Readable.from([data]));
+    return d;
+  };
+  const layerDescs = [];
+  for (const l of layers) layerDescs.push(await put(MediaType.OciLayer, l));
+  const config = await put(
+    MediaType.OciConfig,
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) } })),
+  );
+  const manifestBytes = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: layerDescs, ...extra }),
+  );
+  const manifest = await put(MediaType.OciManifest, manifestBytes);
+  return { manifest, manifestBytes, blobs };
+}
