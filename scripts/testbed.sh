@@ -42,8 +42,10 @@ case "${1:-}" in
     command -v jq >/dev/null || need+=(jq)
     command -v radosgw >/dev/null || need+=(ceph-mon ceph-osd radosgw)
     if [ ${#need[@]} -gt 0 ]; then
-      apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+      sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+      echo "testbed: installing Debian packages: ${need[*]}" >&2
+      "${sudo[@]}" apt-get update -qq
+      "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
     ;;
   start)

@@ -7,6 +7,7 @@ import { SCRIPT, TESTBED_DIR } from './env';
  * (for a quick local loop); tests that need it then fail rather than skip.
  */
 export default function globalSetup(): void {
+  process.env.IMAGEVAULT_TESTBED_DIR = TESTBED_DIR;
   execFileSync('bash', [SCRIPT, 'stop', TESTBED_DIR], { stdio: 'ignore' });
   rmSync(TESTBED_DIR, { recursive: true, force: true });
   const args = [SCRIPT, 'start', TESTBED_DIR];

@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { SCRIPT, TESTBED_DIR } from './env';
 
 export default function globalTeardown(): void {
   if (process.env.IMAGEVAULT_KEEP_TESTBED === '1') return;
   execFileSync('bash', [SCRIPT, 'stop', TESTBED_DIR], { stdio: 'inherit' });
+  rmSync(TESTBED_DIR, { recursive: true, force: true });
 }

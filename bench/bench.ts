@@ -1,0 +1,470 @@
+/**
+ * `npm run bench`: snapshot and restore throughput of the imagevault CLI next to `skopeo copy`, on the same registry
+ * and the same images, in one run; MiB/s, ratio and peak RSS of every child process. See bench/README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
+import { CommandError, killCurrentChild, measure, median, onPath, pickRssProbe, type RssProbe } from './measure';
+import { createBucket, deletePrefix, registryDigest, Testbed } from './testbed';
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'bin', 'imagevault.js');
+const MiB = 1024 * 1024;
+const BUCKET = 'imagevault-bench';
+const TAG = '1';
+
+interface Options {
+  runs: number;
+  quick: boolean;
+  layers: number;
+  layerMib: number;
+  bigMib: number;
+  refMib: number;
+  json?: string;
+  s3: boolean;
+  build: boolean;
+  keep: boolean;
+  cache: string;
+  cpuProf?: string;
+}
+
+type Op = 'snapshot' | 'restore';
+type Side = 'ours-dir' | 'ours-s3' | 'skopeo';
+
+interface Sample {
+  op: Op;
+  image: string;
+  side: Side;
+  run: number;
+  bytes: number;
+  seconds: number;
+  mibPerSec: number;
+  peakRssMiB: number;
+  /** ours only: the copy's own duration as the CLI reports it (no process start, module loading or vault set-up). */
+  copySeconds?: number;
+}
+
+interface Row {
+  op: Op;
+  image: string;
+  store: 'dir' | 's3';
+  oursMiBps: number;
+  oursCopyMiBps?: number;
+  skopeoMiBps: number;
+  ratio: number;
+  oursPeakRssMiB: number;
+  skopeoPeakRssMiB: number;
+  target?: { ratioAtLeast: number; pass: boolean };
+}
+
+interface RssRatio {
+  op: Op;
+  store: 'dir' | 's3';
+  big: string;
+  reference: string;
+  bigPeakRssMiB: number;
+  referencePeakRssMiB: number;
+  ratio: number;
+  target: { atMost: number; pass: boolean };
+}
+
+const SNAPSHOT_TARGET = 1.0;
+const RSS_TARGET = 1.2;
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command('bench')
+    .description('snapshot/restore throughput and peak RSS of imagevault next to skopeo copy')
+    .option('--runs <n>', 'measurements of each scenario; the median MiB/s and the largest RSS are reported', int)
+    .option('--quick', 'small images (16 × 4 MiB, 1 × 128 MiB, RSS reference 1 × 16 MiB) and 1 run', false)
+    .option('--layers <n>', 'layers of the multi-layer image', int)
+    .option('--layer-mib <n>', 'MiB per layer of the multi-layer image', int)
+    .option('--big-mib <n>', 'MiB of the single-layer image', int)
+    .option('--ref-mib <n>', 'MiB of the small single-layer image, the reference for the peak RSS ratio', int)
+    .option('--json <file>', 'also write every sample and the summary as JSON')
+    .option('--no-s3', 'directory store only (no radosgw)')
+    .option('--no-build', 'use dist/ as it is (default: npm run build first)')
+    .option('--keep', 'keep the scratch directory (logs, test bed) for a look afterwards', false)
+    .option('--cache <dir>', 'fixture cache', path.join(ROOT, '.imagevault', 'bench-cache'))
+    .option('--cpu-prof <dir>', 'run our CLI with node --cpu-prof, profiles into this directory')
+    .showHelpAfterError();
+  program.parse(argv);
+  const o = program.opts<Partial<Options> & { s3: boolean; build: boolean; keep: boolean; quick: boolean; cache: string }>();
+  const q = o.quick;
+  return {
+    runs: o.runs ?? (q ? 1 : 3),
+    quick: q,
+    layers: o.layers ?? 16,
+    layerMib: o.layerMib ?? (q ? 4 : 32),
+    bigMib: o.bigMib ?? (q ? 128 : 1024),
+    refMib: o.refMib ?? (q ? 16 : 64),
+    json: o.json && path.resolve(o.json),
+    s3: o.s3,
+    build: o.build,
+    keep: o.keep,
+    cache: path.resolve(o.cache),
+    cpuProf: o.cpuProf && path.resolve(o.cpuProf),
+  };
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+/** What the bench needs; it installs nothing itself. */
+function checkTools(opts: Options): RssProbe {
+  const need = ['skopeo', 'docker-registry', 'jq', 'curl', 'python3', 'setsid'];
+  if (opts.s3) need.push('ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph');
+  const missing = need.filter((c) => !onPath(c));
+  if (missing.length > 0) {
+    throw new SetupError(
+      `missing ${missing.join(', ')}: install the test bed first with \`bash scripts/testbed.sh install\` (root or sudo)` +
+        (opts.s3 ? ', or run with --no-s3 for the directory store only' : ''),
+    );
+  }
+  const probe = pickRssProbe();
+  if (!probe) throw new SetupError('cannot measure peak RSS: neither /usr/bin/time nor python3 is there');
+  return probe;
+}
+
+class SetupError extends Error {}
+
+function tool(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The CLI's environment: the test bed's S3 settings, and no tsx loader inherited from this process. */
+function childEnv(tb: Testbed): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...tb.s3ChildEnv() };
+  if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS;
+  delete env.IMAGEVAULT_STORE;
+  return env;
+}
+
+interface Ctx {
+  opts: Options;
+  tb: Testbed;
+  probe: RssProbe;
+  work: string;
+  env: NodeJS.ProcessEnv;
+  samples: Sample[];
+}
+
+function record(ctx: Ctx, s: Omit<Sample, 'mibPerSec' | 'peakRssMiB'> & { peakRss: number }): void {
+  const { peakRss, ...rest } = s;
+  const sample: Sample = { ...rest, mibPerSec: s.bytes / MiB / s.seconds, peakRssMiB: peakRss / MiB };
+  ctx.samples.push(sample);
+  const extra = sample.copySeconds ? `, copy alone ${(s.bytes / MiB / sample.copySeconds).toFixed(0)} MiB/s` : '';
+  log(
+    `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(8)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
+      ` (${s.seconds.toFixed(2)} s${extra}), peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`,
+  );
+}
+
+function oursArgv(ctx: Ctx, args: string[]): string[] {
+  const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ctx.opts.cpuProf] : [];
+  return [process.execPath, ...prof, CLI, '--no-progress', '--json', ...args];
+}
+
+async function snapshotOurs(ctx: Ctx, img: BenchImage, run: number, side: Side, store: string): Promise<void> {
+  const ref = `${ctx.tb.registry}/bench/${img.id}:${TAG}`;
+  const m = await measure(oursArgv(ctx, ['--store', store, 'snapshot', ref]), { probe: ctx.probe, scratch: ctx.work, env: ctx.env, cwd: ctx.work });
+  const out = JSON.parse(m.stdout) as {
+    snapshots: { descriptor: { digest: string }; copy: { seconds: number } }[];
+    failures: unknown[];
+  };
+  const digest = out.snapshots[0]?.descriptor.digest;
+  if (out.failures.length > 0 || digest !== img.digest) {
+    throw new Error(`our snapshot of ${ref} into ${store} recorded ${digest}, expected ${img.digest}: ${m.stdout}`);
+  }
+  record(ctx, { op: 'snapshot', image: img.id, side, run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss, copySeconds: out.snapshots[0].copy.seconds });
+}
+
+async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: string): Promise<void> {
+  const ref = `${ctx.tb.registry}/bench/${img.id}:${TAG}`;
+  const m = await measure(
+    ['skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${ociDir}:x`],
+    { probe: ctx.probe, scratch: ctx.work, cwd: ctx.work },
+  );
+  const index = JSON.parse(readFileSync(path.join(ociDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  if (index.manifests[0]?.digest !== img.digest) {
+    throw new Error(`skopeo copied ${ref} as ${index.manifests[0]?.digest}, expected ${img.digest}`);
+  }
+  record(ctx, { op: 'snapshot', image: img.id, side: 'skopeo', run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss });
+}
+
+/** Restores into a registry of its own (empty, so nothing is skipped), then checks the digest it reports. */
+async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, source: string): Promise<void> {
+  const repo = `bench/${img.id}`;
+  const fresh = ctx.tb.freshRegistry();
+  try {
+    const dest = `${fresh.registry}/${repo}:${TAG}`;
+    let m;
+    let copySeconds: number | undefined;
+    if (side === 'skopeo') {
+      m = await measure(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${source}:x`, `docker://${dest}`], {
+        probe: ctx.probe,
+        scratch: ctx.work,
+        cwd: ctx.work,
+      });
+    } else {
+      m = await measure(oursArgv(ctx, ['--store', source, 'restore', `${repo}:${TAG}`, '--to', dest]), {
+        probe: ctx.probe,
+        scratch: ctx.work,
+        env: ctx.env,
+        cwd: ctx.work,
+      });
+      const out = JSON.parse(m.stdout) as { verifiedDigest?: string; copy: { seconds: number } };
+      if (out.verifiedDigest !== img.digest) {
+        throw new Error(`our restore to ${dest} verified ${out.verifiedDigest}, expected ${img.digest}`);
+      }
+      copySeconds = out.copy.seconds;
+    }
+    const reported = await registryDigest(fresh.registry, repo, TAG);
+    if (reported !== img.digest) {
+      throw new Error(`after the ${side} restore, ${dest} reports ${reported}, expected ${img.digest}`);
+    }
+    record(ctx, { op: 'restore', image: img.id, side, run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss, copySeconds });
+  } finally {
+    fresh.stop();
+  }
+}
+
+/** One round over one image: every snapshot, then every restore, each in a fresh target; ours/skopeo alternate. */
+async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
+  const dir = mkdtempSync(path.join(ctx.work, `run${run}-${img.id}-`));
+  const ociDir = path.join(dir, 'skopeo-oci');
+  const vaultUrl = `file://${path.join(dir, 'vault')}`;
+  const prefix = `run${run}-${img.id}-${path.basename(dir).split('-').pop()}`;
+  const s3Url = `s3://${BUCKET}/${prefix}`;
+  const client = ctx.opts.s3 ? ctx.tb.s3Client() : undefined;
+  try {
+    type Step = () => Promise<void>;
+    const snaps: Step[] = [
+      () => snapshotSkopeo(ctx, img, run, ociDir),
+      () => snapshotOurs(ctx, img, run, 'ours-dir', vaultUrl),
+      ...(ctx.opts.s3 ? [() => snapshotOurs(ctx, img, run, 'ours-s3', s3Url)] : []),
+    ];
+    const restores: Step[] = [
+      () => restore(ctx, img, run, 'skopeo', ociDir),
+      () => restore(ctx, img, run, 'ours-dir', vaultUrl),
+      ...(ctx.opts.s3 ? [() => restore(ctx, img, run, 'ours-s3', s3Url)] : []),
+    ];
+    // Odd runs go in the opposite order, so a slow spell of the machine does not always hit the same side.
+    for (const step of run % 2 === 0 ? snaps : [...snaps].reverse()) await step();
+    for (const step of run % 2 === 0 ? restores : [...restores].reverse()) await step();
+  } finally {
+    if (!ctx.opts.keep) {
+      rmSync(dir, { recursive: true, force: true });
+      if (client) await deletePrefix(client, BUCKET, prefix).catch((e: Error) => log(`cleaning ${s3Url}: ${e.message}`));
+    }
+    client?.destroy();
+  }
+}
+
+function summarize(opts: Options, images: BenchImage[], samples: Sample[]): { rows: Row[]; rss: RssRatio[] } {
+  const pick = (op: Op, image: string, side: Side) => samples.filter((s) => s.op === op && s.image === image && s.side === side);
+  const rows: Row[] = [];
+  const [, big, ref] = images;
+  for (const op of ['snapshot', 'restore'] as Op[]) {
+    for (const img of images) {
+      const sk = pick(op, img.id, 'skopeo');
+      for (const store of opts.s3 ? (['dir', 's3'] as const) : (['dir'] as const)) {
+        const ours = pick(op, img.id, store === 'dir' ? 'ours-dir' : 'ours-s3');
+        if (ours.length === 0 || sk.length === 0) continue;
+        const o = median(ours.map((s) => s.mibPerSec));
+        const k = median(sk.map((s) => s.mibPerSec));
+        const copy = ours.filter((s) => s.copySeconds).map((s) => s.bytes / MiB / s.copySeconds!);
+        const targeted = op === 'snapshot' && img !== ref;
+        rows.push({
+          op,
+          image: img.id,
+          store,
+          oursMiBps: o,
+          oursCopyMiBps: copy.length ? median(copy) : undefined,
+          skopeoMiBps: k,
+          ratio: o / k,
+          oursPeakRssMiB: Math.max(...ours.map((s) => s.peakRssMiB)),
+          skopeoPeakRssMiB: Math.max(...sk.map((s) => s.peakRssMiB)),
+          target: targeted ? { ratioAtLeast: SNAPSHOT_TARGET, pass: o / k >= SNAPSHOT_TARGET } : undefined,
+        });
+      }
+    }
+  }
+  const rss: RssRatio[] = [];
+  for (const row of rows.filter((r) => r.image === big.id)) {
+    const reference = rows.find((r) => r.op === row.op && r.store === row.store && r.image === ref.id);
+    if (!reference) continue;
+    const ratio = row.oursPeakRssMiB / reference.oursPeakRssMiB;
+    rss.push({
+      op: row.op,
+      store: row.store,
+      big: big.id,
+      reference: ref.id,
+      bigPeakRssMiB: row.oursPeakRssMiB,
+      referencePeakRssMiB: reference.oursPeakRssMiB,
+      ratio,
+      target: { atMost: RSS_TARGET, pass: ratio <= RSS_TARGET },
+    });
+  }
+  return { rows, rss };
+}
+
+function table(header: string[], body: string[][], right: Set<number>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  return [line(header), rule, ...body.map(line)].join('\n');
+}
+
+function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[]): string {
+  const f0 = (n: number) => n.toFixed(0);
+  const scenario = (r: Row) =>
+    `${r.op} ${r.image} ${r.op === 'snapshot' ? `→ ${r.store === 'dir' ? 'dir' : 'S3'}` : `from ${r.store === 'dir' ? 'dir' : 'S3'}`}`;
+  const verdict = (r: Row) =>
+    r.target ? `${r.target.pass ? 'PASS' : 'MISS'} (≥ ${r.target.ratioAtLeast.toFixed(1)}×)` : r.image === images[2].id ? 'RSS reference' : '–';
+  const main = table(
+    ['scenario', 'ours MiB/s', 'ours copy-only MiB/s', 'skopeo MiB/s', 'ratio', 'ours peak RSS', 'skopeo peak RSS', 'target'],
+    rows.map((r) => [
+      scenario(r),
+      f0(r.oursMiBps),
+      r.oursCopyMiBps === undefined ? '–' : f0(r.oursCopyMiBps),
+      f0(r.skopeoMiBps),
+      `${r.ratio.toFixed(2)}×`,
+      `${f0(r.oursPeakRssMiB)} MiB`,
+      `${f0(r.skopeoPeakRssMiB)} MiB`,
+      verdict(r),
+    ]),
+    new Set([1, 2, 3, 4, 5, 6]),
+  );
+  const rssTable = table(
+    ['ours peak RSS', `${images[1].id}`, `${images[2].id}`, 'ratio', 'target'],
+    rss.map((r) => [
+      `${r.op} ${r.op === 'snapshot' ? '→' : 'from'} ${r.store === 'dir' ? 'dir' : 'S3'}`,
+      `${f0(r.bigPeakRssMiB)} MiB`,
+      `${f0(r.referencePeakRssMiB)} MiB`,
+      `${r.ratio.toFixed(2)}×`,
+      `${r.target.pass ? 'PASS' : 'MISS'} (≤ ${r.target.atMost.toFixed(1)}×)`,
+    ]),
+    new Set([1, 2, 3]),
+  );
+  const notes = [
+    `Images: ${images.map((i) => `${i.id} (${(i.bytes / MiB).toFixed(1)} MiB, gzip layers)`).join(', ')}; ${opts.runs} run${opts.runs > 1 ? 's' : ''} each, median MiB/s, largest peak RSS.`,
+    'MiB/s = bytes of the image (layers + config + manifest) / wall time of the whole process (start-up included);',
+    '"ours copy-only" = the same bytes / the copy time the CLI reports itself (no process start, module load, vault set-up).',
+    'skopeo snapshot = skopeo copy docker://REGISTRY/… oci:FRESH_DIR; skopeo restore = skopeo copy oci:DIR docker://EMPTY_REGISTRY/….',
+    ...(opts.s3 ? ['skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.'] : []),
+    'Every restore goes into an empty registry and is checked: the digest the registry reports equals the original.',
+  ];
+  return `\n${main}\n\n${rssTable}\n\n${notes.join('\n')}\n`;
+}
+
+async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Promise<void> {
+  const probe = checkTools(opts);
+  if (opts.build) {
+    log('npm run build');
+    try {
+      execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    } catch {
+      throw new SetupError('npm run build failed (see above); fix it, or run with --no-build to use dist/ as it is');
+    }
+  }
+  if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
+
+  const specs = [imageSpec(opts.layers, opts.layerMib), imageSpec(1, opts.bigMib), imageSpec(1, opts.refMib)];
+  mkdirSync(opts.cache, { recursive: true });
+  const images: BenchImage[] = [];
+  for (const spec of specs) images.push(await cachedImage(opts.cache, spec, log));
+
+  const work = mkdtempSync(path.join(tmpdir(), 'imagevault-bench-'));
+  cleanup.work = work;
+  const tb = new Testbed(path.join(work, 'testbed'));
+  cleanup.tb = tb;
+  log(`starting the test bed in ${tb.dir} (registry${opts.s3 ? ' + radosgw' : ''})`);
+  tb.start(opts.s3);
+  if (opts.s3) {
+    const client = tb.s3Client();
+    await createBucket(client, BUCKET);
+    client.destroy();
+  }
+  for (const img of images) {
+    log(`pushing ${img.id} to ${tb.registry}/bench/${img.id}:${TAG} with skopeo`);
+    await pushImage(img, `${tb.registry}/bench/${img.id}:${TAG}`);
+  }
+
+  const ctx: Ctx = { opts, tb, probe, work, env: childEnv(tb), samples: [] };
+  const started = Date.now();
+  for (let r = 0; r < opts.runs; r++) {
+    log(`run ${r + 1} of ${opts.runs}`);
+    for (const img of images) await round(ctx, img, r);
+  }
+  const { rows, rss } = summarize(opts, images, ctx.samples);
+  process.stdout.write(report(opts, images, rows, rss));
+  log(`measured in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  if (opts.json) {
+    const result = {
+      when: new Date().toISOString(),
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+      skopeo: tool('skopeo', ['--version']),
+      rssProbe: probe,
+      options: { runs: opts.runs, quick: opts.quick, s3: opts.s3 },
+      targets: { snapshotRatioAtLeast: SNAPSHOT_TARGET, rssRatioAtMost: RSS_TARGET },
+      images: images.map(({ id, layers, layerMiB, digest, bytes }) => ({ id, layers, layerMiB, layerFormat: 'gzip', digest, bytes })),
+      rows,
+      rssRatios: rss,
+      samples: ctx.samples,
+    };
+    writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+    log(`results written to ${opts.json}`);
+  }
+}
+
+async function mainBench(): Promise<number> {
+  const opts = parseOptions(process.argv);
+  const cleanup: { tb?: Testbed; work?: string } = {};
+  let cleaned = false;
+  const clean = () => {
+    if (cleaned) return;
+    cleaned = true;
+    killCurrentChild();
+    cleanup.tb?.stop();
+    if (cleanup.work) {
+      if (opts.keep) log(`kept ${cleanup.work}`);
+      else rmSync(cleanup.work, { recursive: true, force: true });
+    }
+  };
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    process.on(sig, () => {
+      log(`${sig}: stopping the test bed`);
+      clean();
+      process.exit(code);
+    });
+  }
+  try {
+    await run(opts, cleanup);
+    return 0;
+  } catch (e) {
+    if (e instanceof SetupError || e instanceof CommandError) log(e.message);
+    else log((e as Error).stack ?? String(e));
+    return 1;
+  } finally {
+    clean();
+  }
+}
+
+mainBench().then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,273 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as path from 'node:path';
+import type { Vault } from '../content';
+import { openVault } from '../content/open';
+import { Reference, validateRepository, validateTag, Digest } from '../oci';
+import { dockerConfigCredentials } from '../registry';
+import { Registries, Restorer, Snapshotter, exportOciLayout, verifyVault, type SnapshotResult } from '../services';
+import { exportDockerArchive } from '../services/docker-archive';
+import type { CopyEvent } from '../copy';
+import { createProgress } from './progress';
+
+/** Exit codes, so scripts can tell a failure from a finding. */
+export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Drift: 3, VerifyFailed: 4 } as const;
+
+const DEFAULT_STORE = () => process.env.IMAGEVAULT_STORE ?? `file://${path.resolve('.imagevault/store')}`;
+
+interface GlobalOptions {
+  store: string;
+  json: boolean;
+  insecure: boolean;
+  concurrency: number;
+  progress: boolean;
+}
+
+/** A vault image: `repo:tag` or `repo@digest`. A registry host in front is dropped: the vault keys by repository. */
+export function parseVaultRef(value: string): { repository: string; tag?: string; digest?: string } {
+  let rest = value;
+  let digest: string | undefined;
+  let tag: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = Digest.parse(rest.slice(at + 1)).toString();
+    rest = rest.slice(0, at);
+  }
+  const slash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  if (colon > slash) {
+    tag = rest.slice(colon + 1);
+    validateTag(tag);
+    rest = rest.slice(0, colon);
+  }
+  const parts = rest.split('/');
+  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) parts.shift();
+  const repository = parts.join('/');
+  validateRepository(repository);
+  return { repository, tag: digest ? undefined : tag, digest };
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+function time(v: string): Date {
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(`"${v}" is not a time (use ISO 8601, e.g. 2026-11-23T12:00:00Z)`);
+  return d;
+}
+
+function out(opts: GlobalOptions, data: unknown, human: () => string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+export function buildProgram(): Command {
+  const program = new Command('imagevault')
+    .description('Snapshot container images bit-for-bit, restore them, export them, verify the vault.')
+    .addOption(new Option('--store <url>', 'vault: file:///path or s3://bucket/prefix').env('IMAGEVAULT_STORE').default(DEFAULT_STORE()))
+    .option('--json', 'machine-readable output on stdout', false)
+    .option('--insecure', 'allow plain HTTP and unverified TLS for non-loopback registries', false)
+    .option('--concurrency <n>', 'blobs transferred at once', positiveInt, 4)
+    .option('--no-progress', 'no progress display on stderr')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const ctx = () => {
+    const opts = program.opts<GlobalOptions>();
+    const registries = new Registries({ insecure: opts.insecure, credentials: dockerConfigCredentials() });
+    const mode = !opts.progress || opts.json ? 'none' : process.stderr.isTTY ? 'bars' : 'lines';
+    return { opts, registries, progress: createProgress(mode) };
+  };
+  const vaultOf = (opts: GlobalOptions): Promise<Vault> => openVault(opts.store);
+
+  program
+    .command('snapshot')
+    .description('copy images (REPO:TAG, REPO@DIGEST, or a repository prefix ending in / or *) into the vault')
+    .argument('<ref...>', 'registry/repository[:tag|@digest]')
+    .option('--all-tags', 'every tag of each repository named', false)
+    .action(async (refs: string[], cmd: { allTags: boolean }) => {
+      const { opts, registries, progress } = ctx();
+      const vault = await vaultOf(opts);
+      // One snapshotter for the run; progress events go to the bar of the image being copied.
+      const sinks = new Map<string, (e: CopyEvent) => void>();
+      const snap = new Snapshotter(vault, registries, {
+        concurrency: opts.concurrency,
+        onEvent: (ref, e) => sinks.get(ref.toString())?.(e),
+      });
+      const targets: Reference[] = [];
+      for (const r of refs) targets.push(...(await snap.expand(r, cmd.allTags)));
+      if (targets.length === 0) throw new Error(`nothing to snapshot: ${refs.join(' ')} names no image`);
+      const results: SnapshotResult[] = [];
+      const failures: { reference: string; error: string }[] = [];
+      for (const ref of targets) {
+        const label = ref.toString();
+        sinks.set(label, progress.image(label));
+        try {
+          const r = await snap.snapshot({ reference: ref });
+          results.push(r);
+          progress.done(label, `${label} → ${r.descriptor.digest}: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`);
+        } catch (e) {
+          failures.push({ reference: label, error: (e as Error).message });
+          progress.done(label, `${label}: FAILED: ${(e as Error).message}`);
+        }
+      }
+      await vault.writeLayoutIndex();
+      progress.stop();
+      out(opts, { store: vault.url, snapshots: results, failures }, () =>
+        [
+          ...results.map((r) => `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`),
+          ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
+        ].join('\n'),
+      );
+      if (failures.length > 0) process.exitCode = ExitCode.Failed;
+    });
+
+  program
+    .command('list')
+    .description('repositories in the vault, or the tags and images of one')
+    .argument('[repository]')
+    .action(async (repository?: string) => {
+      const { opts } = ctx();
+      const vault = await vaultOf(opts);
+      if (!repository) {
+        const repos = await vault.repositories();
+        out(opts, { store: vault.url, repositories: repos }, () => repos.join('\n') || '(the vault is empty)');
+        return;
+      }
+      validateRepository(repository);
+      const tags: { tag: string; digest: string; action: string; observedAt: string }[] = [];
+      for (const tag of await vault.tags(repository)) {
+        const last = (await vault.history(repository, tag)).pop();
+        if (last) tags.push({ tag, digest: last.descriptor.digest, action: last.action, observedAt: last.observedAt });
+      }
+      const images = (await vault.images(repository)).map((i) => ({
+        digest: i.descriptor.digest,
+        mediaType: i.descriptor.mediaType,
+        bytes: i.bytes,
+        referrers: i.referrers.length,
+        lastSnapshotAt: i.lastSnapshotAt,
+      }));
+      out(opts, { store: vault.url, repository, tags, images }, () =>
+        [
+          ...tags.map((t) => `${repository}:${t.tag}\t${t.digest}\t${t.observedAt}${t.action === 'delete' ? '\t(deleted)' : ''}`),
+          ...images.map((i) => `${repository}@${i.digest}\t${mib(i.bytes)}\t${i.referrers} referrers\tsnapshot ${i.lastSnapshotAt}`),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('history')
+    .description('every digest a tag has pointed to, oldest first')
+    .argument('<repo:tag>')
+    .action(async (spec: string) => {
+      const { opts } = ctx();
+      const ref = parseVaultRef(spec);
+      if (!ref.tag) throw new InvalidArgumentError(`history needs REPO:TAG, got "${spec}"`);
+      const vault = await vaultOf(opts);
+      const entries = await vault.history(ref.repository, ref.tag);
+      out(opts, { repository: ref.repository, tag: ref.tag, history: entries }, () =>
+        entries.length === 0
+          ? `${ref.repository}:${ref.tag} has no history in ${vault.url}`
+          : entries.map((e) => `${e.observedAt}\t${e.action}\t${e.descriptor.digest}\t${e.source.kind}${e.source.detail ? ` ${e.source.detail}` : ''}`).join('\n'),
+      );
+    });
+
+  program
+    .command('restore')
+    .description('push an image from the vault into a registry, bit-for-bit, and verify it')
+    .argument('<image>', 'REPO:TAG or REPO@DIGEST as snapshotted')
+    .requiredOption('--to <ref>', 'destination registry/repository[:tag]')
+    .option('--at <time>', 'the image the tag pointed to at this time', time)
+    .option('--dry-run', 'show what would be copied, push nothing', false)
+    .action(async (spec: string, cmd: { to: string; at?: Date; dryRun: boolean }) => {
+      const { opts, registries, progress } = ctx();
+      const src = parseVaultRef(spec);
+      let to = Reference.parse(cmd.to);
+      if (!to.tag && !to.digest && src.tag) to = to.withTag(src.tag);
+      const vault = await vaultOf(opts);
+      const label = `${spec} → ${to.toString()}`;
+      const restorer = new Restorer(vault, registries, { concurrency: opts.concurrency, onEvent: progress.image(label) });
+      const r = await restorer.restore({ ...src, at: cmd.at, to, dryRun: cmd.dryRun });
+      progress.done(label, `${label}: ${r.dryRun ? 'would copy' : 'copied'} ${r.copy.blobs.copied} blobs (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present`);
+      progress.stop();
+      out(opts, r, () =>
+        r.dryRun
+          ? `dry run: ${r.source} (${r.descriptor.digest}) → ${to.toString()}: would copy ${r.copy.blobs.copied} blobs and ${r.copy.manifests.copied} manifests (${r.copy.bytes.copied} bytes); ${r.copy.blobs.skipped + r.copy.manifests.skipped} already there`
+          : `restored ${r.source} → ${to.toString()} @ ${r.verifiedDigest} (verified): ${r.copy.blobs.copied} blobs copied, ${r.copy.blobs.skipped} present, ${r.copy.bytes.copied} bytes, ${r.copy.seconds.toFixed(2)} s`,
+      );
+    });
+
+  program
+    .command('export')
+    .description('write an image from the vault as an OCI layout or a docker-archive')
+    .argument('<image>', 'REPO:TAG or REPO@DIGEST as snapshotted')
+    .option('--at <time>', 'the image the tag pointed to at this time', time)
+    .option('--oci-layout <dir>', 'OCI image layout directory (created or added to)')
+    .option('--docker-archive <file>', 'docker-archive tar (docker load, skopeo docker-archive:)')
+    .option('--name <name>', 'name in the OCI layout (ref.name) @default the tag, else the digest')
+    .option('--platform <os/arch[/variant]>', 'for --docker-archive of a multi-platform image', 'linux/amd64')
+    .action(async (spec: string, cmd: { at?: Date; ociLayout?: string; dockerArchive?: string; name?: string; platform: string }) => {
+      const { opts } = ctx();
+      if (!!cmd.ociLayout === !!cmd.dockerArchive) throw new InvalidArgumentError('give exactly one of --oci-layout DIR or --docker-archive FILE');
+      const src = parseVaultRef(spec);
+      const vault = await vaultOf(opts);
+      const desc = await new Restorer(vault, new Registries()).resolve({ ...src, at: cmd.at });
+      if (cmd.ociLayout) {
+        const name = cmd.name ?? src.tag ?? desc.digest;
+        const r = await exportOciLayout(vault, desc, path.resolve(cmd.ociLayout), name, { concurrency: opts.concurrency });
+        out(opts, r, () => `exported ${spec} (${desc.digest}) to ${r.path} as "${name}": ${r.copy.blobs.copied} blobs written, ${r.copy.blobs.skipped} present`);
+      } else {
+        const file = path.resolve(cmd.dockerArchive!);
+        const repoTag = src.tag ? `${src.repository}:${src.tag}` : undefined;
+        const r = await exportDockerArchive(vault, desc, file, { repoTag, platform: cmd.platform });
+        out(opts, r, () => `exported ${spec} (${r.manifest.digest}, ${cmd.platform}) to ${file}: ${r.layers} layers, ${r.bytes} bytes`);
+      }
+    });
+
+  program
+    .command('verify')
+    .description('re-hash the vault and walk every image: report missing or corrupt content')
+    .argument('[repository]')
+    .action(async (repository?: string) => {
+      const { opts } = ctx();
+      if (repository) validateRepository(repository);
+      const vault = await vaultOf(opts);
+      const r = await verifyVault(vault, { repository });
+      out(opts, r, () =>
+        [
+          `${r.store}${repository ? ` (${repository})` : ''}: ${r.images} images, ${r.blobs.checked} blobs (${mib(r.blobs.bytes)}) re-hashed in ${r.seconds.toFixed(1)} s`,
+          ...r.missing.map((p) => `MISSING ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`),
+          ...r.corrupt.map((p) => `CORRUPT ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`),
+          r.missing.length + r.corrupt.length === 0 ? 'OK: everything present and verified' : `${r.missing.length} missing, ${r.corrupt.length} corrupt`,
+        ].join('\n'),
+      );
+      if (r.missing.length + r.corrupt.length > 0) process.exitCode = ExitCode.VerifyFailed;
+    });
+
+  return program;
+}
+
+/** Runs the CLI; never throws: errors become a one-line message on stderr and an exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? ExitCode.Ok);
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      // help and version are not failures; commander printed them already
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof InvalidArgumentError || err.name === 'InvalidReferenceError' || err.name === 'InvalidDigestError') {
+      process.stderr.write(`imagevault: ${err.message}\n`);
+      return ExitCode.Usage;
+    }
+    process.stderr.write(`imagevault: ${err.message}\n`);
+    if (process.env.IMAGEVAULT_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return ExitCode.Failed;
+  }
+}

@@ -1,0 +1,301 @@
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ObjectExistsError, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './objectstore';
+
+/** S3's smallest allowed part (except the last one). */
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's largest number of parts in one multipart upload. */
+const MAX_PARTS = 10_000;
+
+export interface S3ObjectStoreOptions {
+  readonly bucket: string;
+  /** Key prefix inside the bucket, without leading or trailing `/` (they are stripped). @default '' (bucket root) */
+  readonly prefix?: string;
+  /** @default S3Client from the standard chain, see {@link s3ClientConfig} */
+  readonly client?: S3Client;
+  /**
+   * Multipart part size in bytes, at least 5 MiB (S3's minimum). Bodies up to this size go in one PutObject.
+   * Memory per putStream is about partSize × (queueSize + 1): the parts in flight plus the one being filled.
+   * @default 16 MiB — fewer, larger requests; raised automatically when a known size would need > 10,000 parts
+   */
+  readonly partSize?: number;
+  /** Parts uploaded concurrently per putStream. @default 4 */
+  readonly queueSize?: number;
+  /** Keys per ListObjectsV2 page. Only tests need a smaller one. @default 1000 (S3's maximum) */
+  readonly pageSize?: number;
+}
+
+/** Any S3 failure other than the ones the ObjectStore contract maps (missing key, existing key). */
+export class S3ObjectStoreError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly bucket: string,
+    readonly key: string,
+    options: { cause: unknown },
+  ) {
+    super(`${operation} s3://${bucket}/${key} failed: ${explain(options.cause)}`, options);
+    this.name = 'S3ObjectStoreError';
+  }
+}
+
+/**
+ * The ObjectStore over an S3 bucket/prefix (AWS S3, or any S3 API such as radosgw, MinIO).
+ *
+ * Writes never leave partial objects: putStream goes through lib-storage's Upload, which makes the object visible
+ * only with PutObject/CompleteMultipartUpload after the body has ended, and aborts the multipart upload when the body
+ * errors.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly pageSize: number;
+
+  constructor(opts: S3ObjectStoreOptions) {
+    const problems: string[] = [];
+    if (!opts.bucket || opts.bucket.includes('/'))
+      problems.push(`bucket must be a bucket name, got "${opts.bucket}"`);
+    const partSize = opts.partSize ?? 16 * 1024 * 1024;
+    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
+      problems.push(
+        `partSize must be an integer of at least ${MIN_PART_SIZE} bytes (S3's minimum), got ${partSize}`,
+      );
+    }
+    const queueSize = opts.queueSize ?? 4;
+    if (!Number.isSafeInteger(queueSize) || queueSize < 1) {
+      problems.push(`queueSize must be a positive integer, got ${queueSize}`);
+    }
+    const pageSize = opts.pageSize ?? 1000;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
+      problems.push(`pageSize must be an integer from 1 to 1000, got ${pageSize}`);
+    }
+    if (problems.length > 0) throw new Error(`S3ObjectStore: ${problems.join('; ')}`);
+
+    this.bucket = opts.bucket;
+    this.prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    this.client = opts.client ?? new S3Client(s3ClientConfig());
+    this.partSize = partSize;
+    this.queueSize = queueSize;
+    this.pageSize = pageSize;
+    this.url = this.prefix ? `s3://${this.bucket}/${this.prefix}` : `s3://${this.bucket}`;
+  }
+
+  /** `s3://bucket` or `s3://bucket/prefix`; without a client, one from the standard chain ({@link s3ClientConfig}). */
+  static fromUrl(url: string, client?: S3Client): S3ObjectStore {
+    const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+    if (!m) throw new Error(`not an S3 URL: "${url}" (expected s3://bucket or s3://bucket/prefix)`);
+    return new S3ObjectStore({ bucket: m[1], prefix: m[2] ?? '', client });
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return { key, size: out.ContentLength ?? 0 };
+    } catch (e) {
+      // HEAD responses have no body, so a missing bucket is also just "NotFound"; the next write or list names it.
+      if (isNotFound(e)) return undefined;
+      throw new S3ObjectStoreError('HeadObject', this.bucket, Key, { cause: e });
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      // In Node the SDK's body is an http.IncomingMessage: a Readable that streams without buffering the object.
+      return out.Body as Readable;
+    } catch (e) {
+      if (errorName(e) === 'NoSuchKey') throw new ObjectNotFoundError(key, this.url);
+      throw new S3ObjectStoreError('GetObject', this.bucket, Key, { cause: e });
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      if (!out.Body) throw new Error('response has no body');
+      return Buffer.from(await out.Body.transformToByteArray());
+    } catch (e) {
+      if (errorName(e) === 'NoSuchKey') return undefined;
+      throw new S3ObjectStoreError('GetObject', this.bucket, Key, { cause: e });
+    }
+  }
+
+  async putStream(key: string, body: Readable, size?: number): Promise<void> {
+    const Key = this.key(key);
+    // A known size only plans the parts; the body is never trusted to match it (callers verify digest and size).
+    const partSize =
+      size === undefined ? this.partSize : Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key, Body: body },
+      partSize,
+      queueSize: this.queueSize,
+      // Abort the multipart upload when the body or a part fails, so no parts linger (and cost) in the bucket.
+      leavePartsOnError: false,
+    });
+    // No Upload.abort() on a body error: done() would then reject before the multipart upload is aborted. Left
+    // alone, a body error ends the part feeder, done() waits for the parts in flight, aborts, then rejects.
+    try {
+      await upload.done();
+    } catch (e) {
+      // The body's own error (a digest mismatch, a broken source) is the caller's; pass it through unchanged.
+      if (body.errored && e === body.errored) throw e;
+      // Upload stops reading when S3 fails but leaves the body open: release the source (a registry connection).
+      body.destroy();
+      const operation = upload.uploadId ? `multipart upload ${upload.uploadId} to` : 'upload to';
+      throw new S3ObjectStoreError(operation, this.bucket, Key, { cause: e });
+    }
+  }
+
+  async putBytes(
+    key: string,
+    data: Uint8Array,
+    options: { ifNoneMatch?: boolean; contentType?: string } = {},
+  ): Promise<void> {
+    const Key = this.key(key);
+    // radosgw (and other S3 implementations) ignore If-None-Match on versioned buckets and write a new version, and
+    // the vault's history buckets are versioned. Checking first makes the refusal hold there too (with a small race
+    // window only such backends have); If-None-Match below still closes the window on AWS S3.
+    if (options.ifNoneMatch && (await this.head(key))) throw new ObjectExistsError(key, this.url);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Body: data,
+          ContentLength: data.byteLength,
+          ContentType: options.contentType,
+          IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+        }),
+      );
+    } catch (e) {
+      if (options.ifNoneMatch && (errorName(e) === 'PreconditionFailed' || httpStatus(e) === 412)) {
+        throw new ObjectExistsError(key, this.url);
+      }
+      throw new S3ObjectStoreError('PutObject', this.bucket, Key, { cause: e });
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for await (const page of this.pages(prefix)) {
+      for (const obj of page.Contents ?? []) {
+        // A key equal to the prefix (a "folder" placeholder some consoles create) is not a store key.
+        const key = obj.Key === undefined ? '' : this.relative(obj.Key);
+        if (key !== '') yield { key, size: obj.Size ?? 0 };
+      }
+    }
+  }
+
+  async listDirs(prefix: string): Promise<string[]> {
+    const dirs: string[] = [];
+    const full = this.fullPrefix(prefix);
+    for await (const page of this.pages(prefix, '/')) {
+      for (const p of page.CommonPrefixes ?? []) {
+        const dir = (p.Prefix ?? '').slice(full.length).replace(/\/$/, '');
+        if (dir !== '') dirs.push(dir);
+      }
+    }
+    return dirs;
+  }
+
+  private async *pages(prefix: string, delimiter?: string) {
+    const Prefix = this.fullPrefix(prefix);
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix,
+            Delimiter: delimiter,
+            MaxKeys: this.pageSize,
+            ContinuationToken,
+          }),
+        );
+      } catch (e) {
+        throw new S3ObjectStoreError('ListObjectsV2', this.bucket, Prefix, { cause: e });
+      }
+      yield page;
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+  }
+
+  /** The bucket key of a store key: under the prefix with exactly one `/`. */
+  private key(key: string): string {
+    const k = key.replace(/^\/+/, '');
+    if (k === '') throw new Error(`${this.url}: empty object key`);
+    return this.prefix ? `${this.prefix}/${k}` : k;
+  }
+
+  /**
+   * The bucket prefix for a store-relative listing prefix. The store prefix always ends with `/` here so that
+   * `s3://b/vault` never lists `vault-old/...`.
+   */
+  private fullPrefix(prefix: string): string {
+    const p = prefix.replace(/^\/+/, '');
+    return this.prefix ? `${this.prefix}/${p}` : p;
+  }
+
+  private relative(bucketKey: string): string {
+    return this.prefix ? bucketKey.slice(this.prefix.length + 1) : bucketKey;
+  }
+}
+
+/**
+ * Client settings from the standard chain (region, credentials, and the endpoint from AWS_ENDPOINT_URL_S3 or
+ * AWS_ENDPOINT_URL, which SDK v3 reads itself). With an endpoint override — radosgw, MinIO, a local test bed — the
+ * bucket goes in the path (such servers rarely have wildcard DNS) and checksums are only sent when an operation
+ * requires them: the SDK's default sends stream bodies aws-chunked with trailing checksums, which radosgw rejects
+ * (411 MissingContentLength) and other servers store verbatim, framing included. Only the environment is looked at:
+ * an `endpoint_url` in ~/.aws/config is honoured by the SDK but not seen here, so pass a configured client for that.
+ */
+export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+  if (!endpointOverride(env)) return {};
+  return {
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
+
+/** The endpoint the SDK will use instead of AWS's, by the SDK's own rules for these variables. */
+function endpointOverride(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
+  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+}
+
+function errorName(e: unknown): string | undefined {
+  return (e as { name?: string } | undefined)?.name;
+}
+
+function httpStatus(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(e: unknown): boolean {
+  return errorName(e) === 'NotFound' || errorName(e) === 'NoSuchKey' || httpStatus(e) === 404;
+}
+
+function explain(e: unknown): string {
+  const status = httpStatus(e);
+  const name = errorName(e);
+  const message = e instanceof Error ? e.message : String(e);
+  return [status && `HTTP ${status}`, name && name !== 'Error' && name !== message && name, message]
+    .filter(Boolean)
+    .join(' ');
+}

@@ -1,0 +1,735 @@
+import { pipeline, type Readable } from 'node:stream';
+import { version } from '../../package.json';
+import type { ReferrerLister, Target } from '../content/storage';
+import {
+  DOCKER_HUB_API,
+  Digest,
+  DigestMismatchError,
+  IndexSchema,
+  InvalidManifestError,
+  InvalidReferenceError,
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  isManifest,
+  parseManifest,
+  validateRepository,
+  validateTag,
+  verifyBytes,
+  type Descriptor,
+} from '../oci';
+import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
+import { DigestingStream, discard, fixedChunks, readAll, responseTooLarge } from './body';
+import { RegistryError } from './errors';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
+import type { RetryOptions } from './retry';
+import {
+  CATALOG_SCOPE,
+  Transport,
+  header,
+  repositoryScope,
+  type TransportRequest,
+  type TransportResponse,
+} from './transport';
+
+export interface RegistryClientOptions {
+  /**
+   * Allow plain HTTP and unverified TLS for hosts that are not loopback. Loopback hosts may always fall back to
+   * plain HTTP. Credentials are never sent over plain HTTP to a non-loopback host, insecure or not.
+   * @default false
+   */
+  readonly insecure?: boolean;
+  /**
+   * Where credentials come from, asked once per client.
+   * @default dockerConfigCredentials() — $DOCKER_CONFIG/config.json or ~/.docker/config.json, with credential helpers
+   */
+  readonly credentials?: CredentialProvider;
+  /** @default `imagevault/<package version>` */
+  readonly userAgent?: string;
+  /** @default 5 attempts, 200 ms base backoff with full jitter, waits capped at 30 s */
+  readonly retry?: RetryOptions;
+  /**
+   * When set, blobs are uploaded in PATCH chunks of this many bytes (each chunk is held in memory, and retried on
+   * its own); otherwise the body streams in one PUT, which is faster but cannot be retried.
+   * @default undefined (monolithic upload)
+   */
+  readonly chunkSize?: number;
+  /**
+   * Entries per page for tag, catalog and referrers listings (`n`), 1 to 1000.
+   * @default 1000 (ECR rejects more)
+   */
+  readonly pageSize?: number;
+}
+
+/** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
+const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
+
+/** Concurrent referrer pushes race on the fallback tag; with If-Match a loser re-reads, a few times. */
+const REFERRERS_UPDATE_ATTEMPTS = 3;
+
+const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
+
+/**
+ * A client for one registry (OCI distribution spec v1.1). It holds the connection pool, the scheme it found,
+ * and the auth tokens, so create one per registry and share it.
+ */
+export class RegistryClient {
+  readonly registry: string;
+  private readonly transport: Transport;
+  private readonly pageSize: number;
+  private readonly chunkSize?: number;
+
+  constructor(registry: string, options: RegistryClientOptions = {}) {
+    validateOptions(registry, options);
+    this.registry = registry;
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.chunkSize = options.chunkSize;
+    // Docker Hub's name is docker.io, but the distribution API lives on registry-1.docker.io.
+    const host = isDockerHub(registry) ? DOCKER_HUB_API : registry;
+    this.transport = new Transport(registry, host, {
+      insecure: options.insecure,
+      credentials: options.credentials ?? dockerConfigCredentials(),
+      userAgent: options.userAgent ?? `imagevault/${version}`,
+      retry: options.retry,
+    });
+  }
+
+  repository(name: string): Repository {
+    validateRepository(name);
+    return new Repository(this.transport, this.registry, name, {
+      pageSize: this.pageSize,
+      chunkSize: this.chunkSize,
+    });
+  }
+
+  /** Every repository name (`GET /v2/_catalog`), page by page. Registries may restrict this to admins. */
+  catalog(): AsyncIterable<string> {
+    return paginate(
+      this.transport,
+      { url: '/v2/_catalog', query: { n: String(this.pageSize) }, scopes: [CATALOG_SCOPE] },
+      (json) => stringList(json, 'repositories'),
+    );
+  }
+
+  /** Closes pooled connections; the client is unusable afterwards. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+function validateOptions(registry: string, options: RegistryClientOptions): void {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/.test(registry)) {
+    throw new InvalidReferenceError(
+      `invalid registry "${registry}": expected host[:port] without scheme or path`,
+    );
+  }
+  const problems: string[] = [];
+  const { chunkSize, pageSize, retry } = options;
+  if (
+    chunkSize !== undefined &&
+    !(Number.isInteger(chunkSize) && chunkSize > 0 && chunkSize <= MAX_CHUNK_SIZE)
+  ) {
+    problems.push(`chunkSize must be an integer from 1 to ${MAX_CHUNK_SIZE}, got ${chunkSize}`);
+  }
+  if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize > 0 && pageSize <= MAX_PAGE_SIZE)) {
+    problems.push(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`);
+  }
+  if (retry?.maxAttempts !== undefined && !(Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1)) {
+    problems.push(`retry.maxAttempts must be an integer of at least 1, got ${retry.maxAttempts}`);
+  }
+  for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
+    const v = retry?.[key];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0))
+      problems.push(`retry.${key} must be a number of at least 0, got ${v}`);
+  }
+  if (problems.length > 0)
+    throw new TypeError(`invalid RegistryClient options for ${registry}: ${problems.join('; ')}`);
+}
+
+/**
+ * One repository of a registry, as a Target (the copy engine's view) and a ReferrerLister. Blobs stream in both
+ * directions; only manifests and listings, which the spec bounds, are held in memory.
+ */
+export class Repository implements Target, ReferrerLister {
+  private readonly pullScopes: string[];
+  private readonly pushScopes: string[];
+
+  /** Use RegistryClient.repository(), which shares the client's connections and tokens. */
+  constructor(
+    private readonly transport: Transport,
+    readonly registry: string,
+    readonly name: string,
+    private readonly options: { pageSize: number; chunkSize?: number },
+  ) {
+    this.pullScopes = [repositoryScope(name, ['pull'])];
+    this.pushScopes = [repositoryScope(name, ['pull', 'push'])];
+  }
+
+  /**
+   * The descriptor a tag or digest points at, from `HEAD /manifests/<ref>`. Registries that omit
+   * Docker-Content-Digest on HEAD cost a GET, whose body is hashed.
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    const res = await this.send({
+      method: 'HEAD',
+      url: this.manifestPath(reference),
+      headers: { accept: ACCEPT_MANIFESTS },
+      scopes: this.pullScopes,
+      expect: [200],
+    });
+    discard(res.body);
+    const digest = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
+    const mediaType = contentType(res.headers);
+    const size = Number(header(res.headers, 'content-length'));
+    if (digest && Digest.isValid(digest) && mediaType && isManifest(mediaType) && Number.isInteger(size)) {
+      return { mediaType, digest, size };
+    }
+    return (await this.fetchManifest(reference)).descriptor;
+  }
+
+  /**
+   * The manifest's exact bytes. By digest, they are verified against it; by tag, against Docker-Content-Digest
+   * when the registry sends one (a tag names no content we could check otherwise).
+   */
+  async fetchManifest(reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const res = await this.send({
+      method: 'GET',
+      url: this.manifestPath(reference),
+      headers: { accept: ACCEPT_MANIFESTS },
+      scopes: this.pullScopes,
+      expect: [200],
+    });
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
+    const context = `GET ${res.url.origin}${res.url.pathname}: `;
+    const claimed = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
+    let digest: string;
+    // A digest asked for is always checked (an unsupported algorithm throws); a header only when we can check it.
+    if (claimed && (isDigest(reference) || Digest.isValid(claimed))) {
+      verifyBytes(bytes, claimed, undefined, context);
+      digest = claimed;
+    } else {
+      digest = Digest.of(bytes).toString();
+    }
+    return {
+      descriptor: {
+        mediaType: manifestMediaType(contentType(res.headers), bytes),
+        digest,
+        size: bytes.length,
+      },
+      bytes,
+    };
+  }
+
+  /** The content's body stream, unverified (the caller verifies). Blob redirects to storage are followed. */
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const res = await this.send({
+      method: 'GET',
+      url: this.contentPath(desc),
+      headers: this.acceptFor(desc),
+      scopes: this.pullScopes,
+      expect: [200],
+    });
+    return res.body;
+  }
+
+  /** Bytes `start` to `end` inclusive (to the end when `end` is omitted), as HTTP Range and fs streams count. */
+  async fetchRange(desc: Descriptor, start: number, end?: number): Promise<Readable> {
+    const res = await this.send({
+      method: 'GET',
+      url: this.contentPath(desc),
+      headers: { ...this.acceptFor(desc), range: `bytes=${start}-${end ?? ''}` },
+      scopes: this.pullScopes,
+      expect: [200, 206],
+    });
+    if (res.status !== 206) {
+      discard(res.body);
+      throw new RegistryError({
+        method: 'GET',
+        url: res.url,
+        status: res.status,
+        detail: 'registry ignored the Range header',
+      });
+    }
+    return res.body;
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const res = await this.send({
+      method: 'HEAD',
+      url: this.contentPath(desc),
+      headers: this.acceptFor(desc),
+      scopes: this.pullScopes,
+      expect: [200, 404],
+    });
+    discard(res.body);
+    return res.status === 200;
+  }
+
+  /**
+   * Uploads content. Manifests are read (they are small), verified and PUT by digest; blobs stream to the registry,
+   * which verifies the digest. Content that does not match `desc` rejects with DigestMismatchError and leaves
+   * nothing under that digest.
+   */
+  async push(desc: Descriptor, content: Readable): Promise<void> {
+    if (isManifest(desc.mediaType)) {
+      const tooLarge = (limit: number) =>
+        new InvalidManifestError(`manifest ${desc.digest} is over the ${limit}-byte limit`);
+      const bytes = await readAll(content, MAX_MANIFEST_BYTES, tooLarge);
+      verifyBytes(bytes, desc.digest, desc.size, `push ${this.registry}/${this.name}: `);
+      await this.putManifest(desc.digest, bytes, desc.mediaType);
+      return;
+    }
+    if (this.options.chunkSize) await this.pushChunked(desc, content, this.options.chunkSize);
+    else await this.pushMonolithic(desc, content);
+  }
+
+  /** PUTs manifest bytes under a tag or digest, exactly as given. */
+  async pushManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
+    if (isDigest(reference)) verifyBytes(bytes, reference, undefined, `push ${this.registry}/${this.name}: `);
+    await this.putManifest(reference, bytes, mediaType);
+  }
+
+  /**
+   * Cross-repository blob mount. True when the registry linked the blob; false when it would rather have it
+   * uploaded (202), in which case the upload it opened is cancelled.
+   */
+  async mount(desc: Descriptor, fromRepository: string): Promise<boolean> {
+    validateRepository(fromRepository);
+    const res = await this.send({
+      method: 'POST',
+      url: `/v2/${this.name}/blobs/uploads/`,
+      query: { mount: desc.digest, from: fromRepository },
+      scopes: [...this.pushScopes, repositoryScope(fromRepository, ['pull'])],
+      expect: [201, 202],
+    });
+    discard(res.body);
+    if (res.status === 201) return true;
+    const location = header(res.headers, 'location');
+    if (location) await this.cancelUpload(new URL(location, res.url));
+    return false;
+  }
+
+  /** Points `tag` at a manifest already in the repository, re-PUTting its exact bytes. */
+  async tag(desc: Descriptor, tag: string): Promise<void> {
+    const { bytes } = await this.fetchManifest(desc.digest);
+    await this.pushManifest(tag, bytes, desc.mediaType);
+  }
+
+  tags(): AsyncIterable<string> {
+    return paginate(
+      this.transport,
+      {
+        url: `/v2/${this.name}/tags/list`,
+        query: { n: String(this.options.pageSize) },
+        scopes: this.pullScopes,
+      },
+      (json) => stringList(json, 'tags'),
+    );
+  }
+
+  /**
+   * The manifests whose subject is `desc`: from the referrers API, or on registries without it (404, or 400/405
+   * from some), from the index under the referrers tag schema's fallback tag.
+   */
+  async referrers(desc: Descriptor): Promise<Descriptor[]> {
+    const res = await this.send({
+      method: 'GET',
+      url: `/v2/${this.name}/referrers/${desc.digest}`,
+      query: { n: String(this.options.pageSize) },
+      headers: { accept: MediaType.OciIndex },
+      scopes: this.pullScopes,
+      expect: [200, 400, 404, 405],
+    });
+    if (res.status === 200 && isIndexResponse(res)) {
+      return this.referrersFromApi(res);
+    }
+    discard(res.body);
+    return this.referrersFromTag(desc.digest);
+  }
+
+  private async referrersFromApi(first: TransportResponse): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    const pages = paginate(
+      this.transport,
+      {
+        url: first.url.toString(),
+        headers: { accept: MediaType.OciIndex },
+        scopes: this.pullScopes,
+        response: first,
+      },
+      (json, url) => indexManifests(json, 'GET', url),
+    );
+    for await (const d of pages) out.push(d);
+    return out;
+  }
+
+  private async referrersFromTag(subject: string): Promise<Descriptor[]> {
+    const res = await this.send({
+      method: 'GET',
+      url: this.manifestPath(referrersTag(subject)),
+      headers: { accept: ACCEPT_MANIFESTS },
+      scopes: this.pullScopes,
+      expect: [200, 404],
+    });
+    if (res.status === 404) {
+      discard(res.body);
+      return [];
+    }
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
+    return indexManifests(parseJson(bytes, 'GET', res.url), 'GET', res.url);
+  }
+
+  private async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
+    const res = await this.send({
+      method: 'PUT',
+      url: this.manifestPath(reference),
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scopes: this.pushScopes,
+      expect: [201],
+    });
+    discard(res.body);
+    const referrer = referrerOf(bytes, mediaType);
+    // A registry with the referrers API says so with OCI-Subject; without it, the pusher keeps the fallback tag.
+    if (referrer && !header(res.headers, 'oci-subject'))
+      await this.addToReferrersTag(referrer.subject, referrer.entry);
+  }
+
+  /**
+   * The distribution spec's client-side referrers upkeep: read the index under `<alg>-<hex>` (or start an empty
+   * one), add the referrer's descriptor unless present, PUT it back with If-Match so a concurrent update is not lost.
+   */
+  private async addToReferrersTag(subject: string, entry: Descriptor): Promise<void> {
+    const tag = referrersTag(subject);
+    for (let attempt = 1; attempt <= REFERRERS_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.send({
+        method: 'GET',
+        url: this.manifestPath(tag),
+        headers: { accept: ACCEPT_MANIFESTS },
+        scopes: this.pushScopes,
+        expect: [200, 404],
+      });
+      let index: { manifests: Descriptor[] } & Record<string, unknown>;
+      if (current.status === 404) {
+        discard(current.body);
+        index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+      } else {
+        const bytes = await readAll(current.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', current.url));
+        index = referrersIndex(bytes, contentType(current.headers), current.url);
+      }
+      if (index.manifests.some((m) => m.digest === entry.digest)) return;
+      index.manifests.push(entry);
+      const etag = header(current.headers, 'etag');
+      const res = await this.send({
+        method: 'PUT',
+        url: this.manifestPath(tag),
+        headers: { 'content-type': MediaType.OciIndex, ...(etag ? { 'if-match': etag } : {}) },
+        body: JSON.stringify(index),
+        scopes: this.pushScopes,
+        expect: [201, 412],
+      });
+      discard(res.body);
+      if (res.status === 201) return;
+    }
+    throw new RegistryError({
+      method: 'PUT',
+      url: `${this.registry}/${this.name}:${tag}`,
+      detail: `referrers index changed during ${REFERRERS_UPDATE_ATTEMPTS} updates`,
+    });
+  }
+
+  /**
+   * POST then one streaming PUT with Content-Length. The body is hashed on the way so a refusal can name the
+   * digest the content really has. Not retried: the stream cannot be replayed (use chunkSize for that).
+   */
+  private async pushMonolithic(desc: Descriptor, content: Readable): Promise<void> {
+    const location = await this.startUpload();
+    const { hashed, sourceError } = digesting(content, desc);
+    const url = withDigest(location, desc.digest);
+    try {
+      const res = await this.send({
+        method: 'PUT',
+        url,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+        body: hashed,
+        scopes: this.pushScopes,
+        expect: [201],
+      });
+      discard(res.body);
+    } catch (e) {
+      const finished = hashed.writableFinished;
+      hashed.destroy();
+      await this.cancelUpload(location);
+      throw sourceError() ?? uploadError(e, desc, hashed, finished, url);
+    }
+  }
+
+  /**
+   * POST, then PATCH chunks with Content-Range, then PUT ?digest=. Each chunk is a Buffer, so the transport may
+   * retry it (a chunk the registry took before the connection dropped is then refused with 416, not duplicated).
+   */
+  private async pushChunked(desc: Descriptor, content: Readable, chunkSize: number): Promise<void> {
+    let location = await this.startUpload();
+    const { hashed, sourceError } = digesting(content, desc);
+    try {
+      let offset = 0;
+      for await (const chunk of fixedChunks(hashed, chunkSize)) {
+        const res = await this.send({
+          method: 'PATCH',
+          url: location,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${offset}-${offset + chunk.length - 1}`,
+          },
+          body: chunk,
+          scopes: this.pushScopes,
+          expect: [202],
+        });
+        discard(res.body);
+        location = locationOf(res) ?? location;
+        offset += chunk.length;
+      }
+      const actual = hashed.digest();
+      if (actual !== desc.digest || offset !== desc.size) {
+        throw new DigestMismatchError(
+          desc.digest,
+          actual,
+          desc.size,
+          offset,
+          `push ${this.registry}/${this.name}: `,
+        );
+      }
+      const url = withDigest(location, desc.digest);
+      const res = await this.send({
+        method: 'PUT',
+        url,
+        scopes: this.pushScopes,
+        expect: [201],
+        headers: { 'content-length': '0' },
+      });
+      discard(res.body);
+    } catch (e) {
+      hashed.destroy();
+      await this.cancelUpload(location);
+      throw sourceError() ?? e;
+    }
+  }
+
+  private async startUpload(): Promise<URL> {
+    const res = await this.send({
+      method: 'POST',
+      url: `/v2/${this.name}/blobs/uploads/`,
+      scopes: this.pushScopes,
+      expect: [202],
+    });
+    discard(res.body);
+    const location = locationOf(res);
+    if (!location)
+      throw new RegistryError({
+        method: 'POST',
+        url: res.url,
+        status: res.status,
+        detail: 'upload started without a Location',
+      });
+    return location;
+  }
+
+  /** Best effort: a failed upload times out on the registry anyway, and the original error is what matters. */
+  private async cancelUpload(location: URL): Promise<void> {
+    try {
+      const res = await this.send({
+        method: 'DELETE',
+        url: location,
+        scopes: this.pushScopes,
+        expect: 'any',
+      });
+      discard(res.body);
+    } catch {
+      // already reported by the caller's error
+    }
+  }
+
+  private send(req: TransportRequest): Promise<TransportResponse> {
+    return this.transport.send(req);
+  }
+
+  private manifestPath(reference: string): string {
+    // Checked here because it becomes a path segment: `../` or `?` in a "tag" would address something else.
+    if (isDigest(reference)) Digest.parse(reference);
+    else validateTag(reference);
+    return `/v2/${this.name}/manifests/${reference}`;
+  }
+
+  private contentPath(desc: Descriptor): string {
+    return isManifest(desc.mediaType)
+      ? this.manifestPath(desc.digest)
+      : `/v2/${this.name}/blobs/${desc.digest}`;
+  }
+
+  private acceptFor(desc: Descriptor): Record<string, string> {
+    if (!isManifest(desc.mediaType)) return {};
+    return { accept: [...new Set([desc.mediaType, ...MANIFEST_MEDIA_TYPES])].join(', ') };
+  }
+}
+
+/**
+ * The referrers tag schema: `<alg>-<ref>`, the algorithm cut to 32 characters and the encoded digest to 64, so a
+ * sha512 subject still yields a valid (≤ 128 character) tag. For sha256 this is the whole digest.
+ */
+export function referrersTag(subjectDigest: string): string {
+  const d = Digest.parse(subjectDigest);
+  return `${d.algorithm.slice(0, 32)}-${d.hex.slice(0, 64)}`;
+}
+
+/**
+ * The subject of manifest bytes and the descriptor a referrers list holds for them: artifactType is the manifest's
+ * own, else its config's media type (distribution spec), and every annotation is copied.
+ */
+function referrerOf(
+  bytes: Uint8Array,
+  mediaType: string,
+): { subject: string; entry: Descriptor } | undefined {
+  let node;
+  try {
+    node = parseManifest(bytes, mediaType);
+  } catch {
+    return undefined; // not ours to judge: the registry accepted it, and a manifest we cannot read has no subject we know
+  }
+  const m = node.kind === 'index' ? node.index : node.manifest;
+  if (!m.subject) return undefined;
+  const artifactType =
+    m.artifactType ?? (node.kind === 'manifest' ? node.manifest.config.mediaType : undefined);
+  const entry: Descriptor = { mediaType, digest: Digest.of(bytes).toString(), size: bytes.length };
+  if (artifactType) entry.artifactType = artifactType;
+  if (m.annotations && Object.keys(m.annotations).length > 0) entry.annotations = m.annotations;
+  return { subject: m.subject.digest, entry };
+}
+
+function referrersIndex(
+  bytes: Buffer,
+  served: string | undefined,
+  url: URL,
+): { manifests: Descriptor[] } & Record<string, unknown> {
+  const json = parseJson(bytes, 'GET', url) as Record<string, unknown>;
+  const mediaType = (json.mediaType as string | undefined) ?? served;
+  const parsed = IndexSchema.safeParse(json);
+  if (mediaType !== MediaType.OciIndex || !parsed.success) {
+    // Spec: a fallback tag holding anything but an index is reported, not overwritten.
+    throw new RegistryError({
+      method: 'GET',
+      url,
+      detail: `referrers tag holds ${mediaType ?? 'unknown content'}, not an OCI index`,
+    });
+  }
+  // The raw entries, not zod's copies: other clients' descriptors are written back exactly as they were.
+  return json as { manifests: Descriptor[] } & Record<string, unknown>;
+}
+
+function indexManifests(json: unknown, method: string, url: URL): Descriptor[] {
+  const parsed = IndexSchema.safeParse(json);
+  if (!parsed.success)
+    throw new RegistryError({ method, url, detail: 'referrers response is not an OCI index' });
+  return parsed.data.manifests;
+}
+
+function isIndexResponse(res: TransportResponse): boolean {
+  const ct = contentType(res.headers);
+  return ct === undefined || ct === MediaType.OciIndex || ct === 'application/json';
+}
+
+function stringList(json: unknown, field: string): string[] {
+  const v = (json as Record<string, unknown> | null)?.[field];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function parseJson(bytes: Buffer, method: string, url: URL): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new RegistryError({ method, url, detail: 'response is not JSON', cause: e });
+  }
+}
+
+/** A manifest's media type: the Content-Type when it is a manifest type, else what the JSON says of itself. */
+function manifestMediaType(served: string | undefined, bytes: Buffer): string {
+  if (served && isManifest(served)) return served;
+  try {
+    return parseManifest(bytes, served === 'application/json' ? undefined : served).mediaType;
+  } catch {
+    return served ?? 'application/octet-stream';
+  }
+}
+
+function contentType(headers: TransportResponse['headers']): string | undefined {
+  return header(headers, 'content-type')?.split(';')[0].trim() || undefined;
+}
+
+function locationOf(res: TransportResponse): URL | undefined {
+  const location = header(res.headers, 'location');
+  return location ? new URL(location, res.url) : undefined;
+}
+
+/** Upload locations carry the registry's own state in the query; the digest is added, not substituted. */
+function withDigest(location: URL, digest: string): URL {
+  const url = new URL(location);
+  url.searchParams.set('digest', digest);
+  return url;
+}
+
+function isDigest(reference: string): boolean {
+  return reference.includes(':');
+}
+
+/**
+ * The content piped through a hasher. The source's own error (an upstream verifier's DigestMismatchError, a read
+ * failure) is kept apart, because it explains a failed upload better than the broken request it causes.
+ */
+function digesting(
+  content: Readable,
+  desc: Descriptor,
+): { hashed: DigestingStream; sourceError: () => unknown } {
+  const hashed = new DigestingStream(Digest.parse(desc.digest).algorithm);
+  let error: unknown;
+  content.once('error', (e) => (error = e));
+  pipeline(content, hashed, () => undefined);
+  return { hashed, sourceError: () => error };
+}
+
+/**
+ * What a failed blob PUT means for the Pusher contract: the registry's DIGEST_INVALID (or a body shorter or longer
+ * than Content-Length) is content not matching its descriptor, so it becomes DigestMismatchError naming both digests.
+ */
+function uploadError(
+  e: unknown,
+  desc: Descriptor,
+  hashed: DigestingStream,
+  finished: boolean,
+  url: URL,
+): unknown {
+  const wrongDigest =
+    e instanceof RegistryError &&
+    e.errors.some((x) => x.code === 'DIGEST_INVALID' || x.code === 'SIZE_INVALID');
+  const wrongLength = hasCode(e, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+  if (!wrongDigest && !wrongLength) return e;
+  // A body longer than Content-Length is cut off before its end, so its digest is unknown.
+  const actual = finished ? hashed.digest() : 'unknown (content longer than the descriptor says)';
+  if (actual === desc.digest && hashed.bytes === desc.size) return e; // we sent the right bytes: the registry's problem
+  return new DigestMismatchError(
+    desc.digest,
+    actual,
+    desc.size,
+    hashed.bytes,
+    `PUT ${url.origin}${url.pathname}: `,
+  );
+}
+
+function hasCode(e: unknown, code: string): boolean {
+  for (
+    let err = e as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    err && depth < 5;
+    err = err.cause as typeof err, depth++
+  ) {
+    if (err.code === code) return true;
+  }
+  return false;
+}

@@ -1,0 +1,11 @@
+export * from './errors';
+export * from './auth';
+export * from './challenge';
+export { RegistryClient, Repository, referrersTag, type RegistryClientOptions } from './client';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination';
+export {
+  DEFAULT_BASE_DELAY_MS,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_DELAY_MS,
+  type RetryOptions,
+} from './retry';

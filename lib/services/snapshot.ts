@@ -1,0 +1,127 @@
+import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
+import type { ImageRecord, Source, TagObservation, Vault } from '../content';
+import { Reference, type Descriptor } from '../oci';
+import type { Registries } from './registries';
+
+export interface SnapshotOptions {
+  readonly concurrency?: number;
+  readonly onEvent?: (ref: Reference, event: CopyEvent) => void;
+}
+
+export interface SnapshotRequest {
+  readonly reference: Reference;
+  /** Where the request came from, kept in the history. @default { kind: 'cli' } */
+  readonly source?: Source;
+  /** When the tag was seen pointing at the digest (an event's time). @default now */
+  readonly observedAt?: string;
+  /**
+   * Append a history entry even when the tag's last entry already says the same digest: an ECR push event is an
+   * observation of its own. A CLI re-run of an unchanged tag is not. @default false
+   */
+  readonly alwaysRecord?: boolean;
+}
+
+export interface SnapshotResult {
+  reference: string;
+  repository: string;
+  tag?: string;
+  descriptor: Descriptor;
+  copy: CopySummary;
+  /** The history entry appended, if any. */
+  observation?: TagObservation;
+}
+
+/**
+ * Snapshot: registry → vault, always by digest. The tag is resolved once, the graph copied, and only then the
+ * record and the history written, so the vault never names an image it does not wholly hold.
+ */
+export class Snapshotter {
+  constructor(
+    private readonly vault: Vault,
+    private readonly registries: Registries,
+    private readonly options: SnapshotOptions = {},
+  ) {}
+
+  async snapshot(request: SnapshotRequest): Promise<SnapshotResult> {
+    const ref = request.reference;
+    const repo = this.registries.get(ref.registry).repository(ref.repository);
+    const descriptor = await repo.resolve(ref.reference ?? 'latest');
+    const pinned = ref.withDigest(descriptor.digest);
+    const copy = await copyGraph(repo, this.vault, descriptor, {
+      concurrency: this.options.concurrency,
+      label: pinned.toString(),
+      onEvent: this.options.onEvent && ((e) => this.options.onEvent!(ref, e)),
+    });
+    const now = new Date().toISOString();
+    await this.recordImage(ref.repository, descriptor, copy, now);
+    const tag = ref.digest ? undefined : (ref.tag ?? 'latest');
+    let observation: TagObservation | undefined;
+    if (tag) {
+      const last = (await this.vault.history(ref.repository, tag)).pop();
+      if (request.alwaysRecord || !last || last.action !== 'push' || last.descriptor.digest !== descriptor.digest) {
+        observation = await this.vault.recordTag({
+          repository: ref.repository,
+          tag,
+          action: 'push',
+          descriptor,
+          observedAt: request.observedAt ?? now,
+          source: request.source ?? { kind: 'cli', detail: ref.toString() },
+        });
+      }
+    }
+    return { reference: pinned.toString(), repository: ref.repository, tag, descriptor, copy, observation };
+  }
+
+  private async recordImage(repository: string, descriptor: Descriptor, copy: CopySummary, now: string): Promise<void> {
+    const previous = await this.vault.image(repository, descriptor.digest);
+    const referrers = new Map<string, Descriptor>();
+    for (const r of [...(previous?.referrers ?? []), ...copy.referrers]) referrers.set(r.digest, r);
+    const record: ImageRecord = {
+      repository,
+      descriptor,
+      firstSnapshotAt: previous?.firstSnapshotAt ?? now,
+      lastSnapshotAt: now,
+      blobs: copy.blobs.copied + copy.blobs.skipped + copy.blobs.mounted,
+      bytes: copy.bytes.copied + copy.bytes.skipped,
+      referrers: [...referrers.values()],
+      extensions: previous?.extensions ?? {},
+    };
+    await this.vault.putImage(record);
+  }
+
+  /**
+   * Expands what a user names into images: `repo:tag` and `repo@digest` as they are; a bare repository means its
+   * `latest` unless `allTags`; a name ending in `/` or `*` is a prefix of repositories (from the catalog).
+   */
+  async expand(spec: string, allTags: boolean): Promise<Reference[]> {
+    if (spec.endsWith('*') || spec.endsWith('/')) {
+      const stripped = spec.replace(/[*/]+$/, '');
+      // `HOST/` or `HOST/*` is the whole registry; `HOST/team/` every repository under team/.
+      const whole = !stripped.includes('/');
+      const base = whole ? undefined : Reference.parse(stripped);
+      const registry = base?.registry ?? stripped;
+      const wanted = base?.repository ?? '';
+      const out: Reference[] = [];
+      for await (const name of this.registries.get(registry).catalog()) {
+        const match =
+          whole || name === wanted || name.startsWith(`${wanted}/`) || (spec.endsWith('*') && name.startsWith(wanted));
+        if (match) out.push(...(await this.expandRepository(Reference.of(registry, name), true)));
+      }
+      return out;
+    }
+    const ref = Reference.parse(spec);
+    if (ref.reference) return [ref];
+    return allTags ? this.expandRepository(ref, true) : [ref.withTag('latest')];
+  }
+
+  private async expandRepository(ref: Reference, allTags: boolean): Promise<Reference[]> {
+    if (!allTags) return [ref.withTag('latest')];
+    const out: Reference[] = [];
+    for await (const tag of this.registries.get(ref.registry).repository(ref.repository).tags()) {
+      // Referrers fallback tags (sha256-<hex>) are copied as referrers of their subject, not as images.
+      if (/^sha(256|512)-[a-f0-9]+$/.test(tag)) continue;
+      out.push(ref.withTag(tag));
+    }
+    return out;
+  }
+}
