@@ -9,6 +9,14 @@ import { exportDockerArchive } from '../services/docker-archive';
 import type { CopyEvent } from '../copy';
 import { createProgress } from './progress';
 
+/** Bad input found inside a command (after commander's own parsing): exit code 2, the message as it is. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 /** Exit codes, so scripts can tell a failure from a finding. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Drift: 3, VerifyFailed: 4 } as const;
 
@@ -165,7 +173,7 @@ export function buildProgram(): Command {
     .action(async (spec: string) => {
       const { opts } = ctx();
       const ref = parseVaultRef(spec);
-      if (!ref.tag) throw new InvalidArgumentError(`history needs REPO:TAG, got "${spec}"`);
+      if (!ref.tag) throw new UsageError(`history needs REPO:TAG, got "${spec}"`);
       const vault = await vaultOf(opts);
       const entries = await vault.history(ref.repository, ref.tag);
       out(opts, { repository: ref.repository, tag: ref.tag, history: entries }, () =>
@@ -211,7 +219,7 @@ export function buildProgram(): Command {
     .option('--platform <os/arch[/variant]>', 'for --docker-archive of a multi-platform image', 'linux/amd64')
     .action(async (spec: string, cmd: { at?: Date; ociLayout?: string; dockerArchive?: string; name?: string; platform: string }) => {
       const { opts } = ctx();
-      if (!!cmd.ociLayout === !!cmd.dockerArchive) throw new InvalidArgumentError('give exactly one of --oci-layout DIR or --docker-archive FILE');
+      if (!!cmd.ociLayout === !!cmd.dockerArchive) throw new UsageError('give exactly one of --oci-layout DIR or --docker-archive FILE');
       const src = parseVaultRef(spec);
       const vault = await vaultOf(opts);
       const desc = await new Restorer(vault, new Registries()).resolve({ ...src, at: cmd.at });
@@ -262,7 +270,7 @@ export async function main(argv: string[]): Promise<number> {
       // help and version are not failures; commander printed them already
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    if (err instanceof InvalidArgumentError || err.name === 'InvalidReferenceError' || err.name === 'InvalidDigestError') {
+    if (err instanceof UsageError || err.name === 'InvalidReferenceError' || err.name === 'InvalidDigestError') {
       process.stderr.write(`imagevault: ${err.message}\n`);
       return ExitCode.Usage;
     }

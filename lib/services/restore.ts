@@ -59,11 +59,22 @@ export class Restorer {
     const source = `${request.repository}${request.digest ? `@${request.digest}` : `:${request.tag}`}`;
     const dest = this.registries.get(request.to.registry).repository(request.to.repository);
     const destination = request.to.withDigest(descriptor.digest).toString();
+    const { registry, repository } = request.to;
     const copy = await copyGraph(this.vault, dest, descriptor, {
       concurrency: this.options.concurrency,
       dryRun: request.dryRun,
       label: `restore ${source} (${descriptor.digest}) to ${destination}`,
-      onEvent: this.options.onEvent,
+      onEvent: (e) => {
+        if (e.type === 'done' || e.type === 'skip' || e.type === 'mount') {
+          this.registries.noteBlob(registry, repository, e.descriptor.digest);
+        }
+        this.options.onEvent?.(e);
+      },
+      // A layer shared with an image restored earlier in this run is mounted, not sent again.
+      mount: async (desc) => {
+        const from = this.registries.blobHome(registry, desc.digest, repository);
+        return from !== undefined && (await dest.mount(desc, from));
+      },
     });
     if (request.dryRun) return { source, destination, descriptor, copy, dryRun: true };
     if (request.to.tag) {

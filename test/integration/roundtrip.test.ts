@@ -9,6 +9,9 @@ import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures, type Pushe
 import { startRegistry, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
+import { openVault } from '../../lib/content/open';
+import { Reference } from '../../lib/oci';
+import { Registries, Restorer } from '../../lib/services';
 
 const skopeo = (...args: string[]) => execFileSync('skopeo', args, { encoding: 'utf8' });
 
@@ -83,6 +86,19 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
       skopeo('copy', '--all', '--src-tls-verify=false', `docker://${fresh}/${fx.index.repo}:1`, `oci:${out}:x`);
       const blobs = readdirSync(path.join(out, 'blobs', 'sha256'));
       for (const d of fx.index.blobs) expect(blobs).toContain(d.slice(7));
+    });
+
+    it('mounts layers shared with an image restored earlier in the run instead of sending them again', async () => {
+      const target = startRegistry(`mount-${Date.now()}`);
+      const vault = await openVault(store);
+      const restorer = new Restorer(vault, new Registries());
+      const [a, b] = fx.shared;
+      const first = await restorer.restore({ repository: a.repo, tag: '1', to: Reference.parse(`${target}/${a.repo}:1`) });
+      const second = await restorer.restore({ repository: b.repo, tag: '1', to: Reference.parse(`${target}/${b.repo}:1`) });
+      expect(first.copy.blobs.mounted).toBe(0);
+      expect(second.copy.blobs.mounted).toBe(2);
+      expect(second.verifiedDigest).toBe(b.digest);
+      expect(await skopeoInspectRaw(`${target}/${b.repo}:1`)).toEqual(b.manifestBytes);
     });
 
     it('dry run says what it would copy and pushes nothing', async () => {
