@@ -4,8 +4,8 @@ import { z } from 'zod';
 import {
   Digest,
   DescriptorSchema,
-  artifactTypeOf,
   parseManifest,
+  referrerDescriptor,
   subjectOf,
   validateRepository,
   validateTag,
@@ -132,11 +132,7 @@ export class Vault implements Storage, ReferrerLister {
     const node = parseManifest(bytes, desc.mediaType);
     const subject = subjectOf(node);
     if (!subject) return;
-    const link: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-    const artifactType = artifactTypeOf(node);
-    if (artifactType) link.artifactType = artifactType;
-    const annotations = node.kind === 'index' ? node.index.annotations : node.manifest.annotations;
-    if (annotations) link.annotations = annotations;
+    const link = referrerDescriptor(desc, node);
     const d = Digest.parse(desc.digest);
     await this.store.putBytes(`${referrersPrefix(subject.digest)}${d.algorithm}-${d.hex}.json`, json(link));
   }

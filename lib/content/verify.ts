@@ -38,19 +38,27 @@ export class VerifyingStream extends Transform {
   }
 }
 
-/** Reads a whole (small) stream into memory, refusing more than `limit` bytes. */
-export async function readAll(stream: NodeJS.ReadableStream, limit: number, what = 'content'): Promise<Buffer> {
+/**
+ * Reads a whole (small) stream into memory — a manifest, a config, a tag list. More than `limit` bytes is refused
+ * (the stream is destroyed) with `tooLarge`: an error factory, or the name of what was read.
+ */
+export async function readAll(
+  stream: Readable,
+  limit: number,
+  tooLarge: string | ((limit: number) => Error) = 'content',
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += b.length;
     if (total > limit) {
-      (stream as unknown as { destroy?: () => void }).destroy?.();
-      throw new Error(`${what} is larger than the ${limit}-byte limit`);
+      stream.destroy();
+      throw typeof tooLarge === 'string' ? new Error(`${tooLarge} is larger than the ${limit}-byte limit`) : tooLarge(limit);
     }
-    chunks.push(chunk);
+    chunks.push(b);
   }
-  return Buffer.concat(chunks);
+  return Buffer.concat(chunks, total);
 }
 
 /**

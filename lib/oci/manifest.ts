@@ -114,10 +114,15 @@ export function subjectOf(node: Node): Descriptor | undefined {
   return node.kind === 'index' ? node.index.subject : node.manifest.subject;
 }
 
-/** The artifact type of a manifest: `artifactType`, or the config media type for artifacts that predate it. */
-export function artifactTypeOf(node: Node): string | undefined {
-  if (node.kind === 'index') return node.index.artifactType;
-  if (node.manifest.artifactType) return node.manifest.artifactType;
-  const c = node.manifest.config.mediaType;
-  return c === MediaType.OciConfig || c === MediaType.DockerConfig ? undefined : c;
+/**
+ * The descriptor a referrers list holds for a manifest (distribution spec): its media type, digest and size, its
+ * `artifactType` — the manifest's own, else its config's media type — and all its annotations.
+ */
+export function referrerDescriptor(desc: Descriptor, node: Node): Descriptor {
+  const m = node.kind === 'index' ? node.index : node.manifest;
+  const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  const artifactType = m.artifactType ?? (node.kind === 'manifest' ? node.manifest.config.mediaType : undefined);
+  if (artifactType) entry.artifactType = artifactType;
+  if (m.annotations && Object.keys(m.annotations).length > 0) entry.annotations = m.annotations;
+  return entry;
 }

@@ -11,29 +11,6 @@ export function responseTooLarge(method: string, url: string | URL): (limit: num
 /** Error bodies are short JSON; reading more would only let a misbehaving server fill our memory. */
 export const ERROR_BODY_LIMIT = 64 * 1024;
 
-/**
- * Reads a small body (a manifest, a tag list) into memory. More than `limit` bytes is refused with the error
- * `tooLarge` makes, which names where the body came from.
- */
-export async function readAll(
-  body: Readable,
-  limit: number,
-  tooLarge: (limit: number) => Error,
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    size += b.length;
-    if (size > limit) {
-      body.destroy();
-      throw tooLarge(limit);
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, size);
-}
-
 /** The first `limit` bytes as text; the rest is discarded so the connection can be reused or closed. */
 export async function readPrefix(body: Readable, limit = ERROR_BODY_LIMIT): Promise<string> {
   const chunks: Buffer[] = [];

@@ -13,13 +13,16 @@ import {
   MediaType,
   isManifest,
   parseManifest,
+  referrerDescriptor,
+  subjectOf,
   validateRepository,
   validateTag,
   verifyBytes,
   type Descriptor,
 } from '../oci';
 import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
-import { DigestingStream, discard, fixedChunks, readAll, responseTooLarge } from './body';
+import { readAll } from '../content/verify';
+import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
 import { RegistryError } from './errors';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
 import type { RetryOptions } from './retry';
@@ -595,14 +598,10 @@ function referrerOf(
   } catch {
     return undefined; // not ours to judge: the registry accepted it, and a manifest we cannot read has no subject we know
   }
-  const m = node.kind === 'index' ? node.index : node.manifest;
-  if (!m.subject) return undefined;
-  const artifactType =
-    m.artifactType ?? (node.kind === 'manifest' ? node.manifest.config.mediaType : undefined);
-  const entry: Descriptor = { mediaType, digest: Digest.of(bytes).toString(), size: bytes.length };
-  if (artifactType) entry.artifactType = artifactType;
-  if (m.annotations && Object.keys(m.annotations).length > 0) entry.annotations = m.annotations;
-  return { subject: m.subject.digest, entry };
+  const subject = subjectOf(node);
+  if (!subject) return undefined;
+  const desc = { mediaType, digest: Digest.of(bytes).toString(), size: bytes.length };
+  return { subject: subject.digest, entry: referrerDescriptor(desc, node) };
 }
 
 function referrersIndex(

@@ -1,4 +1,5 @@
-import { readAll, responseTooLarge } from './body';
+import { readAll } from '../content/verify';
+import { responseTooLarge } from './body';
 import { RegistryError } from './errors';
 import { header, type Transport, type TransportResponse } from './transport';
 
