@@ -173,13 +173,23 @@ export class Repository implements Target, ReferrerLister {
    * Docker-Content-Digest on HEAD cost a GET, whose body is hashed.
    */
   async resolve(reference: string): Promise<Descriptor> {
-    const res = await this.send({
-      method: 'HEAD',
-      url: this.manifestPath(reference),
-      headers: { accept: ACCEPT_MANIFESTS },
-      scopes: this.pullScopes,
-      expect: [200],
-    });
+    let res;
+    try {
+      res = await this.send({
+        method: 'HEAD',
+        url: this.manifestPath(reference),
+        headers: { accept: ACCEPT_MANIFESTS },
+        scopes: this.pullScopes,
+        expect: [200],
+      });
+    } catch (e) {
+      // A HEAD answer has no body, so no spec error code: ask again with GET, whose error says MANIFEST_UNKNOWN
+      // (or whatever it is). 405: registries that do not implement HEAD on manifests.
+      if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0) {
+        return (await this.fetchManifest(reference)).descriptor;
+      }
+      throw e;
+    }
     discard(res.body);
     const digest = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
     const mediaType = contentType(res.headers);

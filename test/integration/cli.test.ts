@@ -44,7 +44,7 @@ describe('imagevault CLI', () => {
   it('exits 1 naming the reference when the registry has no such tag', async () => {
     const r = await cli('--store', store, 'snapshot', `${registry}/team/multi:missing`);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/team\/multi:missing.*404/s);
+    expect(r.stdout + r.stderr).toMatch(/team\/multi:missing.*404 MANIFEST_UNKNOWN/s);
   });
 
   it.each([
