@@ -7,13 +7,29 @@ import { writeFileSync } from 'node:fs';
 import { pushStandardFixtures, skopeoDigest } from '../test/fixtures';
 
 async function run(registry: string, dir: string, outFile: string): Promise<void> {
-  const fx = await pushStandardFixtures(registry, dir, { repoPrefix: 'demo', layerSize: 2 * 1024 * 1024, seed: 'demo' });
-  const images = [fx.multiLayer, fx.index, fx.shared[0], fx.shared[1], fx.docker, fx.plainTar, fx.withEmptyLayer];
+  const fx = await pushStandardFixtures(registry, dir, {
+    repoPrefix: 'demo',
+    layerSize: 2 * 1024 * 1024,
+    seed: 'demo',
+  });
+  const images = [
+    fx.multiLayer,
+    fx.index,
+    fx.shared[0],
+    fx.shared[1],
+    fx.docker,
+    fx.plainTar,
+    fx.withEmptyLayer,
+  ];
   const rows = [];
-  for (const img of images) rows.push({ repo: img.repo, tag: img.reference, digest: await skopeoDigest(img.ref) });
+  for (const img of images)
+    rows.push({ repo: img.repo, tag: img.reference, digest: await skopeoDigest(img.ref) });
   rows.push({ repo: fx.signature.repo, tag: '', digest: fx.signature.digest });
   writeFileSync(outFile, JSON.stringify(rows, null, 2));
-  for (const r of rows) console.log(`  pushed ${registry}/${r.repo}${r.tag ? `:${r.tag}` : ` (signature of ${fx.multiLayer.repo}:1)`}  ${r.digest}`);
+  for (const r of rows)
+    console.log(
+      `  pushed ${registry}/${r.repo}${r.tag ? `:${r.tag}` : ` (signature of ${fx.multiLayer.repo}:1)`}  ${r.digest}`,
+    );
 }
 
 const [registry, dir, out] = process.argv.slice(2);

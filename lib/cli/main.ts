@@ -4,7 +4,14 @@ import type { Vault } from '../content';
 import { openVault } from '../content/open';
 import { Reference, validateRepository, validateTag, Digest } from '../oci';
 import { dockerConfigCredentials } from '../registry';
-import { Registries, Restorer, Snapshotter, exportOciLayout, verifyVault, type SnapshotResult } from '../services';
+import {
+  Registries,
+  Restorer,
+  Snapshotter,
+  exportOciLayout,
+  verifyVault,
+  type SnapshotResult,
+} from '../services';
 import { exportDockerArchive } from '../services/docker-archive';
 import type { CopyEvent } from '../copy';
 import { createProgress } from './progress';
@@ -48,7 +55,8 @@ export function parseVaultRef(value: string): { repository: string; tag?: string
     rest = rest.slice(0, colon);
   }
   const parts = rest.split('/');
-  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) parts.shift();
+  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost'))
+    parts.shift();
   const repository = parts.join('/');
   validateRepository(repository);
   return { repository, tag: digest ? undefined : tag, digest };
@@ -62,7 +70,8 @@ function positiveInt(v: string): number {
 
 function time(v: string): Date {
   const d = new Date(v);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(`"${v}" is not a time (use ISO 8601, e.g. 2026-11-23T12:00:00Z)`);
+  if (Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError(`"${v}" is not a time (use ISO 8601, e.g. 2026-11-23T12:00:00Z)`);
   return d;
 }
 
@@ -75,7 +84,11 @@ const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 export function buildProgram(): Command {
   const program = new Command('imagevault')
     .description('Snapshot container images bit-for-bit, restore them, export them, verify the vault.')
-    .addOption(new Option('--store <url>', 'vault: file:///path or s3://bucket/prefix').env('IMAGEVAULT_STORE').default(DEFAULT_STORE()))
+    .addOption(
+      new Option('--store <url>', 'vault: file:///path or s3://bucket/prefix')
+        .env('IMAGEVAULT_STORE')
+        .default(DEFAULT_STORE()),
+    )
     .option('--json', 'machine-readable output on stdout', false)
     .option('--insecure', 'allow plain HTTP and unverified TLS for non-loopback registries', false)
     .option('--concurrency <n>', 'blobs transferred at once', positiveInt, 4)
@@ -93,7 +106,9 @@ export function buildProgram(): Command {
 
   program
     .command('snapshot')
-    .description('copy images (REPO:TAG, REPO@DIGEST, or a repository prefix ending in / or *) into the vault')
+    .description(
+      'copy images (REPO:TAG, REPO@DIGEST, or a repository prefix ending in / or *) into the vault',
+    )
     .argument('<ref...>', 'registry/repository[:tag|@digest]')
     .option('--all-tags', 'every tag of each repository named', false)
     .action(async (refs: string[], cmd: { allTags: boolean }) => {
@@ -116,7 +131,10 @@ export function buildProgram(): Command {
         try {
           const r = await snap.snapshot({ reference: ref });
           results.push(r);
-          progress.done(label, `${label} → ${r.descriptor.digest}: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`);
+          progress.done(
+            label,
+            `${label} → ${r.descriptor.digest}: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
+          );
         } catch (e) {
           failures.push({ reference: label, error: (e as Error).message });
           progress.done(label, `${label}: FAILED: ${(e as Error).message}`);
@@ -126,7 +144,10 @@ export function buildProgram(): Command {
       progress.stop();
       out(opts, { store: vault.url, snapshots: results, failures }, () =>
         [
-          ...results.map((r) => `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`),
+          ...results.map(
+            (r) =>
+              `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
+          ),
           ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
         ].join('\n'),
       );
@@ -142,14 +163,24 @@ export function buildProgram(): Command {
       const vault = await vaultOf(opts);
       if (!repository) {
         const repos = await vault.repositories();
-        out(opts, { store: vault.url, repositories: repos }, () => repos.join('\n') || '(the vault is empty)');
+        out(
+          opts,
+          { store: vault.url, repositories: repos },
+          () => repos.join('\n') || '(the vault is empty)',
+        );
         return;
       }
       validateRepository(repository);
       const tags: { tag: string; digest: string; action: string; observedAt: string }[] = [];
       for (const tag of await vault.tags(repository)) {
         const last = (await vault.history(repository, tag)).pop();
-        if (last) tags.push({ tag, digest: last.descriptor.digest, action: last.action, observedAt: last.observedAt });
+        if (last)
+          tags.push({
+            tag,
+            digest: last.descriptor.digest,
+            action: last.action,
+            observedAt: last.observedAt,
+          });
       }
       const images = (await vault.images(repository)).map((i) => ({
         digest: i.descriptor.digest,
@@ -160,8 +191,14 @@ export function buildProgram(): Command {
       }));
       out(opts, { store: vault.url, repository, tags, images }, () =>
         [
-          ...tags.map((t) => `${repository}:${t.tag}\t${t.digest}\t${t.observedAt}${t.action === 'delete' ? '\t(deleted)' : ''}`),
-          ...images.map((i) => `${repository}@${i.digest}\t${mib(i.bytes)}\t${i.referrers} referrers\tsnapshot ${i.lastSnapshotAt}`),
+          ...tags.map(
+            (t) =>
+              `${repository}:${t.tag}\t${t.digest}\t${t.observedAt}${t.action === 'delete' ? '\t(deleted)' : ''}`,
+          ),
+          ...images.map(
+            (i) =>
+              `${repository}@${i.digest}\t${mib(i.bytes)}\t${i.referrers} referrers\tsnapshot ${i.lastSnapshotAt}`,
+          ),
         ].join('\n'),
       );
     });
@@ -179,7 +216,12 @@ export function buildProgram(): Command {
       out(opts, { repository: ref.repository, tag: ref.tag, history: entries }, () =>
         entries.length === 0
           ? `${ref.repository}:${ref.tag} has no history in ${vault.url}`
-          : entries.map((e) => `${e.observedAt}\t${e.action}\t${e.descriptor.digest}\t${e.source.kind}${e.source.detail ? ` ${e.source.detail}` : ''}`).join('\n'),
+          : entries
+              .map(
+                (e) =>
+                  `${e.observedAt}\t${e.action}\t${e.descriptor.digest}\t${e.source.kind}${e.source.detail ? ` ${e.source.detail}` : ''}`,
+              )
+              .join('\n'),
       );
     });
 
@@ -197,9 +239,15 @@ export function buildProgram(): Command {
       if (!to.tag && !to.digest && src.tag) to = to.withTag(src.tag);
       const vault = await vaultOf(opts);
       const label = `${spec} → ${to.toString()}`;
-      const restorer = new Restorer(vault, registries, { concurrency: opts.concurrency, onEvent: progress.image(label) });
+      const restorer = new Restorer(vault, registries, {
+        concurrency: opts.concurrency,
+        onEvent: progress.image(label),
+      });
       const r = await restorer.restore({ ...src, at: cmd.at, to, dryRun: cmd.dryRun });
-      progress.done(label, `${label}: ${r.dryRun ? 'would copy' : 'copied'} ${r.copy.blobs.copied} blobs (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present`);
+      progress.done(
+        label,
+        `${label}: ${r.dryRun ? 'would copy' : 'copied'} ${r.copy.blobs.copied} blobs (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present`,
+      );
       progress.stop();
       out(opts, r, () =>
         r.dryRun
@@ -217,23 +265,41 @@ export function buildProgram(): Command {
     .option('--docker-archive <file>', 'docker-archive tar (docker load, skopeo docker-archive:)')
     .option('--name <name>', 'name in the OCI layout (ref.name) @default the tag, else the digest')
     .option('--platform <os/arch[/variant]>', 'for --docker-archive of a multi-platform image', 'linux/amd64')
-    .action(async (spec: string, cmd: { at?: Date; ociLayout?: string; dockerArchive?: string; name?: string; platform: string }) => {
-      const { opts } = ctx();
-      if (!!cmd.ociLayout === !!cmd.dockerArchive) throw new UsageError('give exactly one of --oci-layout DIR or --docker-archive FILE');
-      const src = parseVaultRef(spec);
-      const vault = await vaultOf(opts);
-      const desc = await new Restorer(vault, new Registries()).resolve({ ...src, at: cmd.at });
-      if (cmd.ociLayout) {
-        const name = cmd.name ?? src.tag ?? desc.digest;
-        const r = await exportOciLayout(vault, desc, path.resolve(cmd.ociLayout), name, { concurrency: opts.concurrency });
-        out(opts, r, () => `exported ${spec} (${desc.digest}) to ${r.path} as "${name}": ${r.copy.blobs.copied} blobs written, ${r.copy.blobs.skipped} present`);
-      } else {
-        const file = path.resolve(cmd.dockerArchive!);
-        const repoTag = src.tag ? `${src.repository}:${src.tag}` : undefined;
-        const r = await exportDockerArchive(vault, desc, file, { repoTag, platform: cmd.platform });
-        out(opts, r, () => `exported ${spec} (${r.manifest.digest}, ${cmd.platform}) to ${file}: ${r.layers} layers, ${r.bytes} bytes`);
-      }
-    });
+    .action(
+      async (
+        spec: string,
+        cmd: { at?: Date; ociLayout?: string; dockerArchive?: string; name?: string; platform: string },
+      ) => {
+        const { opts } = ctx();
+        if (!!cmd.ociLayout === !!cmd.dockerArchive)
+          throw new UsageError('give exactly one of --oci-layout DIR or --docker-archive FILE');
+        const src = parseVaultRef(spec);
+        const vault = await vaultOf(opts);
+        const desc = await new Restorer(vault, new Registries()).resolve({ ...src, at: cmd.at });
+        if (cmd.ociLayout) {
+          const name = cmd.name ?? src.tag ?? desc.digest;
+          const r = await exportOciLayout(vault, desc, path.resolve(cmd.ociLayout), name, {
+            concurrency: opts.concurrency,
+          });
+          out(
+            opts,
+            r,
+            () =>
+              `exported ${spec} (${desc.digest}) to ${r.path} as "${name}": ${r.copy.blobs.copied} blobs written, ${r.copy.blobs.skipped} present`,
+          );
+        } else {
+          const file = path.resolve(cmd.dockerArchive!);
+          const repoTag = src.tag ? `${src.repository}:${src.tag}` : undefined;
+          const r = await exportDockerArchive(vault, desc, file, { repoTag, platform: cmd.platform });
+          out(
+            opts,
+            r,
+            () =>
+              `exported ${spec} (${r.manifest.digest}, ${cmd.platform}) to ${file}: ${r.layers} layers, ${r.bytes} bytes`,
+          );
+        }
+      },
+    );
 
   program
     .command('verify')
@@ -247,9 +313,15 @@ export function buildProgram(): Command {
       out(opts, r, () =>
         [
           `${r.store}${repository ? ` (${repository})` : ''}: ${r.images} images, ${r.blobs.checked} blobs (${mib(r.blobs.bytes)}) re-hashed in ${r.seconds.toFixed(1)} s`,
-          ...r.missing.map((p) => `MISSING ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`),
-          ...r.corrupt.map((p) => `CORRUPT ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`),
-          r.missing.length + r.corrupt.length === 0 ? 'OK: everything present and verified' : `${r.missing.length} missing, ${r.corrupt.length} corrupt`,
+          ...r.missing.map(
+            (p) => `MISSING ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`,
+          ),
+          ...r.corrupt.map(
+            (p) => `CORRUPT ${p.digest}${p.image ? ` (needed by ${p.image})` : ''}: ${p.reason}`,
+          ),
+          r.missing.length + r.corrupt.length === 0
+            ? 'OK: everything present and verified'
+            : `${r.missing.length} missing, ${r.corrupt.length} corrupt`,
         ].join('\n'),
       );
       if (r.missing.length + r.corrupt.length > 0) process.exitCode = ExitCode.VerifyFailed;
@@ -270,7 +342,11 @@ export async function main(argv: string[]): Promise<number> {
       // help and version are not failures; commander printed them already
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    if (err instanceof UsageError || err.name === 'InvalidReferenceError' || err.name === 'InvalidDigestError') {
+    if (
+      err instanceof UsageError ||
+      err.name === 'InvalidReferenceError' ||
+      err.name === 'InvalidDigestError'
+    ) {
       process.stderr.write(`imagevault: ${err.message}\n`);
       return ExitCode.Usage;
     }

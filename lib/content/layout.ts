@@ -40,7 +40,11 @@ export class OciLayout implements Storage {
   }
 
   async fetch(desc: Descriptor): Promise<Readable> {
-    return verified(await this.store.get(blobKey(desc.digest)), desc, `${this.url}: blob ${desc.digest} is corrupt: `);
+    return verified(
+      await this.store.get(blobKey(desc.digest)),
+      desc,
+      `${this.url}: blob ${desc.digest} is corrupt: `,
+    );
   }
 
   /** A manifest's exact bytes, verified against its descriptor. */

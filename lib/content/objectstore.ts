@@ -56,7 +56,11 @@ export interface ObjectStore {
    * Writes small content. With `ifNoneMatch`, refuses with ObjectExistsError when the key exists (best effort on
    * backends without conditional writes; the vault's history keys are unique anyway).
    */
-  putBytes(key: string, data: Uint8Array, options?: { ifNoneMatch?: boolean; contentType?: string }): Promise<void>;
+  putBytes(
+    key: string,
+    data: Uint8Array,
+    options?: { ifNoneMatch?: boolean; contentType?: string },
+  ): Promise<void>;
 
   /** Every object whose key starts with prefix, in lexicographic key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;

@@ -149,7 +149,9 @@ export class Vault implements Storage, ReferrerLister {
   // ---- history ----
 
   /** Appends one observation. Keys are unique (time, digest, random), and written create-only. */
-  async recordTag(obs: Omit<TagObservation, 'recordedAt'> & { recordedAt?: string }): Promise<TagObservation> {
+  async recordTag(
+    obs: Omit<TagObservation, 'recordedAt'> & { recordedAt?: string },
+  ): Promise<TagObservation> {
     validateRepository(obs.repository);
     validateTag(obs.tag);
     // Normalised to full ISO with milliseconds: the string order must be the time order.
@@ -163,7 +165,8 @@ export class Vault implements Storage, ReferrerLister {
     try {
       await this.store.putBytes(key, json(full), { ifNoneMatch: true, contentType: 'application/json' });
     } catch (e) {
-      if (e instanceof ObjectExistsError) throw new VaultError(`history entry ${key} already exists; not overwritten`, { cause: e });
+      if (e instanceof ObjectExistsError)
+        throw new VaultError(`history entry ${key} already exists; not overwritten`, { cause: e });
       throw e;
     }
     return full;
@@ -245,9 +248,13 @@ export class Vault implements Storage, ReferrerLister {
    */
   async putImage(record: ImageRecord): Promise<void> {
     validateRepository(record.repository);
-    await this.store.putBytes(imageKey(record.repository, record.descriptor.digest), json(ImageRecordSchema.parse(record)), {
-      contentType: 'application/json',
-    });
+    await this.store.putBytes(
+      imageKey(record.repository, record.descriptor.digest),
+      json(ImageRecordSchema.parse(record)),
+      {
+        contentType: 'application/json',
+      },
+    );
   }
 
   // ---- the OCI layout's index.json ----

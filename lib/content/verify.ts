@@ -22,7 +22,15 @@ export class VerifyingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.digester.update(chunk);
     if (this.digester.bytes > this.desc.size) {
-      done(new DigestMismatchError(this.desc.digest, '(unknown)', this.desc.size, this.digester.bytes, this.context));
+      done(
+        new DigestMismatchError(
+          this.desc.digest,
+          '(unknown)',
+          this.desc.size,
+          this.digester.bytes,
+          this.context,
+        ),
+      );
       return;
     }
     done(null, chunk);
@@ -31,7 +39,15 @@ export class VerifyingStream extends Transform {
   override _flush(done: TransformCallback): void {
     const got = this.digester.digest();
     if (this.digester.bytes !== this.desc.size || !got.equals(this.expected)) {
-      done(new DigestMismatchError(this.desc.digest, got.toString(), this.desc.size, this.digester.bytes, this.context));
+      done(
+        new DigestMismatchError(
+          this.desc.digest,
+          got.toString(),
+          this.desc.size,
+          this.digester.bytes,
+          this.context,
+        ),
+      );
       return;
     }
     done();
@@ -54,7 +70,9 @@ export async function readAll(
     total += b.length;
     if (total > limit) {
       stream.destroy();
-      throw typeof tooLarge === 'string' ? new Error(`${tooLarge} is larger than the ${limit}-byte limit`) : tooLarge(limit);
+      throw typeof tooLarge === 'string'
+        ? new Error(`${tooLarge} is larger than the ${limit}-byte limit`)
+        : tooLarge(limit);
     }
     chunks.push(b);
   }
@@ -72,6 +90,10 @@ export function chain<T extends NodeJS.ReadWriteStream & Readable>(source: Reada
 }
 
 /** `source` verified against `desc` as it is read; see VerifyingStream. */
-export function verified(source: Readable, desc: Pick<Descriptor, 'digest' | 'size'>, context = ''): VerifyingStream {
+export function verified(
+  source: Readable,
+  desc: Pick<Descriptor, 'digest' | 'size'>,
+  context = '',
+): VerifyingStream {
   return chain(source, new VerifyingStream(desc, context));
 }

@@ -1,5 +1,12 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { MAX_MANIFEST_BYTES, isManifest, parseManifest, successors, verifyBytes, type Descriptor } from '../oci';
+import {
+  MAX_MANIFEST_BYTES,
+  isManifest,
+  parseManifest,
+  successors,
+  verifyBytes,
+  type Descriptor,
+} from '../oci';
 import { chain, isReferrerLister, readAll, type ReadOnlyStorage, type Storage } from '../content';
 
 /** Blobs in flight at once. Four keeps a 2-core machine's network and hashing busy without thrashing. */
@@ -47,9 +54,12 @@ export class CopyError extends Error {
     label: string,
     cause: unknown,
   ) {
-    super(`${label ? `${label}: ` : ''}${op} ${descriptor.digest} (${descriptor.mediaType}) at ${origin}: ${(cause as Error)?.message ?? cause}`, {
-      cause,
-    });
+    super(
+      `${label ? `${label}: ` : ''}${op} ${descriptor.digest} (${descriptor.mediaType}) at ${origin}: ${(cause as Error)?.message ?? cause}`,
+      {
+        cause,
+      },
+    );
     this.name = 'CopyError';
   }
 }
@@ -211,7 +221,10 @@ class GraphCopy {
       }
       this.emit({ type: 'start', descriptor: desc });
       const stream = await this.step('fetch', 'source', desc, () => this.src.fetch(desc));
-      const counted = chain(stream, new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n })));
+      const counted = chain(
+        stream,
+        new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n })),
+      );
       await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
       this.summary.blobs.copied++;
       this.summary.bytes.copied += desc.size;
@@ -219,7 +232,12 @@ class GraphCopy {
     });
   }
 
-  private async step<T>(op: CopyOp, origin: 'source' | 'destination', desc: Descriptor, fn: () => Promise<T>): Promise<T> {
+  private async step<T>(
+    op: CopyOp,
+    origin: 'source' | 'destination',
+    desc: Descriptor,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn();
     } catch (e) {

@@ -22,11 +22,15 @@ export class Digest {
     if (!m) throw new InvalidDigestError(`invalid digest "${value}": expected algorithm:hex`);
     const [, alg, hex] = m;
     if (!(alg in ALGORITHMS)) {
-      throw new InvalidDigestError(`unsupported digest algorithm "${alg}" in "${value}": only sha256 and sha512 are verified`);
+      throw new InvalidDigestError(
+        `unsupported digest algorithm "${alg}" in "${value}": only sha256 and sha512 are verified`,
+      );
     }
     const want = ALGORITHMS[alg as Algorithm];
     if (hex.length !== want || !/^[a-f0-9]+$/.test(hex)) {
-      throw new InvalidDigestError(`invalid ${alg} digest "${value}": expected ${want} lowercase hex characters`);
+      throw new InvalidDigestError(
+        `invalid ${alg} digest "${value}": expected ${want} lowercase hex characters`,
+      );
     }
     return new Digest(alg as Algorithm, hex);
   }

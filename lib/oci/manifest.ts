@@ -41,7 +41,9 @@ export type Node =
  */
 export function parseManifest(bytes: Uint8Array, declared?: string): Node {
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw new InvalidManifestError(`manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    throw new InvalidManifestError(
+      `manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+    );
   }
   let json: unknown;
   try {
@@ -53,7 +55,8 @@ export function parseManifest(bytes: Uint8Array, declared?: string): Node {
     throw new InvalidManifestError('manifest is not a JSON object');
   }
   const own = (json as { mediaType?: unknown }).mediaType;
-  if (own !== undefined && typeof own !== 'string') throw new InvalidManifestError('manifest mediaType is not a string');
+  if (own !== undefined && typeof own !== 'string')
+    throw new InvalidManifestError('manifest mediaType is not a string');
   if (declared && own && declared !== own) {
     throw new InvalidManifestError(`manifest declares mediaType ${own} but was served as ${declared}`);
   }
@@ -121,7 +124,8 @@ export function subjectOf(node: Node): Descriptor | undefined {
 export function referrerDescriptor(desc: Descriptor, node: Node): Descriptor {
   const m = node.kind === 'index' ? node.index : node.manifest;
   const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-  const artifactType = m.artifactType ?? (node.kind === 'manifest' ? node.manifest.config.mediaType : undefined);
+  const artifactType =
+    m.artifactType ?? (node.kind === 'manifest' ? node.manifest.config.mediaType : undefined);
   if (artifactType) entry.artifactType = artifactType;
   if (m.annotations && Object.keys(m.annotations).length > 0) entry.annotations = m.annotations;
   return entry;

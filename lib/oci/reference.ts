@@ -25,7 +25,8 @@ export function validateRepository(repository: string): void {
 }
 
 export function validateTag(tag: string): void {
-  if (!TAG.test(tag)) throw new InvalidReferenceError(`invalid tag "${tag}": must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+  if (!TAG.test(tag))
+    throw new InvalidReferenceError(`invalid tag "${tag}": must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
 }
 
 function isDomain(part: string): boolean {
@@ -49,7 +50,8 @@ export class Reference {
   ) {}
 
   static parse(value: string): Reference {
-    if (value !== value.trim() || value.length === 0) throw new InvalidReferenceError(`invalid reference "${value}"`);
+    if (value !== value.trim() || value.length === 0)
+      throw new InvalidReferenceError(`invalid reference "${value}"`);
     let rest = value;
     let digest: string | undefined;
     const at = rest.indexOf('@');
@@ -91,7 +93,8 @@ export class Reference {
   static of(registry: string, repository: string, tagOrDigest?: string): Reference {
     validateRepository(repository);
     if (tagOrDigest === undefined) return new Reference(registry, repository);
-    if (tagOrDigest.includes(':')) return new Reference(registry, repository, undefined, Digest.parse(tagOrDigest).toString());
+    if (tagOrDigest.includes(':'))
+      return new Reference(registry, repository, undefined, Digest.parse(tagOrDigest).toString());
     validateTag(tagOrDigest);
     return new Reference(registry, repository, tagOrDigest);
   }

@@ -23,7 +23,10 @@ export async function exportOciLayout(
 ): Promise<ExportResult> {
   const layout = new OciLayout(new DirectoryObjectStore(dir));
   await layout.init();
-  const copy = await copyGraph(vault, layout, descriptor, { ...options, label: `export ${descriptor.digest} to ${dir}` });
+  const copy = await copyGraph(vault, layout, descriptor, {
+    ...options,
+    label: `export ${descriptor.digest} to ${dir}`,
+  });
   const existing = await layout.store.getBytes(INDEX_FILE);
   const manifests = existing ? IndexSchema.parse(JSON.parse(existing.toString('utf8'))).manifests : [];
   const kept = manifests.filter((m) => m.annotations?.[REF_NAME] !== name);

@@ -58,7 +58,12 @@ export class Snapshotter {
     let observation: TagObservation | undefined;
     if (tag) {
       const last = (await this.vault.history(ref.repository, tag)).pop();
-      if (request.alwaysRecord || !last || last.action !== 'push' || last.descriptor.digest !== descriptor.digest) {
+      if (
+        request.alwaysRecord ||
+        !last ||
+        last.action !== 'push' ||
+        last.descriptor.digest !== descriptor.digest
+      ) {
         observation = await this.vault.recordTag({
           repository: ref.repository,
           tag,
@@ -72,7 +77,12 @@ export class Snapshotter {
     return { reference: pinned.toString(), repository: ref.repository, tag, descriptor, copy, observation };
   }
 
-  private async recordImage(repository: string, descriptor: Descriptor, copy: CopySummary, now: string): Promise<void> {
+  private async recordImage(
+    repository: string,
+    descriptor: Descriptor,
+    copy: CopySummary,
+    now: string,
+  ): Promise<void> {
     const previous = await this.vault.image(repository, descriptor.digest);
     const referrers = new Map<string, Descriptor>();
     for (const r of [...(previous?.referrers ?? []), ...copy.referrers]) referrers.set(r.digest, r);
@@ -104,7 +114,10 @@ export class Snapshotter {
       const out: Reference[] = [];
       for await (const name of this.registries.get(registry).catalog()) {
         const match =
-          whole || name === wanted || name.startsWith(`${wanted}/`) || (spec.endsWith('*') && name.startsWith(wanted));
+          whole ||
+          name === wanted ||
+          name.startsWith(`${wanted}/`) ||
+          (spec.endsWith('*') && name.startsWith(wanted));
         if (match) out.push(...(await this.expandRepository(Reference.of(registry, name), true)));
       }
       return out;

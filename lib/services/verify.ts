@@ -120,6 +120,7 @@ async function hashBlob(vault: Vault, digest: string, expectedSize?: number): Pr
   );
   const got = h.digest();
   if (!got.equals(want)) return `content hashes to ${got.toString()}`;
-  if (expectedSize !== undefined && h.bytes !== expectedSize) return `size is ${h.bytes}, the manifest says ${expectedSize}`;
+  if (expectedSize !== undefined && h.bytes !== expectedSize)
+    return `size is ${h.bytes}, the manifest says ${expectedSize}`;
   return undefined;
 }

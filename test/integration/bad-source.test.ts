@@ -12,7 +12,15 @@ describe('a registry serving wrong bytes', () => {
     const registry = startRegistry(name);
     const fx = await pushStandardFixtures(registry, tempDir(), { repoPrefix: 'bad' });
     const layer = fx.plainTar.layers[1].digest;
-    const file = path.join(TESTBED_DIR, name, 'data', 'docker/registry/v2/blobs/sha256', layer.slice(7, 9), layer.slice(7), 'data');
+    const file = path.join(
+      TESTBED_DIR,
+      name,
+      'data',
+      'docker/registry/v2/blobs/sha256',
+      layer.slice(7, 9),
+      layer.slice(7),
+      'data',
+    );
     const bytes = readFileSync(file);
     bytes[bytes.length - 600] ^= 0x01;
     writeFileSync(file, bytes);

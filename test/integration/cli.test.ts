@@ -18,20 +18,45 @@ describe('imagevault CLI', () => {
   });
 
   it('snapshots every tag of every repository under a prefix, skipping referrers fallback tags', async () => {
-    const r = await cliJson<{ snapshots: { reference: string }[]; failures: unknown[] }>('--store', store, 'snapshot', '--all-tags', `${registry}/team/`);
+    const r = await cliJson<{ snapshots: { reference: string }[]; failures: unknown[] }>(
+      '--store',
+      store,
+      'snapshot',
+      '--all-tags',
+      `${registry}/team/`,
+    );
     expect(r.failures).toEqual([]);
     const repos = r.snapshots.map((s) => s.reference.replace(`${registry}/`, '').replace(/@.*/, '')).sort();
-    expect(repos).toEqual(['team/docker:1', 'team/empty:1', 'team/index:1', 'team/multi:1', 'team/plain:1', 'team/shared-a:1', 'team/shared-b:1']);
+    expect(repos).toEqual([
+      'team/docker:1',
+      'team/empty:1',
+      'team/index:1',
+      'team/multi:1',
+      'team/plain:1',
+      'team/shared-a:1',
+      'team/shared-b:1',
+    ]);
     const list = await cliJson<{ repositories: string[] }>('--store', store, 'list');
     expect(list.repositories).toHaveLength(7);
   });
 
   it('exports a docker-archive that skopeo reads, for the platform asked', async () => {
     const file = path.join(tempDir(), 'index.tar');
-    const r = await cliJson<{ manifest: { digest: string } }>('--store', store, 'export', 'team/index:1', '--docker-archive', file, '--platform', 'linux/arm64');
+    const r = await cliJson<{ manifest: { digest: string } }>(
+      '--store',
+      store,
+      'export',
+      'team/index:1',
+      '--docker-archive',
+      file,
+      '--platform',
+      'linux/arm64',
+    );
     const arm = fx.index.manifests!.find((m) => m.platform?.architecture === 'arm64')!;
     expect(r.manifest.digest).toBe(arm.digest);
-    const info = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' }));
+    const info = JSON.parse(
+      execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' }),
+    );
     expect(info.Architecture).toBe('arm64');
   });
 

@@ -2,7 +2,13 @@
  * The same lost-registry story with the vault in real S3 (radosgw, versioned bucket): snapshot, restore into an
  * empty registry with identical bytes, history, and a verify that re-hashes through S3.
  */
-import { CreateBucketCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures } from '../fixtures';
 import { s3env, startRegistry, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
@@ -30,7 +36,9 @@ describe('snapshot → lose the registry → restore (S3 store on radosgw)', () 
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    await client.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
     fx = await pushStandardFixtures(testbed().registry, tempDir(), { repoPrefix: 's3rt' });
   });
 
@@ -42,20 +50,39 @@ describe('snapshot → lose the registry → restore (S3 store on radosgw)', () 
   it('snapshots, copies nothing the second time, and restores byte-identical images', async () => {
     const images = [fx.multiLayer, fx.index, fx.docker, fx.shared[0], fx.shared[1]];
     await cliJson('--store', store, 'snapshot', ...images.map((i) => i.ref));
-    const again = await cliJson<{ snapshots: { copy: { bytes: { copied: number } } }[] }>('--store', store, 'snapshot', ...images.map((i) => i.ref));
+    const again = await cliJson<{ snapshots: { copy: { bytes: { copied: number } } }[] }>(
+      '--store',
+      store,
+      'snapshot',
+      ...images.map((i) => i.ref),
+    );
     expect(again.snapshots.map((s) => s.copy.bytes.copied)).toEqual(images.map(() => 0));
 
     const fresh = startRegistry(`s3-fresh-${Date.now()}`);
     for (const img of images) {
-      const r = await cliJson<{ verifiedDigest: string }>('--store', store, 'restore', `${img.repo}:1`, '--to', `${fresh}/${img.repo}:1`);
+      const r = await cliJson<{ verifiedDigest: string }>(
+        '--store',
+        store,
+        'restore',
+        `${img.repo}:1`,
+        '--to',
+        `${fresh}/${img.repo}:1`,
+      );
       expect(r.verifiedDigest).toBe(img.digest);
       expect(await skopeoInspectRaw(`${fresh}/${img.repo}:1`)).toEqual(img.manifestBytes);
     }
-    expect(await skopeoInspectRaw(`${fresh}/${fx.multiLayer.repo}@${fx.signature.digest}`)).toEqual(fx.signature.manifestBytes);
+    expect(await skopeoInspectRaw(`${fresh}/${fx.multiLayer.repo}@${fx.signature.digest}`)).toEqual(
+      fx.signature.manifestBytes,
+    );
   });
 
   it('keeps blobs under the OCI layout keys below the prefix', async () => {
-    const v = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `team-a/blobs/sha256/${fx.docker.digest.slice(7)}` }));
+    const v = await client.send(
+      new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: `team-a/blobs/sha256/${fx.docker.digest.slice(7)}`,
+      }),
+    );
     expect(v.Versions).toHaveLength(1);
   });
 
@@ -63,7 +90,11 @@ describe('snapshot → lose the registry → restore (S3 store on radosgw)', () 
     expect((await cli('--store', store, 'verify')).code).toBe(0);
     const layer = fx.shared[0].layers[0];
     await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: `team-a/blobs/sha256/${layer.digest.slice(7)}`, Body: Buffer.alloc(layer.size, 1) }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `team-a/blobs/sha256/${layer.digest.slice(7)}`,
+        Body: Buffer.alloc(layer.size, 1),
+      }),
     );
     const bad = await cli('--store', store, 'verify');
     expect(bad.code).toBe(4);

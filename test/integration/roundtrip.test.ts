@@ -29,9 +29,9 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
   });
 
   it('snapshots every fixture and stores each shared layer once', async () => {
-    const r = await cliJson<{ snapshots: { reference: string; copy: { blobs: { copied: number; skipped: number } } }[] }>(
-      '--store', store, 'snapshot', ...images.map((i) => i.ref),
-    );
+    const r = await cliJson<{
+      snapshots: { reference: string; copy: { blobs: { copied: number; skipped: number } } }[];
+    }>('--store', store, 'snapshot', ...images.map((i) => i.ref));
     expect(r.snapshots).toHaveLength(images.length);
     const distinct = new Set(images.flatMap((i) => i.blobs).concat(fx.signature.blobs));
     const stored = readdirSync(path.join(new URL(store).pathname, 'blobs', 'sha256'));
@@ -39,9 +39,9 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
   });
 
   it('copies zero blob bytes when run again', async () => {
-    const r = await cliJson<{ snapshots: { copy: { bytes: { copied: number }; blobs: { copied: number } } }[] }>(
-      '--store', store, 'snapshot', ...images.map((i) => i.ref),
-    );
+    const r = await cliJson<{
+      snapshots: { copy: { bytes: { copied: number }; blobs: { copied: number } } }[];
+    }>('--store', store, 'snapshot', ...images.map((i) => i.ref));
     for (const s of r.snapshots) {
       expect(s.copy.blobs.copied).toBe(0);
       expect(s.copy.bytes.copied).toBe(0);
@@ -49,7 +49,12 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
   });
 
   it('keeps the signature as a referrer of its image', async () => {
-    const r = await cliJson<{ images: { digest: string; referrers: number }[] }>('--store', store, 'list', fx.multiLayer.repo);
+    const r = await cliJson<{ images: { digest: string; referrers: number }[] }>(
+      '--store',
+      store,
+      'list',
+      fx.multiLayer.repo,
+    );
     expect(r.images).toEqual([expect.objectContaining({ digest: fx.multiLayer.digest, referrers: 1 })]);
   });
 
@@ -67,7 +72,14 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
 
     it('restores every image with byte-identical manifests and identical digests', async () => {
       for (const img of images) {
-        const r = await cliJson<{ verifiedDigest: string }>('--store', store, 'restore', `${img.repo}:1`, '--to', `${fresh}/${img.repo}:1`);
+        const r = await cliJson<{ verifiedDigest: string }>(
+          '--store',
+          store,
+          'restore',
+          `${img.repo}:1`,
+          '--to',
+          `${fresh}/${img.repo}:1`,
+        );
         expect(r.verifiedDigest).toBe(img.digest);
         const raw = await skopeoInspectRaw(`${fresh}/${img.repo}:1`);
         expect(raw).toEqual(img.manifestBytes);
@@ -77,13 +89,21 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
     it('restores the signature and the referrers fallback tag', async () => {
       const raw = await skopeoInspectRaw(`${fresh}/${fx.multiLayer.repo}@${fx.signature.digest}`);
       expect(raw).toEqual(fx.signature.manifestBytes);
-      const index = JSON.parse((await skopeoInspectRaw(`${fresh}/${fx.multiLayer.repo}:${fx.referrersTag}`)).toString());
+      const index = JSON.parse(
+        (await skopeoInspectRaw(`${fresh}/${fx.multiLayer.repo}:${fx.referrersTag}`)).toString(),
+      );
       expect(index.manifests.map((m: { digest: string }) => m.digest)).toContain(fx.signature.digest);
     });
 
     it('gives back images skopeo can copy in full', () => {
       const out = tempDir();
-      skopeo('copy', '--all', '--src-tls-verify=false', `docker://${fresh}/${fx.index.repo}:1`, `oci:${out}:x`);
+      skopeo(
+        'copy',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://${fresh}/${fx.index.repo}:1`,
+        `oci:${out}:x`,
+      );
       const blobs = readdirSync(path.join(out, 'blobs', 'sha256'));
       for (const d of fx.index.blobs) expect(blobs).toContain(d.slice(7));
     });
@@ -93,8 +113,16 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
       const vault = await openVault(store);
       const restorer = new Restorer(vault, new Registries());
       const [a, b] = fx.shared;
-      const first = await restorer.restore({ repository: a.repo, tag: '1', to: Reference.parse(`${target}/${a.repo}:1`) });
-      const second = await restorer.restore({ repository: b.repo, tag: '1', to: Reference.parse(`${target}/${b.repo}:1`) });
+      const first = await restorer.restore({
+        repository: a.repo,
+        tag: '1',
+        to: Reference.parse(`${target}/${a.repo}:1`),
+      });
+      const second = await restorer.restore({
+        repository: b.repo,
+        tag: '1',
+        to: Reference.parse(`${target}/${b.repo}:1`),
+      });
       expect(first.copy.blobs.mounted).toBe(0);
       expect(second.copy.blobs.mounted).toBe(2);
       expect(second.verifiedDigest).toBe(b.digest);
@@ -104,11 +132,19 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
     it('dry run says what it would copy and pushes nothing', async () => {
       const other = startRegistry(`dry-${Date.now()}`);
       const r = await cliJson<{ dryRun: boolean; copy: { blobs: { copied: number } } }>(
-        '--store', store, 'restore', `${fx.docker.repo}:1`, '--to', `${other}/${fx.docker.repo}:1`, '--dry-run',
+        '--store',
+        store,
+        'restore',
+        `${fx.docker.repo}:1`,
+        '--to',
+        `${other}/${fx.docker.repo}:1`,
+        '--dry-run',
       );
       expect(r.dryRun).toBe(true);
       expect(r.copy.blobs.copied).toBe(fx.docker.blobs.length - 1);
-      expect(() => skopeo('inspect', '--raw', '--tls-verify=false', `docker://${other}/${fx.docker.repo}:1`)).toThrow();
+      expect(() =>
+        skopeo('inspect', '--raw', '--tls-verify=false', `docker://${other}/${fx.docker.repo}:1`),
+      ).toThrow();
     });
   });
 
@@ -129,14 +165,30 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
       digests.push(again.multiLayer.digest);
       await cliJson('--store', store, 'snapshot', `${source}/hist/multi:1`);
     }
-    const h = await cliJson<{ history: { descriptor: { digest: string } }[] }>('--store', store, 'history', 'hist/multi:1');
+    const h = await cliJson<{ history: { descriptor: { digest: string } }[] }>(
+      '--store',
+      store,
+      'history',
+      'hist/multi:1',
+    );
     expect(h.history.map((e) => e.descriptor.digest)).toEqual(digests);
     expect(new Set(digests).size).toBe(3);
     // …and a restore at a point in time between the 1st and 2nd gives the first
-    const times = (await cliJson<{ history: { observedAt: string }[] }>('--store', store, 'history', 'hist/multi:1')).history.map((e) => e.observedAt);
+    const times = (
+      await cliJson<{ history: { observedAt: string }[] }>('--store', store, 'history', 'hist/multi:1')
+    ).history.map((e) => e.observedAt);
     const between = new Date((Date.parse(times[0]) + Date.parse(times[1])) / 2).toISOString();
     const target = startRegistry(`pit-${Date.now()}`);
-    const r = await cliJson<{ verifiedDigest: string }>('--store', store, 'restore', 'hist/multi:1', '--at', between, '--to', `${target}/hist/multi:1`);
+    const r = await cliJson<{ verifiedDigest: string }>(
+      '--store',
+      store,
+      'restore',
+      'hist/multi:1',
+      '--at',
+      between,
+      '--to',
+      `${target}/hist/multi:1`,
+    );
     expect(r.verifiedDigest).toBe(digests[0]);
   });
 
@@ -153,7 +205,14 @@ describe('snapshot → lose the registry → restore (directory store)', () => {
     expect(bad.code).toBe(4);
     expect(bad.stdout).toContain(`CORRUPT ${layer}`);
     const target = startRegistry(`corrupt-${Date.now()}`);
-    const r = await cli('--store', store, 'restore', `${fx.docker.repo}:1`, '--to', `${target}/${fx.docker.repo}:1`);
+    const r = await cli(
+      '--store',
+      store,
+      'restore',
+      `${fx.docker.repo}:1`,
+      '--to',
+      `${target}/${fx.docker.repo}:1`,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(layer);
     expect(r.stderr).toMatch(/corrupt/);

@@ -6,7 +6,8 @@ import * as path from 'node:path';
  * Where global-setup started this run's test bed; every test worker reads its env.json from here. One folder per
  * jest run (global-setup exports it to the workers), so two runs on one machine do not stop each other's daemons.
  */
-export const TESTBED_DIR = process.env.IMAGEVAULT_TESTBED_DIR ?? path.resolve(__dirname, `../../.testbed/jest-${process.pid}`);
+export const TESTBED_DIR =
+  process.env.IMAGEVAULT_TESTBED_DIR ?? path.resolve(__dirname, `../../.testbed/jest-${process.pid}`);
 export const SCRIPT = path.resolve(__dirname, '../../scripts/testbed.sh');
 
 export interface S3Env {

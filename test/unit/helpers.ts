@@ -26,7 +26,11 @@ export interface TestImage {
 }
 
 /** A small image written straight into a vault: config + layers + manifest, optionally a subject. */
-export async function putImage(vault: Vault, layers: Buffer[], extra: Record<string, unknown> = {}): Promise<TestImage> {
+export async function putImage(
+  vault: Vault,
+  layers: Buffer[],
+  extra: Record<string, unknown> = {},
+): Promise<TestImage> {
   const blobs = new Map<string, Buffer>();
   const put = async (mediaType: string, data: Buffer) => {
     const d = descOf(mediaType, data);
@@ -38,10 +42,22 @@ export async function putImage(vault: Vault, layers: Buffer[], extra: Record<str
   for (const l of layers) layerDescs.push(await put(MediaType.OciLayer, l));
   const config = await put(
     MediaType.OciConfig,
-    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) } })),
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) },
+      }),
+    ),
   );
   const manifestBytes = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: layerDescs, ...extra }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config,
+      layers: layerDescs,
+      ...extra,
+    }),
   );
   const manifest = await put(MediaType.OciManifest, manifestBytes);
   return { manifest, manifestBytes, blobs };

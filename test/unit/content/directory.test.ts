@@ -31,7 +31,9 @@ describe('Class: DirectoryObjectStore', () => {
   it('refuses to overwrite with ifNoneMatch', async () => {
     const s = new DirectoryObjectStore(tempDir());
     await s.putBytes('h/1', Buffer.from('first'), { ifNoneMatch: true });
-    await expect(s.putBytes('h/1', Buffer.from('second'), { ifNoneMatch: true })).rejects.toThrow(ObjectExistsError);
+    await expect(s.putBytes('h/1', Buffer.from('second'), { ifNoneMatch: true })).rejects.toThrow(
+      ObjectExistsError,
+    );
     expect((await s.getBytes('h/1'))?.toString()).toBe('first');
   });
 

@@ -15,7 +15,9 @@ describe('Class: Vault', () => {
       await vault.push(d, Readable.from([data]));
       const file = path.join(fileURLToPath(vault.url), 'blobs', 'sha256', d.digest.slice(7));
       expect(readFileSync(file)).toEqual(data);
-      expect(JSON.parse(readFileSync(path.join(fileURLToPath(vault.url), 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+      expect(JSON.parse(readFileSync(path.join(fileURLToPath(vault.url), 'oci-layout'), 'utf8'))).toEqual({
+        imageLayoutVersion: '1.0.0',
+      });
     });
 
     it('refuses content that does not hash to its descriptor and stores nothing under that digest', async () => {
@@ -47,7 +49,10 @@ describe('Class: Vault', () => {
     it('indexes a manifest with a subject as a referrer of that subject', async () => {
       const vault = await tempVault();
       const image = await putImage(vault, [Buffer.from('a')]);
-      const sig = await putImage(vault, [Buffer.from('signature')], { artifactType: 'application/vnd.test.sig', subject: image.manifest });
+      const sig = await putImage(vault, [Buffer.from('signature')], {
+        artifactType: 'application/vnd.test.sig',
+        subject: image.manifest,
+      });
       const refs = await vault.referrers(image.manifest);
       expect(refs).toEqual([{ ...sig.manifest, artifactType: 'application/vnd.test.sig' }]);
     });
@@ -59,7 +64,10 @@ describe('Class: Vault', () => {
       const data = Buffer.from('original content');
       const d = descOf(MediaType.OciLayer, data);
       await vault.push(d, Readable.from([data]));
-      writeFileSync(path.join(fileURLToPath(vault.url), 'blobs', 'sha256', d.digest.slice(7)), 'corrupted conten');
+      writeFileSync(
+        path.join(fileURLToPath(vault.url), 'blobs', 'sha256', d.digest.slice(7)),
+        'corrupted conten',
+      );
       await expect(readAll(await vault.fetch(d), 1000)).rejects.toThrow(`blob ${d.digest} is corrupt`);
     });
   });
@@ -81,7 +89,11 @@ describe('Class: Vault', () => {
       await vault.recordTag(obs('one', '2026-01-01T00:00:00Z'));
       await vault.recordTag(obs('three', '2026-01-03T00:00:00.5Z'));
       const h = await vault.history('team/app', 'prod');
-      expect(h.map((e) => e.descriptor.digest)).toEqual([desc('one').digest, desc('two').digest, desc('three').digest]);
+      expect(h.map((e) => e.descriptor.digest)).toEqual([
+        desc('one').digest,
+        desc('two').digest,
+        desc('three').digest,
+      ]);
       expect(h[2].observedAt).toBe('2026-01-03T00:00:00.500Z');
     });
 
@@ -89,15 +101,23 @@ describe('Class: Vault', () => {
       const vault = await tempVault();
       await vault.recordTag(obs('one', '2026-01-01T00:00:00Z'));
       await vault.recordTag(obs('two', '2026-01-02T00:00:00Z'));
-      expect((await vault.resolveTag('team/app', 'prod', new Date('2026-01-01T12:00:00Z'))).descriptor.digest).toBe(desc('one').digest);
+      expect(
+        (await vault.resolveTag('team/app', 'prod', new Date('2026-01-01T12:00:00Z'))).descriptor.digest,
+      ).toBe(desc('one').digest);
       expect((await vault.resolveTag('team/app', 'prod')).descriptor.digest).toBe(desc('two').digest);
-      await expect(vault.resolveTag('team/app', 'prod', new Date('2025-12-31T00:00:00Z'))).rejects.toThrow(NotInVaultError);
-      await expect(vault.resolveTag('team/app', 'prod', new Date('2025-12-31T00:00:00Z'))).rejects.toThrow(/first: 2026-01-01/);
+      await expect(vault.resolveTag('team/app', 'prod', new Date('2025-12-31T00:00:00Z'))).rejects.toThrow(
+        NotInVaultError,
+      );
+      await expect(vault.resolveTag('team/app', 'prod', new Date('2025-12-31T00:00:00Z'))).rejects.toThrow(
+        /first: 2026-01-01/,
+      );
     });
 
     it('refuses an invalid time', async () => {
       const vault = await tempVault();
-      await expect(vault.recordTag(obs('x', 'yesterday'))).rejects.toThrow(/observedAt "yesterday" is not a valid time/);
+      await expect(vault.recordTag(obs('x', 'yesterday'))).rejects.toThrow(
+        /observedAt "yesterday" is not a valid time/,
+      );
     });
 
     it('lists repositories with several path segments', async () => {
@@ -116,7 +136,10 @@ describe('Class: Vault', () => {
       await vault.writeLayoutIndex();
       const index = JSON.parse(readFileSync(path.join(fileURLToPath(vault.url), 'index.json'), 'utf8'));
       expect(index.manifests).toEqual([
-        expect.objectContaining({ digest: desc('two').digest, annotations: expect.objectContaining({ 'org.opencontainers.image.ref.name': 'team/app:prod' }) }),
+        expect.objectContaining({
+          digest: desc('two').digest,
+          annotations: expect.objectContaining({ 'org.opencontainers.image.ref.name': 'team/app:prod' }),
+        }),
       ]);
     });
   });

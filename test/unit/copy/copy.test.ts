@@ -36,7 +36,13 @@ describe('Function: copyGraph', () => {
     const shared = Buffer.alloc(4096, 7);
     const a = await putImage(src, [shared, Buffer.from('a')]);
     const b = await putImage(src, [shared, Buffer.from('b')]);
-    const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [a.manifest, b.manifest] }));
+    const indexBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [a.manifest, b.manifest],
+      }),
+    );
     const index = descOf(MediaType.OciIndex, indexBytes);
     await src.push(index, Readable.from([indexBytes]));
     const r = await copyGraph(src, dst, index);
@@ -49,10 +55,18 @@ describe('Function: copyGraph', () => {
     const src = await tempVault();
     const dst = await tempVault();
     const image = await putImage(src, [Buffer.from('x')]);
-    const sbom = await putImage(src, [Buffer.from('sbom')], { artifactType: 'application/spdx+json', subject: image.manifest });
-    const sig = await putImage(src, [Buffer.from('sig')], { artifactType: 'application/vnd.test.sig', subject: sbom.manifest });
+    const sbom = await putImage(src, [Buffer.from('sbom')], {
+      artifactType: 'application/spdx+json',
+      subject: image.manifest,
+    });
+    const sig = await putImage(src, [Buffer.from('sig')], {
+      artifactType: 'application/vnd.test.sig',
+      subject: sbom.manifest,
+    });
     const r = await copyGraph(src, dst, image.manifest);
-    expect(r.referrers.map((d) => d.digest).sort()).toEqual([sbom.manifest.digest, sig.manifest.digest].sort());
+    expect(r.referrers.map((d) => d.digest).sort()).toEqual(
+      [sbom.manifest.digest, sig.manifest.digest].sort(),
+    );
     expect(await dst.exists(sig.manifest)).toBe(true);
     expect((await dst.referrers(sbom.manifest)).map((d) => d.digest)).toEqual([sig.manifest.digest]);
   });
@@ -61,7 +75,10 @@ describe('Function: copyGraph', () => {
     const src = await tempVault();
     const dst = await tempVault();
     const image = await putImage(src, [Buffer.from('x')]);
-    await putImage(src, [Buffer.from('sig')], { artifactType: 'application/vnd.test.sig', subject: image.manifest });
+    await putImage(src, [Buffer.from('sig')], {
+      artifactType: 'application/vnd.test.sig',
+      subject: image.manifest,
+    });
     const r = await copyGraph(src, dst, image.manifest, { referrers: false });
     expect(r.referrers).toEqual([]);
   });
@@ -75,7 +92,8 @@ describe('Function: copyGraph', () => {
     const layerDesc = descOf(MediaType.OciLayer, layer);
     const lying: ReadOnlyStorage = {
       exists: (d) => src.exists(d),
-      fetch: async (d) => (d.digest === layerDesc.digest ? Readable.from([Buffer.alloc(2048, 4)]) : src.fetch(d)),
+      fetch: async (d) =>
+        d.digest === layerDesc.digest ? Readable.from([Buffer.alloc(2048, 4)]) : src.fetch(d),
     };
     // Act
     const p = copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' });
@@ -94,7 +112,10 @@ describe('Function: copyGraph', () => {
     const layer = Buffer.alloc(1000, 9);
     const image = await putImage(src, [layer]);
     const d = descOf(MediaType.OciLayer, layer);
-    writeFileSync(path.join(fileURLToPath(src.url), 'blobs/sha256', d.digest.slice(7)), Buffer.alloc(1000, 8));
+    writeFileSync(
+      path.join(fileURLToPath(src.url), 'blobs/sha256', d.digest.slice(7)),
+      Buffer.alloc(1000, 8),
+    );
     await expect(copyGraph(src, dst, image.manifest)).rejects.toThrow(`blob ${d.digest} is corrupt`);
     expect(await dst.exists(d)).toBe(false);
   });
@@ -111,7 +132,10 @@ describe('Function: copyGraph', () => {
   it('bounds the number of transfers in flight', async () => {
     const src = await tempVault();
     const dst = await tempVault();
-    const image = await putImage(src, Array.from({ length: 12 }, (_, i) => Buffer.alloc(10000, i)));
+    const image = await putImage(
+      src,
+      Array.from({ length: 12 }, (_, i) => Buffer.alloc(10000, i)),
+    );
     let active = 0;
     let peak = 0;
     const slow: ReadOnlyStorage = {

@@ -28,7 +28,9 @@ describe('Function: parseManifest', () => {
     const list = {
       schemaVersion: 2,
       mediaType: MediaType.DockerManifestList,
-      manifests: [{ ...desc(MediaType.DockerManifest, 'a'), platform: { os: 'linux', architecture: 'amd64' } }],
+      manifests: [
+        { ...desc(MediaType.DockerManifest, 'a'), platform: { os: 'linux', architecture: 'amd64' } },
+      ],
     };
     const node = parseManifest(bytes(list), MediaType.DockerManifestList);
     expect(node.kind).toBe('index');
@@ -48,16 +50,26 @@ describe('Function: parseManifest', () => {
   });
 
   it('refuses a manifest whose mediaType disagrees with how it was served', () => {
-    expect(() => parseManifest(bytes(manifest), MediaType.OciIndex)).toThrow(/declares mediaType .* but was served as/);
+    expect(() => parseManifest(bytes(manifest), MediaType.OciIndex)).toThrow(
+      /declares mediaType .* but was served as/,
+    );
   });
 
   it.each([
     ['not JSON', Buffer.from('{nope'), /not valid JSON/],
     ['an array', bytes([]), /not a JSON object/],
     ['schemaVersion 1', bytes({ ...manifest, schemaVersion: 1 }), /schemaVersion/],
-    ['a bad layer digest', bytes({ ...manifest, layers: [{ mediaType: MediaType.OciLayer, digest: 'sha256:zz', size: 1 }] }), /layers.0.digest/],
+    [
+      'a bad layer digest',
+      bytes({ ...manifest, layers: [{ mediaType: MediaType.OciLayer, digest: 'sha256:zz', size: 1 }] }),
+      /layers.0.digest/,
+    ],
     ['a negative size', bytes({ ...manifest, config: { ...manifest.config, size: -1 } }), /config.size/],
-    ['an unknown media type', bytes({ ...manifest, mediaType: 'application/x-unknown' }), /unsupported manifest media type/],
+    [
+      'an unknown media type',
+      bytes({ ...manifest, mediaType: 'application/x-unknown' }),
+      /unsupported manifest media type/,
+    ],
   ])('throws InvalidManifestError on %s', (_n, input, message) => {
     expect(() => parseManifest(input)).toThrow(InvalidManifestError);
     expect(() => parseManifest(input)).toThrow(message);

@@ -13,7 +13,13 @@ describe('Class: Reference', () => {
     ['127.0.0.1:5000/team/app:1.0', '127.0.0.1:5000', 'team/app', '1.0', undefined],
     [`ghcr.io/org/app@${D}`, 'ghcr.io', 'org/app', undefined, D],
     [`ghcr.io/org/app:v1@${D}`, 'ghcr.io', 'org/app', 'v1', D],
-    ['123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod', '123456789012.dkr.ecr.eu-west-1.amazonaws.com', 'app', 'prod', undefined],
+    [
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod',
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+      'app',
+      'prod',
+      undefined,
+    ],
     ['[::1]:5000/app', '[::1]:5000', 'app', undefined, undefined],
   ])('parses %s', (input, registry, repository, tag, digest) => {
     const r = Reference.parse(input);
