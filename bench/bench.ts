@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
-import { CommandError, killCurrentChild, measure, median, onPath, pickRssProbe, type RssProbe } from './measure';
+import {
+  CommandError,
+  killCurrentChild,
+  measure,
+  median,
+  onPath,
+  pickRssProbe,
+  type RssProbe,
+} from './measure';
 import { createBucket, deletePrefix, registryDigest, Testbed } from './testbed';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -73,6 +81,8 @@ interface RssRatio {
 }
 
 const SNAPSHOT_TARGET = 1.0;
+/** A measurement slower than this (0.5 MiB/s, plus 2 minutes) is a hang, not a result. */
+const timeoutFor = (img: BenchImage) => 120 + (2 * img.bytes) / MiB;
 const RSS_TARGET = 1.2;
 
 function int(v: string): number {
@@ -84,7 +94,11 @@ function int(v: string): number {
 function parseOptions(argv: string[]): Options {
   const program = new Command('bench')
     .description('snapshot/restore throughput and peak RSS of imagevault next to skopeo copy')
-    .option('--runs <n>', 'measurements of each scenario; the median MiB/s and the largest RSS are reported', int)
+    .option(
+      '--runs <n>',
+      'measurements of each scenario; the median MiB/s and the largest RSS are reported',
+      int,
+    )
     .option('--quick', 'small images (16 × 4 MiB, 1 × 128 MiB, RSS reference 1 × 16 MiB) and 1 run', false)
     .option('--layers <n>', 'layers of the multi-layer image', int)
     .option('--layer-mib <n>', 'MiB per layer of the multi-layer image', int)
@@ -98,7 +112,9 @@ function parseOptions(argv: string[]): Options {
     .option('--cpu-prof <dir>', 'run our CLI with node --cpu-prof, profiles into this directory')
     .showHelpAfterError();
   program.parse(argv);
-  const o = program.opts<Partial<Options> & { s3: boolean; build: boolean; keep: boolean; quick: boolean; cache: string }>();
+  const o = program.opts<
+    Partial<Options> & { s3: boolean; build: boolean; keep: boolean; quick: boolean; cache: string }
+  >();
   const q = o.quick;
   return {
     runs: o.runs ?? (q ? 1 : 3),
@@ -165,7 +181,9 @@ function record(ctx: Ctx, s: Omit<Sample, 'mibPerSec' | 'peakRssMiB'> & { peakRs
   const { peakRss, ...rest } = s;
   const sample: Sample = { ...rest, mibPerSec: s.bytes / MiB / s.seconds, peakRssMiB: peakRss / MiB };
   ctx.samples.push(sample);
-  const extra = sample.copySeconds ? `, copy alone ${(s.bytes / MiB / sample.copySeconds).toFixed(0)} MiB/s` : '';
+  const extra = sample.copySeconds
+    ? `, copy alone ${(s.bytes / MiB / sample.copySeconds).toFixed(0)} MiB/s`
+    : '';
   log(
     `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(8)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
       ` (${s.seconds.toFixed(2)} s${extra}), peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`,
@@ -177,31 +195,64 @@ function oursArgv(ctx: Ctx, args: string[]): string[] {
   return [process.execPath, ...prof, CLI, '--no-progress', '--json', ...args];
 }
 
-async function snapshotOurs(ctx: Ctx, img: BenchImage, run: number, side: Side, store: string): Promise<void> {
+async function snapshotOurs(
+  ctx: Ctx,
+  img: BenchImage,
+  run: number,
+  side: Side,
+  store: string,
+): Promise<void> {
   const ref = `${ctx.tb.registry}/bench/${img.id}:${TAG}`;
-  const m = await measure(oursArgv(ctx, ['--store', store, 'snapshot', ref]), { probe: ctx.probe, scratch: ctx.work, env: ctx.env, cwd: ctx.work });
+  const m = await measure(oursArgv(ctx, ['--store', store, 'snapshot', ref]), {
+    probe: ctx.probe,
+    scratch: ctx.work,
+    env: ctx.env,
+    cwd: ctx.work,
+    timeoutSeconds: timeoutFor(img),
+  });
   const out = JSON.parse(m.stdout) as {
     snapshots: { descriptor: { digest: string }; copy: { seconds: number } }[];
     failures: unknown[];
   };
   const digest = out.snapshots[0]?.descriptor.digest;
   if (out.failures.length > 0 || digest !== img.digest) {
-    throw new Error(`our snapshot of ${ref} into ${store} recorded ${digest}, expected ${img.digest}: ${m.stdout}`);
+    throw new Error(
+      `our snapshot of ${ref} into ${store} recorded ${digest}, expected ${img.digest}: ${m.stdout}`,
+    );
   }
-  record(ctx, { op: 'snapshot', image: img.id, side, run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss, copySeconds: out.snapshots[0].copy.seconds });
+  record(ctx, {
+    op: 'snapshot',
+    image: img.id,
+    side,
+    run,
+    bytes: img.bytes,
+    seconds: m.seconds,
+    peakRss: m.peakRss,
+    copySeconds: out.snapshots[0].copy.seconds,
+  });
 }
 
 async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: string): Promise<void> {
   const ref = `${ctx.tb.registry}/bench/${img.id}:${TAG}`;
   const m = await measure(
     ['skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${ociDir}:x`],
-    { probe: ctx.probe, scratch: ctx.work, cwd: ctx.work },
+    { probe: ctx.probe, scratch: ctx.work, cwd: ctx.work, timeoutSeconds: timeoutFor(img) },
   );
-  const index = JSON.parse(readFileSync(path.join(ociDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const index = JSON.parse(readFileSync(path.join(ociDir, 'index.json'), 'utf8')) as {
+    manifests: { digest: string }[];
+  };
   if (index.manifests[0]?.digest !== img.digest) {
     throw new Error(`skopeo copied ${ref} as ${index.manifests[0]?.digest}, expected ${img.digest}`);
   }
-  record(ctx, { op: 'snapshot', image: img.id, side: 'skopeo', run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss });
+  record(ctx, {
+    op: 'snapshot',
+    image: img.id,
+    side: 'skopeo',
+    run,
+    bytes: img.bytes,
+    seconds: m.seconds,
+    peakRss: m.peakRss,
+  });
 }
 
 /** Restores into a registry of its own (empty, so nothing is skipped), then checks the digest it reports. */
@@ -213,17 +264,22 @@ async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, sourc
     let m;
     let copySeconds: number | undefined;
     if (side === 'skopeo') {
-      m = await measure(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${source}:x`, `docker://${dest}`], {
-        probe: ctx.probe,
-        scratch: ctx.work,
-        cwd: ctx.work,
-      });
+      m = await measure(
+        ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${source}:x`, `docker://${dest}`],
+        {
+          probe: ctx.probe,
+          scratch: ctx.work,
+          cwd: ctx.work,
+          timeoutSeconds: timeoutFor(img),
+        },
+      );
     } else {
       m = await measure(oursArgv(ctx, ['--store', source, 'restore', `${repo}:${TAG}`, '--to', dest]), {
         probe: ctx.probe,
         scratch: ctx.work,
         env: ctx.env,
         cwd: ctx.work,
+        timeoutSeconds: timeoutFor(img),
       });
       const out = JSON.parse(m.stdout) as { verifiedDigest?: string; copy: { seconds: number } };
       if (out.verifiedDigest !== img.digest) {
@@ -235,7 +291,16 @@ async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, sourc
     if (reported !== img.digest) {
       throw new Error(`after the ${side} restore, ${dest} reports ${reported}, expected ${img.digest}`);
     }
-    record(ctx, { op: 'restore', image: img.id, side, run, bytes: img.bytes, seconds: m.seconds, peakRss: m.peakRss, copySeconds });
+    record(ctx, {
+      op: 'restore',
+      image: img.id,
+      side,
+      run,
+      bytes: img.bytes,
+      seconds: m.seconds,
+      peakRss: m.peakRss,
+      copySeconds,
+    });
   } finally {
     fresh.stop();
   }
@@ -267,14 +332,20 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
   } finally {
     if (!ctx.opts.keep) {
       rmSync(dir, { recursive: true, force: true });
-      if (client) await deletePrefix(client, BUCKET, prefix).catch((e: Error) => log(`cleaning ${s3Url}: ${e.message}`));
+      if (client) {
+        await deletePrefix(client, BUCKET, prefix).catch((e: Error) =>
+          log(`cleaning ${s3Url}: ${e.message}`),
+        );
+        ctx.tb.collectGarbage();
+      }
     }
     client?.destroy();
   }
 }
 
 function summarize(opts: Options, images: BenchImage[], samples: Sample[]): { rows: Row[]; rss: RssRatio[] } {
-  const pick = (op: Op, image: string, side: Side) => samples.filter((s) => s.op === op && s.image === image && s.side === side);
+  const pick = (op: Op, image: string, side: Side) =>
+    samples.filter((s) => s.op === op && s.image === image && s.side === side);
   const rows: Row[] = [];
   const [, big, ref] = images;
   for (const op of ['snapshot', 'restore'] as Op[]) {
@@ -334,9 +405,22 @@ function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[
   const scenario = (r: Row) =>
     `${r.op} ${r.image} ${r.op === 'snapshot' ? `→ ${r.store === 'dir' ? 'dir' : 'S3'}` : `from ${r.store === 'dir' ? 'dir' : 'S3'}`}`;
   const verdict = (r: Row) =>
-    r.target ? `${r.target.pass ? 'PASS' : 'MISS'} (≥ ${r.target.ratioAtLeast.toFixed(1)}×)` : r.image === images[2].id ? 'RSS reference' : '–';
+    r.target
+      ? `${r.target.pass ? 'PASS' : 'MISS'} (≥ ${r.target.ratioAtLeast.toFixed(1)}×)`
+      : r.image === images[2].id
+        ? 'RSS reference'
+        : '–';
   const main = table(
-    ['scenario', 'ours MiB/s', 'ours copy-only MiB/s', 'skopeo MiB/s', 'ratio', 'ours peak RSS', 'skopeo peak RSS', 'target'],
+    [
+      'scenario',
+      'ours MiB/s',
+      'ours copy-only MiB/s',
+      'skopeo MiB/s',
+      'ratio',
+      'ours peak RSS',
+      'skopeo peak RSS',
+      'target',
+    ],
     rows.map((r) => [
       scenario(r),
       f0(r.oursMiBps),
@@ -365,7 +449,11 @@ function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[
     'MiB/s = bytes of the image (layers + config + manifest) / wall time of the whole process (start-up included);',
     '"ours copy-only" = the same bytes / the copy time the CLI reports itself (no process start, module load, vault set-up).',
     'skopeo snapshot = skopeo copy docker://REGISTRY/… oci:FRESH_DIR; skopeo restore = skopeo copy oci:DIR docker://EMPTY_REGISTRY/….',
-    ...(opts.s3 ? ['skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.'] : []),
+    ...(opts.s3
+      ? [
+          'skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.',
+        ]
+      : []),
     'Every restore goes into an empty registry and is checked: the digest the registry reports equals the original.',
   ];
   return `\n${main}\n\n${rssTable}\n\n${notes.join('\n')}\n`;
@@ -376,9 +464,14 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
   if (opts.build) {
     log('npm run build');
     try {
-      execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+      execFileSync('npm', ['run', '--silent', 'build'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
     } catch {
-      throw new SetupError('npm run build failed (see above); fix it, or run with --no-build to use dist/ as it is');
+      throw new SetupError(
+        'npm run build failed (see above); fix it, or run with --no-build to use dist/ as it is',
+      );
     }
   }
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
@@ -422,7 +515,14 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
       rssProbe: probe,
       options: { runs: opts.runs, quick: opts.quick, s3: opts.s3 },
       targets: { snapshotRatioAtLeast: SNAPSHOT_TARGET, rssRatioAtMost: RSS_TARGET },
-      images: images.map(({ id, layers, layerMiB, digest, bytes }) => ({ id, layers, layerMiB, layerFormat: 'gzip', digest, bytes })),
+      images: images.map(({ id, layers, layerMiB, digest, bytes }) => ({
+        id,
+        layers,
+        layerMiB,
+        layerFormat: 'gzip',
+        digest,
+        bytes,
+      })),
       rows,
       rssRatios: rss,
       samples: ctx.samples,
@@ -432,8 +532,19 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
   }
 }
 
+/** The AWS SDK's notice that it will want Node 22 in 2027 says nothing about this run; other warnings still print. */
+function quietSdkNotice(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name !== 'NodeVersionSupportWarning' && !w.message.startsWith('NodeVersionSupportWarning')) {
+      process.stderr.write(`${w.name}: ${w.message}\n`);
+    }
+  });
+}
+
 async function mainBench(): Promise<number> {
   const opts = parseOptions(process.argv);
+  quietSdkNotice();
   const cleanup: { tb?: Testbed; work?: string } = {};
   let cleaned = false;
   const clean = () => {
@@ -446,7 +557,11 @@ async function mainBench(): Promise<number> {
       else rmSync(cleanup.work, { recursive: true, force: true });
     }
   };
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     process.on(sig, () => {
       log(`${sig}: stopping the test bed`);
       clean();

@@ -59,10 +59,14 @@ function main(): void {
   const print = (title: string, m: Map<string, number>) => {
     process.stdout.write(`\n${title}\n`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      process.stdout.write(`${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}\n`);
+      process.stdout.write(
+        `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}\n`,
+      );
     }
   };
-  process.stdout.write(`${file}: ${(total / 1e6).toFixed(2)} s sampled, wall ${((p.endTime - p.startTime) / 1e6).toFixed(2)} s\n`);
+  process.stdout.write(
+    `${file}: ${(total / 1e6).toFixed(2)} s sampled, wall ${((p.endTime - p.startTime) / 1e6).toFixed(2)} s\n`,
+  );
   print('self time by area', areaTotals);
   print('self time by function', fnTotals);
   const callersOf = option('--callers');

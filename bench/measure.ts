@@ -17,7 +17,9 @@ export class CommandError extends Error {
     readonly code: number | null,
     readonly stderr: string,
   ) {
-    super(`${argv.join(' ')} exited ${code ?? 'on a signal'}${stderr.trim() ? `:\n${tail(stderr, 20)}` : ''}`);
+    super(
+      `${argv.join(' ')} exited ${code ?? 'on a signal'}${stderr.trim() ? `:\n${tail(stderr, 20)}` : ''}`,
+    );
     this.name = 'CommandError';
   }
 }
@@ -53,21 +55,27 @@ const PY_WRAPPER = [
 let current: ChildProcess | undefined;
 
 export function killCurrentChild(): void {
-  if (current && current.exitCode === null && current.pid) {
-    try {
-      process.kill(current.pid, 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
+  if (current && current.exitCode === null && current.pid) killGroup(current.pid);
+}
+
+/** Each child runs in a process group of its own (the probe and what it runs), so both go down together. */
+function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* already gone */
   }
 }
 
 /** Runs argv to completion under the RSS probe; throws CommandError on a non-zero exit. */
 export async function measure(
   argv: string[],
-  opts: { probe: RssProbe; scratch: string; env?: NodeJS.ProcessEnv; cwd?: string },
+  opts: { probe: RssProbe; scratch: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutSeconds?: number },
 ): Promise<Measured> {
-  const rssFile = path.join(opts.scratch, `.rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  const rssFile = path.join(
+    opts.scratch,
+    `.rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+  );
   const wrapped =
     opts.probe === 'gnu-time'
       ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv]
@@ -77,8 +85,18 @@ export async function measure(
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   current = child;
+  // A stalled peer (a full OSD makes radosgw hang, not fail) must not stall the bench forever.
+  let timedOut = false;
+  const timer = opts.timeoutSeconds
+    ? setTimeout(() => {
+        timedOut = true;
+        killGroup(child.pid!);
+        setTimeout(() => killGroup(child.pid!, 'SIGKILL'), 3000).unref();
+      }, opts.timeoutSeconds * 1000)
+    : undefined;
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (b: Buffer) => out.push(b));
@@ -88,6 +106,7 @@ export async function measure(
     child.on('close', (c) => resolve(c));
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearTimeout(timer);
   current = undefined;
   const stdout = Buffer.concat(out).toString('utf8');
   const stderr = Buffer.concat(err).toString('utf8');
@@ -98,6 +117,7 @@ export async function measure(
     kib = Number(lines[lines.length - 1]);
     rmSync(rssFile, { force: true });
   }
+  if (timedOut) throw new CommandError(argv, code, `${stderr}\n(killed after ${opts.timeoutSeconds} s)`);
   if (code !== 0) throw new CommandError(argv, code, stderr);
   if (!Number.isFinite(kib)) throw new Error(`no peak RSS recorded for ${argv.join(' ')}`);
   return { seconds, peakRss: kib * 1024, stdout, stderr };
