@@ -12,9 +12,10 @@ import {
   verifyVault,
   type SnapshotResult,
 } from '../services';
-import { exportDockerArchive } from '../services/docker-archive';
 import type { CopyEvent } from '../copy';
 import { createProgress } from './progress';
+
+type DockerArchiveModule = typeof import('../services/docker-archive');
 
 /** Bad input found inside a command (after commander's own parsing): exit code 2, the message as it is. */
 export class UsageError extends Error {
@@ -290,7 +291,10 @@ export function buildProgram(): Command {
         } else {
           const file = path.resolve(cmd.dockerArchive!);
           const repoTag = src.tag ? `${src.repository}:${src.tag}` : undefined;
-          const r = await exportDockerArchive(vault, desc, file, { repoTag, platform: cmd.platform });
+          // Loaded on use: tar-stream is needed by this one command only, and start-up time counts for every other.
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const archive = require('../services/docker-archive') as DockerArchiveModule;
+          const r = await archive.exportDockerArchive(vault, desc, file, { repoTag, platform: cmd.platform });
           out(
             opts,
             r,

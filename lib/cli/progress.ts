@@ -1,4 +1,4 @@
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { MultiBar as MultiBarType, SingleBar } from 'cli-progress';
 import type { CopyEvent } from '../copy';
 
 export interface Progress {
@@ -19,7 +19,10 @@ export function createProgress(mode: 'bars' | 'lines' | 'none'): Progress {
       stop: () => undefined,
     };
   }
-  const multi = new MultiBar(
+  // Loaded only when bars are drawn (a terminal): --json and scripted runs skip its start-up cost.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { MultiBar, Presets } = require('cli-progress') as typeof import('cli-progress');
+  const multi: MultiBarType = new MultiBar(
     {
       stream: process.stderr,
       format: ' {bar} {percentage}% | {value}/{total} MiB | {label}',

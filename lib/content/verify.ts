@@ -2,6 +2,24 @@ import { Transform, pipeline, type Readable, type TransformCallback } from 'node
 import { Digest, DigestMismatchError, Digester, type Descriptor } from '../oci';
 
 /**
+ * Marks a stream whose content is checked against a digest before it ends (it errors instead of ending on a
+ * mismatch). A consumer that would hash the same bytes against the same digest — a registry push — can skip it:
+ * on a 1 GiB restore, hashing twice was over a quarter of the CPU.
+ */
+export const VERIFIED_DIGEST: unique symbol = Symbol('imagevault.verifiedDigest');
+
+/** The digest a stream's content is verified against on its way, if it is. */
+export function verifiedDigestOf(stream: Readable): string | undefined {
+  return (stream as Readable & { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST];
+}
+
+/** Carries the mark to a pass-through that does not change the bytes (a progress counter). */
+export function markVerified<T extends Readable>(stream: T, digest: string | undefined): T {
+  if (digest) (stream as T & { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST] = digest;
+  return stream;
+}
+
+/**
  * A pass-through that hashes and counts what flows through it and fails the stream — before it ends — when the
  * content is not exactly what the descriptor names. Writers publish only streams that end cleanly, so content
  * under a wrong digest is never stored. Too many bytes fail at once, without reading the rest.
@@ -9,6 +27,7 @@ import { Digest, DigestMismatchError, Digester, type Descriptor } from '../oci';
 export class VerifyingStream extends Transform {
   private readonly digester: Digester;
   private readonly expected: Digest;
+  readonly [VERIFIED_DIGEST]: string;
 
   constructor(
     private readonly desc: Pick<Descriptor, 'digest' | 'size'>,
@@ -17,6 +36,7 @@ export class VerifyingStream extends Transform {
     super({ highWaterMark: 1024 * 1024 });
     this.expected = Digest.parse(desc.digest);
     this.digester = new Digester(this.expected.algorithm);
+    this[VERIFIED_DIGEST] = this.expected.toString();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

@@ -7,7 +7,15 @@ import {
   verifyBytes,
   type Descriptor,
 } from '../oci';
-import { chain, isReferrerLister, readAll, type ReadOnlyStorage, type Storage } from '../content';
+import {
+  chain,
+  isReferrerLister,
+  markVerified,
+  readAll,
+  verifiedDigestOf,
+  type ReadOnlyStorage,
+  type Storage,
+} from '../content';
 
 /** Blobs in flight at once. Four keeps a 2-core machine's network and hashing busy without thrashing. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -221,9 +229,9 @@ class GraphCopy {
       }
       this.emit({ type: 'start', descriptor: desc });
       const stream = await this.step('fetch', 'source', desc, () => this.src.fetch(desc));
-      const counted = chain(
-        stream,
-        new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n })),
+      const counted = markVerified(
+        chain(stream, new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n }))),
+        verifiedDigestOf(stream),
       );
       await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
       this.summary.blobs.copied++;

@@ -41,24 +41,32 @@ export function discard(body: Readable): void {
  * without a second read: the registry judges the digest, this names the one it got.
  */
 export class DigestingStream extends Transform {
-  private readonly digester: Digester;
+  private readonly digester: Digester | undefined;
+  private count = 0;
 
-  constructor(algorithm: Algorithm) {
+  /** Without an algorithm it only counts: for content already verified upstream against the same digest. */
+  constructor(algorithm: Algorithm | undefined) {
     super();
-    this.digester = new Digester(algorithm);
+    this.digester = algorithm && new Digester(algorithm);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.digester.update(chunk);
+    this.digester?.update(chunk);
+    this.count += chunk.length;
     callback(null, chunk);
   }
 
   get bytes(): number {
-    return this.digester.bytes;
+    return this.count;
   }
 
-  /** Call once, after the stream has ended. */
+  get hashing(): boolean {
+    return this.digester !== undefined;
+  }
+
+  /** Call once, after the stream has ended, and only when hashing. */
   digest(): string {
+    if (!this.digester) throw new Error('DigestingStream: not hashing (content verified upstream)');
     return this.digester.digest().toString();
   }
 }

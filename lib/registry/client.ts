@@ -21,7 +21,7 @@ import {
   type Descriptor,
 } from '../oci';
 import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
-import { readAll } from '../content/verify';
+import { readAll, verifiedDigestOf } from '../content/verify';
 import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
 import { RegistryError } from './errors';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
@@ -502,7 +502,7 @@ export class Repository implements Target, ReferrerLister {
         location = locationOf(res) ?? location;
         offset += chunk.length;
       }
-      const actual = hashed.digest();
+      const actual = hashed.hashing ? hashed.digest() : desc.digest;
       if (actual !== desc.digest || offset !== desc.size) {
         throw new DigestMismatchError(
           desc.digest,
@@ -697,7 +697,10 @@ function digesting(
   content: Readable,
   desc: Descriptor,
 ): { hashed: DigestingStream; sourceError: () => unknown } {
-  const hashed = new DigestingStream(Digest.parse(desc.digest).algorithm);
+  // Content a VerifyingStream already checks against this digest is not hashed a second time: a mismatch fails
+  // the source, and that error (kept below) is what the caller sees.
+  const upstream = verifiedDigestOf(content) === desc.digest;
+  const hashed = new DigestingStream(upstream ? undefined : Digest.parse(desc.digest).algorithm);
   let error: unknown;
   content.once('error', (e) => (error = e));
   pipeline(content, hashed, () => undefined);
@@ -720,6 +723,7 @@ function uploadError(
     e.errors.some((x) => x.code === 'DIGEST_INVALID' || x.code === 'SIZE_INVALID');
   const wrongLength = hasCode(e, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
   if (!wrongDigest && !wrongLength) return e;
+  if (!hashed.hashing) return e; // verified upstream: the bytes were right, so the registry's refusal stands as is
   // A body longer than Content-Length is cut off before its end, so its digest is unknown.
   const actual = finished ? hashed.digest() : 'unknown (content longer than the descriptor says)';
   if (actual === desc.digest && hashed.bytes === desc.size) return e; // we sent the right bytes: the registry's problem

@@ -468,21 +468,23 @@ describe('Class: S3ObjectStore (client mock)', () => {
   });
 
   describe('Function: s3ClientConfig', () => {
-    it('uses path style and checksums only when required with an endpoint override', () => {
+    it('uses path style and checksums only when required with an endpoint override, and always timeouts', () => {
+      const requestHandler = { connectionTimeout: 10_000, requestTimeout: 120_000 };
       const local = {
+        requestHandler,
         forcePathStyle: true,
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       };
       expect(s3ClientConfig({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:7480' })).toEqual(local);
       expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:7480' })).toEqual(local);
-      expect(s3ClientConfig({})).toEqual({});
+      expect(s3ClientConfig({})).toEqual({ requestHandler });
       expect(
         s3ClientConfig({
           AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:7480',
           AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true',
         }),
-      ).toEqual({});
+      ).toEqual({ requestHandler });
     });
   });
 });

@@ -12,5 +12,11 @@ export default function globalSetup(): void {
   rmSync(TESTBED_DIR, { recursive: true, force: true });
   const args = [SCRIPT, 'start', TESTBED_DIR];
   if (process.env.IMAGEVAULT_TESTBED_S3 !== '0') args.push('rgw');
-  execFileSync('bash', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('bash', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (e) {
+    // jest runs no teardown after a failed setup: stop what did start, or it outlives the run.
+    execFileSync('bash', [SCRIPT, 'stop', TESTBED_DIR], { stdio: 'ignore' });
+    throw e;
+  }
 }
