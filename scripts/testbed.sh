@@ -53,8 +53,14 @@ case "${1:-}" in
     reg=$(start_registry "$dir" registry)
     s3='null'
     if [ "${3:-}" = rgw ]; then
-      port=$(free_port)
-      bash "$here/start-rgw.sh" "$dir/rgw" "$port" >&2
+      # Ports are picked free but bound later; with several test beds starting at once (parallel runs on one
+      # machine) a cluster has been seen to reach another's monitor ("wrong fsid"). Try again on fresh ports.
+      for attempt in 1 2 3; do
+        port=$(free_port)
+        if bash "$here/start-rgw.sh" "$dir/rgw" "$port" >&2; then break; fi
+        [ "$attempt" = 3 ] && { echo "testbed: radosgw did not start in 3 attempts" >&2; exit 1; }
+        echo "testbed: radosgw start failed (attempt $attempt); retrying on new ports" >&2
+      done
       s3=$(jq -cn --arg e "http://127.0.0.1:$port" '{endpoint:$e,accessKeyId:"TESTKEY",secretAccessKey:"TESTSECRET",region:"us-east-1"}')
     fi
     jq -n --arg r "$reg" --argjson s3 "$s3" '{registry:$r,s3:$s3}' > "$dir/env.json"
