@@ -1,0 +1,154 @@
+import { RepositoryFilter } from '../lib/aws/events';
+
+/**
+ * Configuration of the Lambda functions, read from environment variables through typed helpers. Each helper throws
+ * a {@link ConfigError} naming the variable, so a misconfigured function fails at its first (cold) start with a
+ * message that says what to fix.
+ */
+
+/** Thrown at start-up when an environment variable is missing or malformed; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A variable that must be set and non-empty. */
+export function requiredString(name: string, env: Env = process.env): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError(name, 'environment variable is required but not set');
+  }
+  return value.trim();
+}
+
+/** A variable that may be empty (VAULT_PREFIX '' is the bucket root) but must be present, or has a default. */
+export function optionalString(name: string, fallback: string, env: Env = process.env): string {
+  const value = env[name];
+  return value === undefined ? fallback : value.trim();
+}
+
+/** An integer of at least `min`, or `fallback` when unset or empty. */
+export function integer(name: string, fallback: number, min: number, env: Env = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw.trim());
+  if (!/^[+-]?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(name, `must be an integer of at least ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** `true`/`false` (also 1/0, yes/no), or `fallback` when unset or empty. */
+export function boolean(name: string, fallback: boolean, env: Env = process.env): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
+}
+
+/** An SNS topic ARN. */
+export function topicArn(name: string, env: Env = process.env): string {
+  const value = requiredString(name, env);
+  if (!/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/** An SQS queue URL. */
+export function queueUrl(name: string, env: Env = process.env): string {
+  const value = requiredString(name, env);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      name,
+      `must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${value}"`,
+    );
+  }
+  if (!/^https?:$/.test(url.protocol) || url.pathname.split('/').filter(Boolean).length !== 2) {
+    throw new ConfigError(
+      name,
+      `must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/** REPOSITORY_PREFIXES: `*`, or a comma-separated list of repository-name prefixes. */
+export function repositoryFilter(name: string, env: Env = process.env): RepositoryFilter {
+  const value = requiredString(name, env);
+  try {
+    return RepositoryFilter.parse(value);
+  } catch (e) {
+    throw new ConfigError(name, (e as Error).message);
+  }
+}
+
+/** What both functions read. */
+export interface CommonConfig {
+  readonly vaultBucket: string;
+  /** Key prefix in the bucket; '' is the bucket root. */
+  readonly vaultPrefix: string;
+  readonly alertTopicArn: string;
+  readonly repositories: RepositoryFilter;
+}
+
+export interface SnapshotConfig extends CommonConfig {
+  /** The queue's maxReceiveCount: the attempt on which a failure is final and alerted. @default 3 */
+  readonly maxReceiveCount: number;
+  /**
+   * Add `repository` as a metric dimension. Every repository then becomes its own CloudWatch custom metric per
+   * metric name (4 × repositories × $0.30 a month), so it is off by default: the per-image log line carries the
+   * repository, and CloudWatch Logs Insights sums bytes per repository from it. @default false
+   */
+  readonly metricsPerRepository: boolean;
+}
+
+export interface ReconcileConfig extends CommonConfig {
+  readonly queueUrl: string;
+  /** Images pushed this recently are left to their own push event (probably still in the queue). @default 900 */
+  readonly gracePeriodSeconds: number;
+}
+
+function commonConfig(env: Env): CommonConfig {
+  return {
+    vaultBucket: requiredString('VAULT_BUCKET', env),
+    vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+    alertTopicArn: topicArn('ALERT_TOPIC_ARN', env),
+    repositories: repositoryFilter('REPOSITORY_PREFIXES', env),
+  };
+}
+
+/**
+ * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
+ * METRICS_PER_REPOSITORY (default false).
+ */
+export function snapshotConfig(env: Env = process.env): SnapshotConfig {
+  return {
+    ...commonConfig(env),
+    maxReceiveCount: integer('MAX_RECEIVE_COUNT', 3, 1, env),
+    metricsPerRepository: boolean('METRICS_PER_REPOSITORY', false, env),
+  };
+}
+
+/** The common variables, QUEUE_URL, and GRACE_PERIOD_SECONDS (default 900). */
+export function reconcileConfig(env: Env = process.env): ReconcileConfig {
+  return {
+    ...commonConfig(env),
+    queueUrl: queueUrl('QUEUE_URL', env),
+    gracePeriodSeconds: integer('GRACE_PERIOD_SECONDS', 900, 0, env),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The reconcile function: on a schedule (EventBridge) and once after the first deploy (a trigger), walks ECR and
+ * enqueues every image the vault is missing, alerts on tags the vault's history does not match, and rewrites the
+ * vault's OCI index.json. Returns the summary {mode, repositories, images, enqueued, gaps, recent}.
+ *
+ * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, QUEUE_URL, GRACE_PERIOD_SECONDS
+ * (see ./config), AWS_REGION (set by Lambda), POWERTOOLS_SERVICE_NAME.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { S3ObjectStore } from '../lib/content/s3';
+import { Vault } from '../lib/content/vault';
+import { SqsEventQueue, reconcileMode } from '../lib/aws/events';
+import { SnsAlertPublisher } from '../lib/services/alerts';
+import { Reconciler, type ReconcileSummary } from '../lib/services/reconcile';
+import { reconcileConfig, requiredString } from './config';
+
+const config = reconcileConfig();
+const logger = new Logger();
+const reconciler = new Reconciler({
+  ecr: new ECRClient({}),
+  queue: new SqsEventQueue(new SQSClient({}), config.queueUrl),
+  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
+  region: requiredString('AWS_REGION'),
+  repositories: config.repositories,
+  gracePeriodSeconds: config.gracePeriodSeconds,
+  logger,
+});
+
+export const handler = async (event: unknown): Promise<ReconcileSummary> => {
+  const mode = reconcileMode(event);
+  logger.info('reconcile started', { mode });
+  return reconciler.run(mode);
+};

@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { Digest, validateRepository, validateTag } from '../oci';
+
+/*
+ * The messages on the snapshot queue. ECR sends one "ECR Image Action" event per manifest pushed or deleted
+ * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html); EventBridge puts the event, as is,
+ * in the SQS message body. Reconcile enqueues the same shape with `source: imagevault.reconcile`, so the snapshot
+ * function has one input format and a reconcile message can be replayed by hand like any ECR event.
+ */
+
+export const ECR_EVENT_SOURCE = 'aws.ecr';
+export const RECONCILE_EVENT_SOURCE = 'imagevault.reconcile';
+export const IMAGE_ACTION_DETAIL_TYPE = 'ECR Image Action';
+
+/** Base error of this module. */
+export class EventError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EventError';
+  }
+}
+
+/** Thrown for a message that is not an ECR image event (or a reconcile one); the message lists what is wrong. */
+export class InvalidEventError extends EventError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidEventError';
+  }
+}
+
+/** Thrown when SQS refuses messages reconcile enqueues (after one retry of the retryable ones). */
+export class EnqueueError extends EventError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnqueueError';
+  }
+}
+
+const digestString = z.string().refine((d) => Digest.isValid(d), { message: 'not a valid digest' });
+const repositoryName = z.string().refine((r) => valid(() => validateRepository(r)), {
+  message: 'not a valid repository name',
+});
+/** ECR leaves `image-tag` out of untagged pushes; treat an empty one the same. */
+const imageTag = z
+  .string()
+  .optional()
+  .transform((t) => (t === '' ? undefined : t))
+  .refine((t) => t === undefined || valid(() => validateTag(t)), { message: 'not a valid tag' });
+
+/** `detail` of an ECR Image Action event. Unknown fields (ECR adds some, e.g. manifest-media-type) are kept. */
+export const ImageActionDetailSchema = z.looseObject({
+  result: z.string(),
+  'repository-name': repositoryName,
+  'image-digest': digestString,
+  'action-type': z.enum(['PUSH', 'DELETE']),
+  'image-tag': imageTag,
+});
+
+/** The EventBridge envelope, as ECR sends it and as reconcile writes it. */
+export const ImageActionEventSchema = z.looseObject({
+  version: z.string(),
+  id: z.string().min(1),
+  'detail-type': z.literal(IMAGE_ACTION_DETAIL_TYPE),
+  source: z.enum([ECR_EVENT_SOURCE, RECONCILE_EVENT_SOURCE]),
+  account: z.string().regex(/^\d{12}$/, 'not a 12-digit AWS account id'),
+  time: z.iso.datetime({ offset: true }),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'not an AWS region'),
+  resources: z.array(z.string()),
+  detail: ImageActionDetailSchema,
+});
+export type ImageActionEvent = z.input<typeof ImageActionEventSchema>;
+
+/** An image event, checked and in our own words. */
+export interface ImageEvent {
+  /** The EventBridge event id (reconcile: a fresh UUID); the history's `source.id`. */
+  readonly id: string;
+  readonly origin: 'ecr-event' | 'reconcile';
+  readonly account: string;
+  readonly region: string;
+  /** ISO time of the push or delete (reconcile: when it looked). */
+  readonly time: string;
+  readonly action: 'PUSH' | 'DELETE';
+  /** `SUCCESS`, or whatever else ECR says; only successful actions are acted on. */
+  readonly result: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag?: string;
+}
+
+/** Parses an SQS message body (JSON text) or an already parsed object; throws InvalidEventError. */
+export function parseImageEvent(body: unknown): ImageEvent {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch (e) {
+      throw new InvalidEventError(`not an ECR image event: the message body is not JSON (${excerpt(body)})`, {
+        cause: e,
+      });
+    }
+  }
+  const parsed = ImageActionEventSchema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
+    );
+    throw new InvalidEventError(
+      `not an ECR image event (source ${ECR_EVENT_SOURCE} or ${RECONCILE_EVENT_SOURCE}, detail-type "${IMAGE_ACTION_DETAIL_TYPE}"): ${problems.join('; ')}`,
+      { cause: parsed.error },
+    );
+  }
+  const e = parsed.data;
+  return {
+    id: e.id,
+    origin: e.source === ECR_EVENT_SOURCE ? 'ecr-event' : 'reconcile',
+    account: e.account,
+    region: e.region,
+    time: e.time,
+    action: e.detail['action-type'],
+    result: e.detail.result,
+    repository: e.detail['repository-name'],
+    digest: e.detail['image-digest'],
+    ...(e.detail['image-tag'] !== undefined && { tag: e.detail['image-tag'] }),
+  };
+}
+
+/** The event reconcile enqueues: an ECR push event's shape, `source: imagevault.reconcile`, a fresh id. */
+export function reconcileEvent(init: {
+  account: string;
+  region: string;
+  repository: string;
+  digest: string;
+  tag?: string;
+  time: Date | string;
+  id?: string;
+}): ImageActionEvent {
+  return {
+    version: '0',
+    id: init.id ?? randomUUID(),
+    'detail-type': IMAGE_ACTION_DETAIL_TYPE,
+    source: RECONCILE_EVENT_SOURCE,
+    account: init.account,
+    time: typeof init.time === 'string' ? init.time : init.time.toISOString(),
+    region: init.region,
+    resources: [],
+    detail: {
+      result: 'SUCCESS',
+      'repository-name': init.repository,
+      'image-digest': init.digest,
+      'action-type': 'PUSH',
+      ...(init.tag !== undefined && { 'image-tag': init.tag }),
+    },
+  };
+}
+
+/**
+ * Which repositories are protected: all (`*`), or those whose name starts with one of a list of prefixes. A prefix
+ * matches as a plain string prefix: `team-a/` covers `team-a/api` but not `team-ab`; `team-a` covers both.
+ */
+export class RepositoryFilter {
+  private constructor(readonly prefixes: readonly string[] | '*') {}
+
+  static readonly ALL = new RepositoryFilter('*');
+
+  static of(prefixes: readonly string[]): RepositoryFilter {
+    return new RepositoryFilter([...prefixes]);
+  }
+
+  /** `*`, or a comma-separated list of prefixes (`team-a/,base`). */
+  static parse(value: string): RepositoryFilter {
+    const text = value.trim();
+    if (text === '*') return RepositoryFilter.ALL;
+    const prefixes = text
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    const bad = prefixes.filter((p) => !/^[a-z0-9][a-z0-9._/-]*$/.test(p));
+    if (prefixes.length === 0 || bad.length > 0) {
+      throw new Error(
+        `must be "*" or a comma-separated list of repository-name prefixes, got "${value}"` +
+          (bad.length > 0 ? ` (not a repository-name prefix: ${bad.map((b) => `"${b}"`).join(', ')})` : ''),
+      );
+    }
+    return new RepositoryFilter(prefixes);
+  }
+
+  matches(repository: string): boolean {
+    return this.prefixes === '*' || this.prefixes.some((p) => repository.startsWith(p));
+  }
+
+  toString(): string {
+    return this.prefixes === '*' ? '*' : this.prefixes.join(',');
+  }
+}
+
+/** Where reconcile puts the images it found missing. */
+export interface EventQueue {
+  /** Enqueues every event; resolves when all are accepted, throws naming those that were not. */
+  send(events: readonly ImageActionEvent[]): Promise<void>;
+}
+
+/** SendMessageBatch accepts at most 10 entries per call. */
+const SQS_BATCH_SIZE = 10;
+
+/** The snapshot queue over SQS: SendMessageBatch in tens, failed entries retried once (they are often throttles). */
+export class SqsEventQueue implements EventQueue {
+  constructor(
+    private readonly client: SQSClient,
+    readonly queueUrl: string,
+  ) {}
+
+  async send(events: readonly ImageActionEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += SQS_BATCH_SIZE) {
+      const batch = events
+        .slice(i, i + SQS_BATCH_SIZE)
+        .map((e, j) => ({ Id: `m${j}`, MessageBody: JSON.stringify(e) }));
+      let pending = batch;
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        const out = await this.client.send(
+          new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending }),
+        );
+        const failed = out.Failed ?? [];
+        if (failed.length === 0) break;
+        const retryable = failed.filter((f) => !f.SenderFault);
+        if (attempt >= 2 || retryable.length < failed.length) {
+          const why = failed.map((f) => `${f.Id}: ${f.Code ?? 'error'} ${f.Message ?? ''}`.trim()).join('; ');
+          throw new EnqueueError(
+            `SQS SendMessageBatch to ${this.queueUrl} refused ${failed.length} message(s): ${why}`,
+          );
+        }
+        const ids = new Set(retryable.map((f) => f.Id));
+        pending = pending.filter((p) => ids.has(p.Id));
+      }
+    }
+  }
+}
+
+function valid(check: () => void): boolean {
+  try {
+    check();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function excerpt(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > 80 ? `"${t.slice(0, 80)}…"` : `"${t}"`;
+}
+
+/**
+ * How reconcile was invoked. An EventBridge schedule (`source: aws.events`) is a `scheduled` run: a tag the vault
+ * has never recorded is a missed event and alerted. Anything else (the CDK trigger after the first deploy, a manual
+ * `aws lambda invoke`) is a `backfill`: images that existed before imagevault are enqueued without alerts. An
+ * explicit `{"mode": "scheduled" | "backfill"}` wins.
+ */
+export type ReconcileMode = 'scheduled' | 'backfill';
+
+const ReconcileTriggerSchema = z.looseObject({
+  mode: z.enum(['scheduled', 'backfill']).optional(),
+  source: z.string().optional(),
+  'detail-type': z.string().optional(),
+});
+
+export function reconcileMode(event: unknown): ReconcileMode {
+  if (event === undefined || event === null) return 'backfill';
+  const parsed = ReconcileTriggerSchema.safeParse(event);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
+    );
+    throw new InvalidEventError(
+      `not a reconcile trigger (an EventBridge scheduled event, or {"mode": "scheduled" | "backfill"}): ${problems.join('; ')}`,
+    );
+  }
+  if (parsed.data.mode) return parsed.data.mode;
+  return parsed.data.source === 'aws.events' ? 'scheduled' : 'backfill';
+}

@@ -1,0 +1,219 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import {
+  DescribeImagesCommand,
+  DescribeRepositoriesCommand,
+  type ECRClient,
+  type ImageDetail,
+} from '@aws-sdk/client-ecr';
+import type { TagObservation, Vault } from '../content';
+import { ecrRegistryHost } from '../aws/ecr-auth';
+import {
+  RepositoryFilter,
+  reconcileEvent,
+  type EventQueue,
+  type ImageActionEvent,
+  type ReconcileMode,
+} from '../aws/events';
+import type { AlertPublisher, ReconcileGap } from './alerts';
+
+/*
+ * Reconcile: compare ECR with the vault and enqueue what the event path missed. ECR events are best effort, and
+ * images pushed before imagevault was deployed never had one; this is also the backfill.
+ */
+
+/** ECR's largest page for DescribeRepositories and DescribeImages. */
+const ECR_PAGE_SIZE = 1000;
+
+/** More gaps than this in one run are sent as one alert listing them all, not one mail each. */
+export const DEFAULT_MAX_GAP_ALERTS = 10;
+
+/** The ECR calls reconcile makes; an ECRClient is one (and aws-sdk-client-mock fakes it). */
+export type EcrReader = Pick<ECRClient, 'send'>;
+
+export interface ReconcileDeps {
+  readonly ecr: EcrReader;
+  readonly queue: EventQueue;
+  readonly vault: Vault;
+  readonly publisher: AlertPublisher;
+  /** The region of the ECR client (events and alerts name it). */
+  readonly region: string;
+  /** @default RepositoryFilter.ALL */
+  readonly repositories?: RepositoryFilter;
+  /** @default a Powertools Logger */
+  readonly logger?: Logger;
+  /**
+   * Images pushed this recently are left to their own push event, which is probably still on its way: enqueueing
+   * them too would only duplicate work, and alerting would be a false alarm. @default 900 (15 minutes)
+   */
+  readonly gracePeriodSeconds?: number;
+  /** @default DEFAULT_MAX_GAP_ALERTS */
+  readonly maxGapAlerts?: number;
+  /** @default `<account>.dkr.ecr.<region>.amazonaws.com` */
+  readonly registryFor?: (account: string, region: string) => string;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** Rewrite the vault's OCI index.json at the end of the run (see createSnapshotHandler for why here). @default true */
+  readonly writeLayoutIndex?: boolean;
+}
+
+export interface ReconcileSummary {
+  readonly mode: ReconcileMode;
+  /** Protected repositories walked. */
+  readonly repositories: number;
+  /** Images (manifests, tagged or not) seen in them. */
+  readonly images: number;
+  /** Messages put on the snapshot queue. */
+  readonly enqueued: number;
+  /** Tags whose ECR digest the vault's history does not record as current. */
+  readonly gaps: number;
+  /** Images skipped because they were pushed within the grace period. */
+  readonly recent: number;
+}
+
+export class Reconciler {
+  private readonly logger: Logger;
+  private readonly repositories: RepositoryFilter;
+  private readonly registryFor: (account: string, region: string) => string;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcileDeps) {
+    this.logger = deps.logger ?? new Logger();
+    this.repositories = deps.repositories ?? RepositoryFilter.ALL;
+    this.registryFor = deps.registryFor ?? ecrRegistryHost;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async run(mode: ReconcileMode): Promise<ReconcileSummary> {
+    const started = this.now();
+    const notBefore = started.getTime() - (this.deps.gracePeriodSeconds ?? 900) * 1000;
+    const gaps: ReconcileGap[] = [];
+    let repositories = 0;
+    let images = 0;
+    let enqueued = 0;
+    let recent = 0;
+    for await (const repo of this.protectedRepositories()) {
+      repositories++;
+      const pending: ImageActionEvent[] = [];
+      for await (const image of this.images(repo)) {
+        images++;
+        if (!image.imageDigest) continue;
+        if (image.imagePushedAt && image.imagePushedAt.getTime() > notBefore) {
+          recent++;
+          continue;
+        }
+        const found = await this.compare(repo, image, mode, started);
+        pending.push(...found.events);
+        gaps.push(...found.gaps);
+      }
+      if (pending.length > 0) {
+        await this.deps.queue.send(pending);
+        enqueued += pending.length;
+        this.logger.info('enqueued images missing from the vault', {
+          repository: repo.name,
+          enqueued: pending.length,
+        });
+      }
+    }
+    await this.alert(gaps, started);
+    if (this.deps.writeLayoutIndex ?? true) await this.deps.vault.writeLayoutIndex();
+    const summary = { mode, repositories, images, enqueued, gaps: gaps.length, recent };
+    this.logger.info('reconciled', { ...summary });
+    return summary;
+  }
+
+  /** What to enqueue for one ECR image, and which of its tags are gaps. */
+  private async compare(
+    repo: Repo,
+    image: ImageDetail,
+    mode: ReconcileMode,
+    now: Date,
+  ): Promise<{ events: ImageActionEvent[]; gaps: ReconcileGap[] }> {
+    const digest = image.imageDigest!;
+    const vault = this.deps.vault;
+    const events: ImageActionEvent[] = [];
+    const gaps: ReconcileGap[] = [];
+    const event = (tag?: string) =>
+      reconcileEvent({
+        account: repo.account,
+        region: this.deps.region,
+        repository: repo.name,
+        digest,
+        tag,
+        time: now,
+      });
+    for (const tag of image.imageTags ?? []) {
+      const latest: TagObservation | undefined = (await vault.history(repo.name, tag)).pop();
+      if (latest?.action === 'push' && latest.descriptor.digest === digest) continue;
+      // Enqueued so the history records the tag at its current digest (and the image is snapshotted if missing).
+      events.push(event(tag));
+      // A tag the vault never saw is a missed event on a schedule, but just an older image in a backfill.
+      if (latest || mode === 'scheduled') {
+        gaps.push({
+          image: {
+            registry: this.registryFor(repo.account, this.deps.region),
+            repository: repo.name,
+            tag,
+            digest,
+          },
+          ...(image.imagePushedAt && { pushedAt: image.imagePushedAt.toISOString() }),
+          ...(latest && { vault: { digest: latest.descriptor.digest, observedAt: latest.observedAt } }),
+        });
+      }
+    }
+    // An untagged image (a multi-arch child, an image whose tag moved on) is enqueued by digest when missing.
+    if (events.length === 0 && !(await vault.image(repo.name, digest))) events.push(event());
+    return { events, gaps };
+  }
+
+  private async alert(gaps: ReconcileGap[], at: Date): Promise<void> {
+    if (gaps.length === 0) return;
+    const base = {
+      kind: 'reconcile-gap' as const,
+      reconciledAt: at.toISOString(),
+      store: this.deps.vault.url,
+    };
+    const max = this.deps.maxGapAlerts ?? DEFAULT_MAX_GAP_ALERTS;
+    this.logger.warn('reconcile gaps', { gaps: gaps.length });
+    if (gaps.length > max) {
+      await this.deps.publisher.publish({ ...base, gaps });
+      return;
+    }
+    for (const gap of gaps) await this.deps.publisher.publish({ ...base, gaps: [gap] });
+  }
+
+  private async *protectedRepositories(): AsyncIterable<Repo> {
+    let nextToken: string | undefined;
+    do {
+      const page = await this.deps.ecr.send(
+        new DescribeRepositoriesCommand({ maxResults: ECR_PAGE_SIZE, nextToken }),
+      );
+      for (const r of page.repositories ?? []) {
+        if (!r.repositoryName || !r.registryId) continue;
+        if (!this.repositories.matches(r.repositoryName)) continue;
+        yield { name: r.repositoryName, account: r.registryId };
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+  }
+
+  private async *images(repo: Repo): AsyncIterable<ImageDetail> {
+    let nextToken: string | undefined;
+    do {
+      const page = await this.deps.ecr.send(
+        new DescribeImagesCommand({
+          registryId: repo.account,
+          repositoryName: repo.name,
+          maxResults: ECR_PAGE_SIZE,
+          nextToken,
+        }),
+      );
+      yield* page.imageDetails ?? [];
+      nextToken = page.nextToken;
+    } while (nextToken);
+  }
+}
+
+interface Repo {
+  name: string;
+  account: string;
+}

@@ -1,0 +1,316 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Source, Vault } from '../content';
+import { ecrRegistryHost } from '../aws/ecr-auth';
+import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/events';
+import { Reference, type Descriptor } from '../oci';
+import type { AlertPublisher } from './alerts';
+import type { Registries } from './registries';
+import { Snapshotter } from './snapshot';
+
+/*
+ * The snapshot queue's consumer: one ECR image event per message (or a reconcile one, same shape).
+ *
+ * - PUSH: snapshot by digest (the tag may have moved since), then record the event's tag, if any, at that digest.
+ *   Idempotent on (repository, digest): a second delivery finds every blob present (0 bytes copied) and the
+ *   tag's history already holding an observation with this event's id, so it appends nothing.
+ * - DELETE: recorded in the tag's history as a `delete` observation (the vault removes nothing) and alerted,
+ *   naming the snapshot to restore.
+ * - A record that fails is reported in batchItemFailures, so SQS delivers it again; on the attempt that sends it
+ *   to the dead-letter queue (ApproximateReceiveCount ≥ maxReceiveCount) a snapshot-failed alert goes out first.
+ *
+ * The vault's OCI index.json is NOT rewritten here: writeLayoutIndex lists every tag's whole history, so its cost
+ * grows with the vault, while a batch adds a handful of images. Reconcile rewrites it once per run instead (the
+ * index is a derived view for `skopeo copy oci:`; restores read the history, which is always current).
+ */
+
+export interface SnapshotHandlerDeps {
+  readonly vault: Vault;
+  /**
+   * The registry clients. A factory is called once per batch: a client asks its credential provider once in its
+   * life, so a long-lived client would outlive its 12-hour ECR token; the token itself stays cached in
+   * ecrCredentials, so a fresh client per batch costs no extra GetAuthorizationToken call.
+   */
+  readonly registries: Registries | (() => Registries);
+  readonly publisher: AlertPublisher;
+  /** @default a Powertools Logger (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL from the environment) */
+  readonly logger?: Logger;
+  /** @default Powertools Metrics (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME from the environment) */
+  readonly metrics?: Metrics;
+  /** The registry host to pull an event's image from. @default `<account>.dkr.ecr.<region>.amazonaws.com` */
+  readonly registryFor?: (account: string, region: string) => string;
+  /** Events for other repositories are logged and dropped. @default RepositoryFilter.ALL */
+  readonly repositories?: RepositoryFilter;
+  /** The queue's maxReceiveCount: a failure on this attempt (or later) is final and alerted. @default 3 */
+  readonly maxReceiveCount?: number;
+  /** Add the repository as a metric dimension (one custom metric per repository and name). @default false */
+  readonly metricsPerRepository?: boolean;
+  /** Blob transfers at once per image. @default the copy engine's (4) */
+  readonly concurrency?: number;
+}
+
+export type SnapshotHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+
+/** What became of one message. */
+export type EventOutcome =
+  | {
+      readonly outcome: 'snapshotted';
+      readonly digest: string;
+      readonly bytesCopied: number;
+      readonly tagRecorded: boolean;
+    }
+  | { readonly outcome: 'deleted'; readonly tags: readonly string[] }
+  | { readonly outcome: 'ignored'; readonly reason: string };
+
+/** The SQS handler: records one at a time (see processEvent), failures reported per record. */
+export function createSnapshotHandler(deps: SnapshotHandlerDeps): SnapshotHandler {
+  const processor = new BatchProcessor(EventType.SQS);
+  const logger = deps.logger ?? new Logger();
+  const events = new SnapshotEvents(deps, logger);
+  return async (event, context) => {
+    const registries = typeof deps.registries === 'function' ? deps.registries() : deps.registries;
+    try {
+      // One record at a time: memory stays that of one copy (a large layer's upload buffers), and the children of a
+      // multi-arch index, which often arrive in one batch, find the blobs they share already in the vault.
+      return await processPartialResponse(
+        event,
+        (record: SQSRecord) => events.handleRecord(record, registries),
+        processor,
+        { context, processInParallel: false },
+      );
+    } finally {
+      if (registries !== deps.registries) await events.close(registries);
+    }
+  };
+}
+
+/** The per-record work of the snapshot handler; exported for tests and for other consumers of the same events. */
+export class SnapshotEvents {
+  private readonly registryFor: (account: string, region: string) => string;
+  private readonly repositories: RepositoryFilter;
+  private readonly maxReceiveCount: number;
+  private readonly metrics: Metrics;
+  private readonly hostsUsed = new Set<string>();
+  private initialized?: Promise<void>;
+
+  constructor(
+    private readonly deps: SnapshotHandlerDeps,
+    private readonly logger: Logger = deps.logger ?? new Logger(),
+  ) {
+    this.registryFor = deps.registryFor ?? ecrRegistryHost;
+    this.repositories = deps.repositories ?? RepositoryFilter.ALL;
+    this.maxReceiveCount = deps.maxReceiveCount ?? 3;
+    this.metrics = deps.metrics ?? new Metrics();
+  }
+
+  /** Parses and processes one SQS record; throws (so the record is retried) on any failure. */
+  async handleRecord(record: SQSRecord, registries: Registries): Promise<EventOutcome> {
+    const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
+    let event: ImageEvent | undefined;
+    let log = this.logger.createChild({ persistentKeys: { messageId: record.messageId, attempt } });
+    try {
+      event = parseImageEvent(record.body);
+      log = log.createChild({ persistentKeys: imageKeys(event) });
+      const outcome = await this.processEvent(event, registries, log);
+      log.info(`${event.action} ${outcome.outcome}`, { ...outcome });
+      return outcome;
+    } catch (e) {
+      const final = attempt >= this.maxReceiveCount;
+      log.error(
+        final
+          ? 'failed on the last attempt; the message goes to the dead-letter queue'
+          : 'failed; SQS will retry',
+        {
+          error: e as Error,
+          final,
+        },
+      );
+      if (final && event) await this.alertFailure(event, e, attempt, log);
+      throw e;
+    }
+  }
+
+  async processEvent(
+    event: ImageEvent,
+    registries: Registries,
+    log: Logger = this.logger,
+  ): Promise<EventOutcome> {
+    if (!this.repositories.matches(event.repository)) {
+      return {
+        outcome: 'ignored',
+        reason: `repository not in REPOSITORY_PREFIXES (${this.repositories.toString()})`,
+      };
+    }
+    if (event.result !== 'SUCCESS') return { outcome: 'ignored', reason: `result is ${event.result}` };
+    await this.init();
+    return event.action === 'PUSH' ? this.push(event, registries, log) : this.delete(event);
+  }
+
+  /** Releases the connections of the registry clients this instance used. */
+  async close(registries: Registries): Promise<void> {
+    const hosts = [...this.hostsUsed];
+    this.hostsUsed.clear();
+    await Promise.all(hosts.map((h) => registries.get(h).close()));
+  }
+
+  private async push(event: ImageEvent, registries: Registries, log: Logger): Promise<EventOutcome> {
+    const host = this.registryFor(event.account, event.region);
+    this.hostsUsed.add(host);
+    const source = sourceOf(event);
+    const snapshotter = new Snapshotter(this.deps.vault, registries, { concurrency: this.deps.concurrency });
+    // By digest: what was pushed, whatever the tag points at by now. The Snapshotter records no tag for a digest.
+    const result = await snapshotter.snapshot({
+      reference: Reference.of(host, event.repository, event.digest),
+      source,
+      observedAt: event.time,
+    });
+    let tagRecorded = false;
+    if (event.tag) {
+      tagRecorded = await this.recordOnce(event, event.tag, 'push', result.descriptor);
+    }
+    const copy = result.copy;
+    this.publishMetrics(event, {
+      BytesCopied: [MetricUnit.Bytes, copy.bytes.copied],
+      BlobsCopied: [MetricUnit.Count, copy.blobs.copied + copy.blobs.mounted],
+      BlobsSkipped: [MetricUnit.Count, copy.blobs.skipped],
+      SnapshotSeconds: [MetricUnit.Seconds, copy.seconds],
+    });
+    log.debug('copy summary', { copy: { ...copy, root: undefined } });
+    return {
+      outcome: 'snapshotted',
+      digest: result.descriptor.digest,
+      bytesCopied: copy.bytes.copied,
+      tagRecorded,
+    };
+  }
+
+  private async delete(event: ImageEvent): Promise<EventOutcome> {
+    const vault = this.deps.vault;
+    const image = await vault.image(event.repository, event.digest);
+    // A delete naming no tag is of a digest: the tags the vault last saw on it were deleted with it. An untagged
+    // image the vault never held (a lifecycle policy expiring untagged images) is routine and not alerted.
+    const tags = event.tag ? [event.tag] : image ? await this.tagsAt(event.repository, event.digest) : [];
+    if (tags.length === 0) return { outcome: 'ignored', reason: 'untagged image deleted; no tag to record' };
+    for (const tag of tags) {
+      const history = await vault.history(event.repository, tag);
+      const descriptor =
+        image?.descriptor ??
+        [...history].reverse().find((o) => o.descriptor.digest === event.digest)?.descriptor;
+      if (descriptor) await this.recordOnce(event, tag, 'delete', descriptor, history);
+      // Alerted even on a duplicate delivery: a second mail is better than none when the first publish failed.
+      await this.deps.publisher.publish({
+        kind: 'image-deleted',
+        image: {
+          registry: this.registryFor(event.account, event.region),
+          repository: event.repository,
+          tag,
+          digest: event.digest,
+        },
+        deletedAt: event.time,
+        event: { id: event.id, origin: event.origin },
+        ...(image && {
+          lastSnapshot: { digest: image.descriptor.digest, snapshottedAt: image.lastSnapshotAt },
+        }),
+        store: vault.url,
+      });
+    }
+    return { outcome: 'deleted', tags };
+  }
+
+  /** Appends the observation unless the tag's history already has one from this event (a duplicate delivery). */
+  private async recordOnce(
+    event: ImageEvent,
+    tag: string,
+    action: 'push' | 'delete',
+    descriptor: Descriptor,
+    known?: Awaited<ReturnType<Vault['history']>>,
+  ): Promise<boolean> {
+    const source = sourceOf(event);
+    const history = known ?? (await this.deps.vault.history(event.repository, tag));
+    if (
+      history.some((o) => o.source.kind === source.kind && o.source.id === source.id && o.action === action)
+    ) {
+      return false;
+    }
+    await this.deps.vault.recordTag({
+      repository: event.repository,
+      tag,
+      action,
+      descriptor,
+      observedAt: event.time,
+      source,
+    });
+    return true;
+  }
+
+  /** Tags whose latest observation is a push of `digest`. */
+  private async tagsAt(repository: string, digest: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const tag of await this.deps.vault.tags(repository)) {
+      const last = (await this.deps.vault.history(repository, tag)).pop();
+      if (last?.action === 'push' && last.descriptor.digest === digest) out.push(tag);
+    }
+    return out;
+  }
+
+  private async alertFailure(event: ImageEvent, error: unknown, attempt: number, log: Logger): Promise<void> {
+    try {
+      await this.deps.publisher.publish({
+        kind: 'snapshot-failed',
+        image: {
+          registry: this.registryFor(event.account, event.region),
+          repository: event.repository,
+          ...(event.tag && { tag: event.tag }),
+          digest: event.digest,
+        },
+        reason: error instanceof Error ? error.message : String(error),
+        attempts: attempt,
+        event: { id: event.id, origin: event.origin, time: event.time },
+        store: this.deps.vault.url,
+      });
+    } catch (e) {
+      // The record still fails (and lands in the DLQ, whose alarm is the backstop); the publish error is logged.
+      log.error('could not publish the snapshot-failed alert', { error: e as Error });
+    }
+  }
+
+  /**
+   * One EMF record per image. The repository and image go in as metadata (searchable in Logs Insights, e.g.
+   * `stats sum(BytesCopied) by repository`) rather than as a dimension: a dimension makes each repository a
+   * separate custom metric per name, billed monthly, which for hundreds of repositories costs more than the
+   * function. METRICS_PER_REPOSITORY turns the dimension on for small fleets.
+   */
+  private publishMetrics(event: ImageEvent, values: Record<string, [Unit, number]>): void {
+    const m = this.metrics;
+    if (this.deps.metricsPerRepository) m.addDimension('repository', event.repository);
+    m.addMetadata('repository', event.repository);
+    m.addMetadata('image', `${event.repository}@${event.digest}`);
+    for (const [name, [unit, value]] of Object.entries(values)) m.addMetric(name, unit, value);
+    m.publishStoredMetrics();
+  }
+
+  private init(): Promise<void> {
+    this.initialized ??= this.deps.vault.init().catch((e: unknown) => {
+      this.initialized = undefined;
+      throw e;
+    });
+    return this.initialized;
+  }
+}
+
+type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+function sourceOf(event: ImageEvent): Source {
+  return { kind: event.origin, id: event.id };
+}
+
+function imageKeys(event: ImageEvent): Record<string, string> {
+  return {
+    image: `${event.repository}${event.tag ? `:${event.tag}` : ''}@${event.digest}`,
+    repository: event.repository,
+    eventId: event.id,
+    action: event.action,
+  };
+}

@@ -1,0 +1,117 @@
+import {
+  ConfigError,
+  boolean,
+  integer,
+  queueUrl,
+  reconcileConfig,
+  repositoryFilter,
+  requiredString,
+  snapshotConfig,
+  topicArn,
+} from '../../../lambdas/config';
+
+const TOPIC = 'arn:aws:sns:us-west-2:123456789012:imagevault-alerts';
+const QUEUE = 'https://sqs.us-west-2.amazonaws.com/123456789012/imagevault-snapshots';
+const BASE = { VAULT_BUCKET: 'vault', VAULT_PREFIX: '', ALERT_TOPIC_ARN: TOPIC, REPOSITORY_PREFIXES: '*' };
+
+describe('Function: snapshotConfig', () => {
+  it('reads every variable, with defaults', () => {
+    // Act
+    const config = snapshotConfig(BASE);
+
+    // Assess
+    expect(config).toMatchObject({
+      vaultBucket: 'vault',
+      vaultPrefix: '',
+      alertTopicArn: TOPIC,
+      maxReceiveCount: 3,
+      metricsPerRepository: false,
+    });
+    expect(config.repositories.matches('any')).toBe(true);
+  });
+
+  it('reads MAX_RECEIVE_COUNT, METRICS_PER_REPOSITORY and strips slashes from VAULT_PREFIX', () => {
+    // Act
+    const config = snapshotConfig({
+      ...BASE,
+      VAULT_PREFIX: '/team-a/',
+      MAX_RECEIVE_COUNT: '5',
+      METRICS_PER_REPOSITORY: 'true',
+      REPOSITORY_PREFIXES: 'team-a/,base',
+    });
+
+    // Assess
+    expect(config).toMatchObject({ vaultPrefix: 'team-a', maxReceiveCount: 5, metricsPerRepository: true });
+    expect(config.repositories.matches('other')).toBe(false);
+  });
+
+  it.each(['VAULT_BUCKET', 'ALERT_TOPIC_ARN', 'REPOSITORY_PREFIXES'])(
+    'throws naming %s when it is missing',
+    (name) => {
+      // Prepare
+      const env: Record<string, string> = { ...BASE };
+      delete env[name];
+
+      // Act + Assess
+      expect(() => snapshotConfig(env)).toThrow(
+        new ConfigError(name, 'environment variable is required but not set'),
+      );
+    },
+  );
+
+  it('treats a missing VAULT_PREFIX as the bucket root', () => {
+    const { VAULT_PREFIX: _omit, ...env } = BASE;
+    expect(snapshotConfig(env).vaultPrefix).toBe('');
+  });
+});
+
+describe('Function: reconcileConfig', () => {
+  it('reads QUEUE_URL and GRACE_PERIOD_SECONDS', () => {
+    expect(reconcileConfig({ ...BASE, QUEUE_URL: QUEUE, GRACE_PERIOD_SECONDS: '0' })).toMatchObject({
+      queueUrl: QUEUE,
+      gracePeriodSeconds: 0,
+    });
+  });
+
+  it('throws naming QUEUE_URL when it is missing', () => {
+    expect(() => reconcileConfig(BASE)).toThrow(/^QUEUE_URL: environment variable is required/);
+  });
+});
+
+describe('Function: typed helpers', () => {
+  it('requiredString throws for an empty value', () => {
+    expect(() => requiredString('X', { X: '  ' })).toThrow(ConfigError);
+  });
+
+  it('integer throws naming the variable and the value', () => {
+    expect(() => integer('MAX_RECEIVE_COUNT', 3, 1, { MAX_RECEIVE_COUNT: '0' })).toThrow(
+      'MAX_RECEIVE_COUNT: must be an integer of at least 1, got "0"',
+    );
+    expect(() => integer('N', 3, 1, { N: '2.5' })).toThrow(/N: must be an integer/);
+    expect(integer('N', 3, 1, {})).toBe(3);
+  });
+
+  it('boolean accepts true/false, 1/0, yes/no', () => {
+    expect(boolean('B', false, { B: 'YES' })).toBe(true);
+    expect(boolean('B', true, { B: '0' })).toBe(false);
+    expect(() => boolean('B', false, { B: 'maybe' })).toThrow('B: must be true or false, got "maybe"');
+  });
+
+  it('topicArn rejects what is not an SNS topic ARN', () => {
+    expect(() =>
+      topicArn('ALERT_TOPIC_ARN', { ALERT_TOPIC_ARN: 'arn:aws:sqs:us-west-2:123456789012:q' }),
+    ).toThrow(/^ALERT_TOPIC_ARN: must be an SNS topic ARN/);
+  });
+
+  it('queueUrl rejects what is not a queue URL', () => {
+    expect(() => queueUrl('QUEUE_URL', { QUEUE_URL: 'imagevault-snapshots' })).toThrow(
+      /^QUEUE_URL: must be an SQS queue URL/,
+    );
+  });
+
+  it('repositoryFilter names the variable', () => {
+    expect(() => repositoryFilter('REPOSITORY_PREFIXES', { REPOSITORY_PREFIXES: 'Team-A' })).toThrow(
+      /^REPOSITORY_PREFIXES: must be "\*" or a comma-separated list.*"Team-A"/,
+    );
+  });
+});
