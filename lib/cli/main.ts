@@ -3,19 +3,62 @@ import * as path from 'node:path';
 import type { Vault } from '../content';
 import { openVault } from '../content/open';
 import { Reference, validateRepository, validateTag, Digest } from '../oci';
-import { dockerConfigCredentials } from '../registry';
+import { dockerConfigCredentials, type CredentialProvider } from '../registry';
 import {
   Registries,
   Restorer,
   Snapshotter,
   exportOciLayout,
   verifyVault,
+  type RepositoryControl,
   type SnapshotResult,
 } from '../services';
+import {
+  BulkRestorer,
+  DEFAULT_PARALLEL,
+  type BulkOutcome,
+  type BulkRestoreSummary,
+} from '../services/bulk-restore';
 import type { CopyEvent } from '../copy';
-import { createProgress } from './progress';
+import { createBulkProgress, createProgress } from './progress';
 
 type DockerArchiveModule = typeof import('../services/docker-archive');
+type EcrAuthModule = typeof import('../aws/ecr-auth');
+type EcrRepositoriesModule = typeof import('../aws/ecr-repositories');
+
+/**
+ * A cheap first look at a host: only names containing `.dkr.ecr` can be ECR, and only for those is the ECR module
+ * (and the AWS SDK, ~0.4 s to load) required; its isEcrRegistry then gives the exact answer.
+ */
+const mayBeEcr = (host: string) => host.toLowerCase().includes('.dkr.ecr');
+
+function ecrAuth(): EcrAuthModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('../aws/ecr-auth') as EcrAuthModule;
+}
+
+function isEcrHost(host: string): boolean {
+  return mayBeEcr(host) && ecrAuth().isEcrRegistry(host) !== undefined;
+}
+
+/** docker's config.json for every registry, and GetAuthorizationToken (standard AWS chain) for ECR registries. */
+function registryCredentials(): CredentialProvider {
+  const docker = dockerConfigCredentials();
+  let ecr: CredentialProvider | undefined;
+  return (registry) => {
+    if (!mayBeEcr(registry)) return docker(registry);
+    ecr ??= ecrAuth().ecrCredentials({ fallback: docker });
+    return ecr(registry);
+  };
+}
+
+/** ECR's control plane (DescribeRepositories, CreateRepository) for an ECR destination; nothing for others. */
+function repositoryControl(registry: string): RepositoryControl | undefined {
+  if (!isEcrHost(registry)) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { EcrRepositories } = require('../aws/ecr-repositories') as EcrRepositoriesModule;
+  return new EcrRepositories();
+}
 
 /** Bad input found inside a command (after commander's own parsing): exit code 2, the message as it is. */
 export class UsageError extends Error {
@@ -82,6 +125,49 @@ function out(opts: GlobalOptions, data: unknown, human: () => string): void {
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
+interface RestoreCommandOptions {
+  to: string;
+  at?: Date;
+  dryRun: boolean;
+  force: boolean;
+  all: boolean;
+  prefix?: string;
+  parallel?: number;
+}
+
+function tagWords(action: 'set' | 'unchanged' | 'overwritten', dryRun: boolean): string {
+  if (action === 'unchanged') return 'already there';
+  if (action === 'set') return dryRun ? 'would be set' : 'set';
+  return dryRun ? 'would be overwritten' : 'overwritten';
+}
+
+function bulkLine(image: string, destination: string, outcome: BulkOutcome, dryRun: boolean): string {
+  if (outcome.status === 'failed') return `${image}: FAILED: ${outcome.error}`;
+  if (outcome.status === 'skipped') return `${image} → ${destination}: already there`;
+  const c = outcome.result.copy;
+  return `${image} → ${destination}: ${dryRun ? 'would copy' : 'copied'} ${c.blobs.copied} blobs (${mib(c.bytes.copied)}), ${c.blobs.mounted} mounted, ${c.blobs.skipped} present`;
+}
+
+function bulkSummaryText(s: BulkRestoreSummary): string {
+  const lines = [
+    ...s.restored.map(
+      (r) =>
+        `${s.dryRun ? 'would restore' : 'restored'}\t${r.image}\t${r.destination}\t${r.digest}\ttag ${r.tag}`,
+    ),
+    ...s.skipped.map((r) => `skipped\t${r.image}\t${r.destination}\t${r.digest}\talready there`),
+    ...s.deleted.map(
+      (r) =>
+        `deleted\t${r.image}\tdeleted at ${r.deletedAt}; restored the push of ${r.observedAt} (${r.digest})`,
+    ),
+    ...s.repositoriesCreated.map((r) => `${s.dryRun ? 'would create' : 'created'}\t${r}`),
+    ...s.failed.map((f) => `FAILED\t${f.image}: ${f.error}`),
+    `${s.dryRun ? 'dry run: would restore' : 'restored'} ${s.images.restored}, skipped ${s.images.skipped} (already there), failed ${s.images.failed}, of ${s.images.total} images into ${s.destination}: ` +
+      `${s.blobs.copied} blobs copied (${mib(s.bytes.copied)}), ${s.blobs.mounted} shared layers mounted, ${s.blobs.skipped} present, ${s.seconds.toFixed(1)} s`,
+  ];
+  if (s.notYetPushed.length > 0) lines.push(`not yet pushed at ${s.at}: ${s.notYetPushed.join(' ')}`);
+  return lines.join('\n');
+}
+
 export function buildProgram(): Command {
   const program = new Command('imagevault')
     .description('Snapshot container images bit-for-bit, restore them, export them, verify the vault.')
@@ -99,9 +185,10 @@ export function buildProgram(): Command {
 
   const ctx = () => {
     const opts = program.opts<GlobalOptions>();
-    const registries = new Registries({ insecure: opts.insecure, credentials: dockerConfigCredentials() });
-    const mode = !opts.progress || opts.json ? 'none' : process.stderr.isTTY ? 'bars' : 'lines';
-    return { opts, registries, progress: createProgress(mode) };
+    const registries = new Registries({ insecure: opts.insecure, credentials: registryCredentials() });
+    const mode: 'bars' | 'lines' | 'none' =
+      !opts.progress || opts.json ? 'none' : process.stderr.isTTY ? 'bars' : 'lines';
+    return { opts, registries, mode, progress: createProgress(mode) };
   };
   const vaultOf = (opts: GlobalOptions): Promise<Vault> => openVault(opts.store);
 
@@ -134,7 +221,7 @@ export function buildProgram(): Command {
           results.push(r);
           progress.done(
             label,
-            `${label} → ${r.descriptor.digest}: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
+            `${label} → ${r.descriptor.digest.slice(0, 19)}…: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
           );
         } catch (e) {
           failures.push({ reference: label, error: (e as Error).message });
@@ -228,12 +315,39 @@ export function buildProgram(): Command {
 
   program
     .command('restore')
-    .description('push an image from the vault into a registry, bit-for-bit, and verify it')
-    .argument('<image>', 'REPO:TAG or REPO@DIGEST as snapshotted')
-    .requiredOption('--to <ref>', 'destination registry/repository[:tag]')
+    .description(
+      'push an image from the vault into a registry, bit-for-bit, and verify it; with --all, every image of the vault',
+    )
+    .argument('[image]', 'REPO:TAG or REPO@DIGEST as snapshotted (not with --all)')
+    .requiredOption('--to <ref>', 'destination registry/repository[:tag]; with --all, REGISTRY[/NAMESPACE]')
     .option('--at <time>', 'the image the tag pointed to at this time', time)
     .option('--dry-run', 'show what would be copied, push nothing', false)
-    .action(async (spec: string, cmd: { to: string; at?: Date; dryRun: boolean }) => {
+    .option(
+      '--force',
+      'move a destination tag that points at another image (mutable repositories only)',
+      false,
+    )
+    .option('--all', 'every repository:tag of the vault, into REGISTRY/<repository>:<tag>', false)
+    .option('--prefix <path>', 'with --all: only repositories under this path (team, team/, or team/ap*)')
+    .option(
+      '--parallel <n>',
+      `with --all: images restored at once (default ${DEFAULT_PARALLEL})`,
+      positiveInt,
+    )
+    .action(async (spec: string | undefined, cmd: RestoreCommandOptions) => {
+      if (cmd.all) {
+        if (spec !== undefined) throw new UsageError(`restore --all takes no image, got "${spec}"`);
+        await restoreAll(cmd);
+        return;
+      }
+      if (spec === undefined)
+        throw new UsageError('restore needs an image (REPO:TAG or REPO@DIGEST), or --all');
+      for (const [flag, given] of [
+        ['--prefix', cmd.prefix],
+        ['--parallel', cmd.parallel],
+      ] as const) {
+        if (given !== undefined) throw new UsageError(`${flag} goes with --all`);
+      }
       const { opts, registries, progress } = ctx();
       const src = parseVaultRef(spec);
       let to = Reference.parse(cmd.to);
@@ -243,19 +357,69 @@ export function buildProgram(): Command {
       const restorer = new Restorer(vault, registries, {
         concurrency: opts.concurrency,
         onEvent: progress.image(label),
+        repositories: repositoryControl(to.registry),
       });
-      const r = await restorer.restore({ ...src, at: cmd.at, to, dryRun: cmd.dryRun });
+      let r;
+      try {
+        r = await restorer.restore({ ...src, at: cmd.at, to, dryRun: cmd.dryRun, force: cmd.force });
+      } catch (e) {
+        progress.stop();
+        throw e;
+      }
       progress.done(
         label,
         `${label}: ${r.dryRun ? 'would copy' : 'copied'} ${r.copy.blobs.copied} blobs (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present`,
       );
       progress.stop();
+      const created = r.repository?.created
+        ? `; ${r.dryRun ? 'would create' : 'created'} repository ${to.name}`
+        : '';
+      const tagged = r.tag ? `; tag ${r.tag.name} ${tagWords(r.tag.action, r.dryRun)}` : '';
       out(opts, r, () =>
         r.dryRun
-          ? `dry run: ${r.source} (${r.descriptor.digest}) → ${to.toString()}: would copy ${r.copy.blobs.copied} blobs and ${r.copy.manifests.copied} manifests (${r.copy.bytes.copied} bytes); ${r.copy.blobs.skipped + r.copy.manifests.skipped} already there`
-          : `restored ${r.source} → ${to.toString()} @ ${r.verifiedDigest} (verified): ${r.copy.blobs.copied} blobs copied, ${r.copy.blobs.skipped} present, ${r.copy.bytes.copied} bytes, ${r.copy.seconds.toFixed(2)} s`,
+          ? `dry run: ${r.source} (${r.descriptor.digest}) → ${to.toString()}: would copy ${r.copy.blobs.copied} blobs and ${r.copy.manifests.copied} manifests (${r.copy.bytes.copied} bytes); ${r.copy.blobs.skipped + r.copy.manifests.skipped} already there${tagged}${created}`
+          : `restored ${r.source} → ${to.toString()} @ ${r.verifiedDigest} (verified): ${r.copy.blobs.copied} blobs copied, ${r.copy.blobs.skipped} present, ${r.copy.bytes.copied} bytes, ${r.copy.seconds.toFixed(2)} s${tagged}${created}`,
       );
     });
+
+  /** restore --all: the whole vault (or a prefix) into one registry, in parallel, resumable. */
+  const restoreAll = async (cmd: RestoreCommandOptions): Promise<void> => {
+    const { opts, registries, mode } = ctx();
+    const vault = await vaultOf(opts);
+    const registry = cmd.to.split('/')[0];
+    const progress = createBulkProgress(mode);
+    const sinks = new Map<string, (e: CopyEvent) => void>();
+    const restorer = new Restorer(vault, registries, {
+      concurrency: opts.concurrency,
+      repositories: repositoryControl(registry),
+    });
+    const bulk = new BulkRestorer(vault, restorer, {
+      onEvent: (e) => {
+        if (e.type === 'plan') progress.plan(e.images.length);
+        else if (e.type === 'start') sinks.set(e.image.image, progress.image(e.image.image));
+        else if (e.type === 'copy') sinks.get(e.image.image)?.(e.event);
+        else {
+          sinks.delete(e.image.image);
+          progress.done(e.image.image, bulkLine(e.image.image, e.image.destination, e.outcome, cmd.dryRun));
+        }
+      },
+    });
+    let summary: BulkRestoreSummary;
+    try {
+      summary = await bulk.restore({
+        to: cmd.to,
+        prefix: cmd.prefix,
+        at: cmd.at,
+        parallel: cmd.parallel,
+        dryRun: cmd.dryRun,
+        force: cmd.force,
+      });
+    } finally {
+      progress.stop();
+    }
+    out(opts, summary, () => bulkSummaryText(summary));
+    if (summary.images.failed > 0) process.exitCode = ExitCode.Failed;
+  };
 
   program
     .command('export')

@@ -269,7 +269,8 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientCo
   // Without timeouts a stalled server (seen: an OSD out of space) hangs a snapshot forever instead of failing it.
   // requestTimeout is an idle-socket limit, not a limit on a whole (large) upload.
   const requestHandler = { connectionTimeout: 10_000, requestTimeout: 120_000 };
-  if (!endpointOverride(env)) return { requestHandler };
+  // On AWS, a vault or replica bucket in another region than AWS_REGION is followed there, not an error.
+  if (!endpointOverride(env)) return { requestHandler, followRegionRedirects: true };
   return {
     requestHandler,
     forcePathStyle: true,

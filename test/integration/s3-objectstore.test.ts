@@ -478,13 +478,13 @@ describe('Class: S3ObjectStore (client mock)', () => {
       };
       expect(s3ClientConfig({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:7480' })).toEqual(local);
       expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://127.0.0.1:7480' })).toEqual(local);
-      expect(s3ClientConfig({})).toEqual({ requestHandler });
+      expect(s3ClientConfig({})).toEqual({ requestHandler, followRegionRedirects: true });
       expect(
         s3ClientConfig({
           AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:7480',
           AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true',
         }),
-      ).toEqual({ requestHandler });
+      ).toEqual({ requestHandler, followRegionRedirects: true });
     });
   });
 });
