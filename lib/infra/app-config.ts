@@ -1,0 +1,183 @@
+import type { App } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import { ImageVaultStack, ReplicaStack } from './stacks';
+import {
+  checkEmails,
+  checkInteger,
+  checkKeyPrefix,
+  checkObjectLock,
+  checkRepositories,
+  Problems,
+  type ObjectLockMode,
+} from './validation';
+
+/** The app's settings, from cdk.json's context (or `-c key=value`) and the CDK CLI's environment. */
+export interface AppConfig {
+  readonly account?: string;
+  readonly region: string;
+  readonly replicaRegion: string;
+  readonly repositories: string[];
+  readonly alertEmails: string[];
+  readonly reconcileSchedule: string;
+  readonly objectLock: ObjectLockMode;
+  readonly objectLockDays?: number;
+  readonly noncurrentTransitionDays: number;
+  readonly vaultPrefix: string;
+}
+
+/** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
+export const CONTEXT_DEFAULTS = {
+  replicaRegion: 'us-west-2',
+  repositories: ['*'],
+  alertEmails: [] as string[],
+  reconcileSchedule: 'rate(6 hours)',
+  objectLock: 'off' as ObjectLockMode,
+  noncurrentTransitionDays: 30,
+  vaultPrefix: '',
+  /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
+  region: 'us-east-1',
+};
+
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/** EventBridge's rate(): singular unit for 1, plural otherwise; cron() with six fields. */
+const RATE = /^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$/;
+const CRON = /^cron\(\S+( \S+){5}\)$/;
+
+type Context = (key: string) => unknown;
+
+/**
+ * Reads and validates the app's settings; every problem is reported at once, naming the context key. Values from
+ * `-c key=value` arrive as strings: lists may then be JSON (`'["a","b"]'`) or comma-separated, numbers numeric.
+ */
+export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems = new Problems();
+  const get = (key: string) => {
+    const v = context(key);
+    return v === null || v === '' ? undefined : v;
+  };
+  const list = (key: string, fallback: string[]): string[] => {
+    const v = get(key);
+    if (v === undefined) return fallback;
+    if (Array.isArray(v)) return v.map(String);
+    if (typeof v === 'string') {
+      if (v.trim().startsWith('[')) {
+        try {
+          const parsed: unknown = JSON.parse(v);
+          if (Array.isArray(parsed)) return parsed.map(String);
+        } catch {
+          // reported below
+        }
+        problems.add(`${key} ${JSON.stringify(v)} is not a JSON list`);
+        return fallback;
+      }
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    }
+    problems.add(`${key} ${JSON.stringify(v)} must be a list of strings`);
+    return fallback;
+  };
+  const int = (key: string): number | undefined => {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    const n = typeof v === 'string' ? Number(v) : v;
+    if (typeof n !== 'number' || Number.isNaN(n)) {
+      problems.add(`${key} ${JSON.stringify(v)} must be a whole number`);
+      return undefined;
+    }
+    return n;
+  };
+  const str = (key: string, fallback: string): string => {
+    const v = get(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string') problems.add(`${key} ${JSON.stringify(v)} must be a string`);
+    return String(v);
+  };
+
+  const region = str('region', env.CDK_DEFAULT_REGION || CONTEXT_DEFAULTS.region);
+  const replicaRegion = str('replicaRegion', CONTEXT_DEFAULTS.replicaRegion);
+  for (const [key, value] of [
+    ['region', region],
+    ['replicaRegion', replicaRegion],
+  ] as const) {
+    if (!REGION.test(value))
+      problems.add(`${key} ${JSON.stringify(value)} is not an AWS region like 'eu-west-1'`);
+  }
+  if (region === replicaRegion) {
+    problems.add(
+      `replicaRegion ${JSON.stringify(replicaRegion)} is the primary region too (from the region context or CDK_DEFAULT_REGION): choose another region for the replica`,
+    );
+  }
+
+  const repositories = list('repositories', CONTEXT_DEFAULTS.repositories);
+  checkRepositories(problems, 'repositories', repositories);
+  const alertEmails = list('alertEmails', CONTEXT_DEFAULTS.alertEmails);
+  checkEmails(problems, 'alertEmails', alertEmails);
+
+  const reconcileSchedule = str('reconcileSchedule', CONTEXT_DEFAULTS.reconcileSchedule);
+  if (!RATE.test(reconcileSchedule) && !CRON.test(reconcileSchedule)) {
+    problems.add(
+      `reconcileSchedule ${JSON.stringify(reconcileSchedule)} must be an EventBridge schedule: 'rate(6 hours)' or 'cron(0 */6 * * ? *)'`,
+    );
+  }
+
+  const objectLock = str('objectLock', CONTEXT_DEFAULTS.objectLock) as ObjectLockMode;
+  const objectLockDays = int('objectLockDays');
+  checkObjectLock(problems, { mode: 'objectLock', days: 'objectLockDays' }, objectLock, objectLockDays);
+
+  const noncurrentTransitionDays =
+    int('noncurrentTransitionDays') ?? CONTEXT_DEFAULTS.noncurrentTransitionDays;
+  checkInteger(problems, 'noncurrentTransitionDays', noncurrentTransitionDays, 1, 36500);
+
+  const vaultPrefix = str('vaultPrefix', CONTEXT_DEFAULTS.vaultPrefix);
+  checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
+
+  problems.throwIfAny('imagevault context (cdk.json or -c)');
+  return {
+    account: env.CDK_DEFAULT_ACCOUNT || undefined,
+    region,
+    replicaRegion,
+    repositories,
+    alertEmails,
+    reconcileSchedule,
+    objectLock,
+    objectLockDays,
+    noncurrentTransitionDays,
+    vaultPrefix,
+  };
+}
+
+/** Stack names: the vault's, and its replica's. */
+export const STACK_NAMES = { vault: 'ImageVault', replica: 'ImageVaultReplica' };
+
+/**
+ * Adds the replica stack (second region) and the vault stack (primary region) to an app. Both get explicit
+ * regions: without them CDK would treat the two as one environment and replication could not be wired.
+ */
+export function addImageVaultStacks(
+  app: App,
+  config: AppConfig,
+): { vault: ImageVaultStack; replica: ReplicaStack } {
+  const storage = {
+    objectLock: config.objectLock,
+    objectLockDays: config.objectLockDays,
+    noncurrentTransitionDays: config.noncurrentTransitionDays,
+  };
+  const replica = new ReplicaStack(app, STACK_NAMES.replica, {
+    env: { account: config.account, region: config.replicaRegion },
+    description: 'imagevault: replica of the image vault bucket, restorable on its own',
+    ...storage,
+  });
+  const vault = new ImageVaultStack(app, STACK_NAMES.vault, {
+    env: { account: config.account, region: config.region },
+    description: 'imagevault: snapshots every ECR push into a versioned, replicated S3 vault',
+    ...storage,
+    repositories: config.repositories,
+    alertEmails: config.alertEmails,
+    reconcileSchedule: events.Schedule.expression(config.reconcileSchedule),
+    vaultPrefix: config.vaultPrefix,
+    replica: replica.replica.target,
+  });
+  return { vault, replica };
+}

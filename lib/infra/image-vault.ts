@@ -1,0 +1,598 @@
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as triggers from 'aws-cdk-lib/triggers';
+import { Construct } from 'constructs';
+import * as path from 'node:path';
+import { handlerEntry, projectRoot } from './entries';
+import {
+  ALL_REPOSITORIES,
+  checkEmails,
+  checkInteger,
+  checkKeyPrefix,
+  checkRepositories,
+  Problems,
+} from './validation';
+import {
+  checkStorageProps,
+  REPLICATION_RULE_ID,
+  STORAGE_DEFAULTS,
+  VaultBucket,
+  type VaultReplicaTarget,
+  type VaultStorageProps,
+} from './vault-bucket';
+
+export interface ImageVaultProps extends VaultStorageProps {
+  /**
+   * Which ECR repositories (in this account and region) are protected: `['*']` for all, or repository name
+   * prefixes such as `['team-a/', 'payments']`. Decides the event rule's filter, the Lambdas' IAM scope and what
+   * the reconcile walks.
+   *
+   * @default ['*']
+   */
+  readonly repositories?: string[];
+
+  /**
+   * E-mail addresses subscribed to the alert topic. Each gets a confirmation mail from SNS first.
+   *
+   * @default - no subscriptions; subscribe to `alertTopic` yourself
+   */
+  readonly alertEmails?: string[];
+
+  /**
+   * When the reconcile runs (it also runs once right after the first deployment). It enqueues every image in ECR
+   * that the vault does not hold yet and alerts on tags that point at digests the vault has no record of.
+   *
+   * @default events.Schedule.rate(Duration.hours(6))
+   */
+  readonly reconcileSchedule?: events.Schedule;
+
+  /**
+   * Replicate the vault into this bucket in another region (see VaultReplica).
+   *
+   * @default - no replication
+   */
+  readonly replica?: VaultReplicaTarget;
+
+  /**
+   * Key prefix of the vault inside the bucket, for a bucket shared with other data. `s3://<bucket>/<prefix>` is
+   * then the `--store` of the CLI.
+   *
+   * @default '' (the vault is the whole bucket)
+   */
+  readonly vaultPrefix?: string;
+
+  /**
+   * Most snapshot Lambdas running at once (the SQS event source's maximum concurrency, 2–1000). Bounds the load on
+   * ECR and S3 when a burst of pushes arrives, e.g. from the first reconcile.
+   *
+   * @default 10
+   */
+  readonly maxSnapshotConcurrency?: number;
+}
+
+/** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
+export const VAULT_DEFAULTS = {
+  repositories: [ALL_REPOSITORIES],
+  reconcileEvery: Duration.hours(6),
+  vaultPrefix: '',
+  maxSnapshotConcurrency: 10,
+  /**
+   * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
+   * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not
+   * memory-bound. 3,008 MB (about 1.7 vCPUs) is where throughput stops growing much for this workload.
+   */
+  snapshotMemoryMb: 3008,
+  snapshotTimeout: Duration.minutes(15),
+  reconcileMemoryMb: 1024,
+  reconcileTimeout: Duration.minutes(15),
+  /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
+  batchSize: 5,
+  maxReceiveCount: 3,
+  /** AWS's guidance for SQS event sources: at least six times the function timeout. */
+  visibilityTimeoutFactor: 6,
+  retention: Duration.days(14),
+  replicationLatencyAlarm: Duration.minutes(15),
+  logRetention: logs.RetentionDays.ONE_YEAR,
+};
+
+/**
+ * imagevault on AWS: every image pushed to the protected ECR repositories is snapshotted, by digest and bit for
+ * bit, into a versioned, KMS-encrypted S3 vault (optionally replicated to another region); a scheduled reconcile
+ * backfills what events missed; alerts go to an SNS topic.
+ *
+ *   ECR push/delete → EventBridge rule → SQS (DLQ after 3 receives) → snapshot Lambda → S3 vault → replica
+ *   schedule + first deploy → reconcile Lambda → SQS
+ */
+export class ImageVault extends Construct {
+  /** The vault bucket: holds the OCI-layout key layout the CLI reads with `--store s3://<bucket>`. */
+  readonly bucket: s3.Bucket;
+  /** The vault bucket's customer managed key. */
+  readonly encryptionKey: kms.Key;
+  /** Key of the queues and the alert topic. */
+  readonly messagingKey: kms.Key;
+  /** ECR image actions waiting to be snapshotted. */
+  readonly queue: sqs.Queue;
+  /** Messages that failed `maxReceiveCount` times; alarmed on. */
+  readonly deadLetterQueue: sqs.Queue;
+  readonly alertTopic: sns.Topic;
+  readonly snapshotFunction: nodejs.NodejsFunction;
+  readonly reconcileFunction: nodejs.NodejsFunction;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+  private readonly vault: VaultBucket;
+
+  constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
+    super(scope, id);
+    const repositories = props.repositories ?? VAULT_DEFAULTS.repositories;
+    const vaultPrefix = props.vaultPrefix ?? VAULT_DEFAULTS.vaultPrefix;
+    this.validate(props, repositories, vaultPrefix);
+
+    this.vault = new VaultBucket(this, 'Vault', { ...props, purpose: 'vault', replica: props.replica });
+    this.bucket = this.vault.bucket;
+    this.encryptionKey = this.vault.encryptionKey;
+    if (this.vault.replicationRole) {
+      acknowledgeWildcards(this.vault.replicationRole, [
+        [this.bucket.arnForObjects('*'), 'replication reads every object version of the vault bucket'],
+        [
+          props.replica!.bucket.arnForObjects('*'),
+          'replication writes every object version into the replica',
+        ],
+      ]);
+    }
+
+    // Queues and topic share a key; the vault's key stays for S3 and the Lambdas alone.
+    this.messagingKey = new kms.Key(this, 'MessagingKey', {
+      description: 'imagevault queues and alert topic',
+      enableKeyRotation: true,
+    });
+    // CloudWatch alarms publish to the encrypted topic.
+    this.messagingKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+
+    this.alertTopic = new sns.Topic(this, 'AlertTopic', {
+      displayName: 'imagevault alerts',
+      masterKey: this.messagingKey,
+      enforceSSL: true,
+    });
+    for (const email of props.alertEmails ?? []) {
+      this.alertTopic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+
+    const timeout = VAULT_DEFAULTS.snapshotTimeout;
+    this.deadLetterQueue = new sqs.Queue(this, 'SnapshotDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.messagingKey,
+      dataKeyReuse: Duration.hours(1),
+      enforceSSL: true,
+      retentionPeriod: VAULT_DEFAULTS.retention,
+    });
+    this.queue = new sqs.Queue(this, 'SnapshotQueue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.messagingKey,
+      dataKeyReuse: Duration.hours(1),
+      enforceSSL: true,
+      retentionPeriod: VAULT_DEFAULTS.retention,
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() * VAULT_DEFAULTS.visibilityTimeoutFactor),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: VAULT_DEFAULTS.maxReceiveCount },
+    });
+
+    const rule = new events.Rule(this, 'EcrImageActionRule', {
+      description: 'ECR pushes and deletes in the protected repositories, to the imagevault snapshot queue',
+      eventPattern: ecrImageActionPattern(repositories),
+    });
+    // Events EventBridge cannot deliver (after its retries) land in the DLQ too, and are alarmed on there. The target
+    // adds the queue policy and the messaging key's grant for events.amazonaws.com (this account only).
+    rule.addTarget(new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }));
+
+    const environment = {
+      VAULT_BUCKET: this.bucket.bucketName,
+      VAULT_PREFIX: vaultPrefix,
+      ALERT_TOPIC_ARN: this.alertTopic.topicArn,
+      REPOSITORY_PREFIXES: repositories.join(','),
+      POWERTOOLS_METRICS_NAMESPACE: 'imagevault',
+      // Stack traces through the bundle's source map, to lines of the TypeScript sources.
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+
+    this.snapshotFunction = this.handler('Snapshot', {
+      entry: handlerEntry('snapshot'),
+      memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
+      timeout,
+      description: 'Snapshots one ECR image (by digest) into the imagevault bucket',
+      environment: {
+        ...environment,
+        POWERTOOLS_SERVICE_NAME: 'imagevault-snapshot',
+        // The attempt on which a failure is final (the message goes to the DLQ): the handler alerts then.
+        MAX_RECEIVE_COUNT: String(VAULT_DEFAULTS.maxReceiveCount),
+      },
+    });
+    this.snapshotFunction.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: VAULT_DEFAULTS.batchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency,
+      }),
+    );
+    const snapshotRole = this.snapshotFunction.role!;
+    this.grantEcrAuth(snapshotRole);
+    const pullRepositories = repositoryArns(this, repositories);
+    snapshotRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
+        resources: pullRepositories,
+      }),
+    );
+    this.vault.grantRead(snapshotRole);
+    this.vault.grantWrite(snapshotRole);
+    this.grantAlert(snapshotRole);
+    acknowledgeWildcards(snapshotRole, [
+      ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
+      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
+    ]);
+
+    this.reconcileFunction = this.handler('Reconcile', {
+      entry: handlerEntry('reconcile'),
+      memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
+      timeout: VAULT_DEFAULTS.reconcileTimeout,
+      description: 'Enqueues ECR images the imagevault bucket does not hold yet; alerts on gaps',
+      environment: {
+        ...environment,
+        QUEUE_URL: this.queue.queueUrl,
+        POWERTOOLS_SERVICE_NAME: 'imagevault-reconcile',
+      },
+    });
+    const reconcileRole = this.reconcileFunction.role!;
+    reconcileRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        // Listing repositories is authorized against all of them; it returns names and settings, no images.
+        actions: ['ecr:DescribeRepositories'],
+        resources: ['*'],
+      }),
+    );
+    reconcileRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['ecr:DescribeImages'], resources: pullRepositories }),
+    );
+    reconcileRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
+    );
+    this.messagingKey.grant(reconcileRole, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.vault.grantRead(reconcileRole);
+    this.grantAlert(reconcileRole);
+    acknowledgeWildcards(reconcileRole, [
+      ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
+      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
+    ]);
+
+    new events.Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the imagevault reconcile',
+      schedule: props.reconcileSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.reconcileEvery),
+      targets: [new targets.LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
+    });
+    // Once after the first deployment (and again whenever the function or its configuration changes, e.g. a new
+    // repository prefix): this is the backfill of images pushed before imagevault existed. Asynchronous, so the
+    // deployment does not wait for it; a failure shows in the reconcile errors alarm.
+    new triggers.Trigger(this, 'ReconcileAfterDeploy', {
+      handler: this.reconcileFunction,
+      invocationType: triggers.InvocationType.EVENT,
+      executeAfter: [this.queue, this.snapshotFunction, this.vault],
+    });
+    Validations.of(this.reconcileFunction).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
+      reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
+    });
+
+    this.createAlarms(props.replica);
+    this.dashboard = this.createDashboard(props.replica);
+  }
+
+  /** Read the vault: what `imagevault restore --store s3://<bucket>` (an on-call role) needs. */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.vault.grantRead(grantee);
+  }
+
+  private validate(props: ImageVaultProps, repositories: string[], vaultPrefix: string): void {
+    const problems = new Problems();
+    checkRepositories(problems, 'repositories', repositories);
+    checkEmails(problems, 'alertEmails', props.alertEmails ?? []);
+    checkStorageProps(problems, props);
+    checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
+    if (props.maxSnapshotConcurrency !== undefined) {
+      checkInteger(problems, 'maxSnapshotConcurrency', props.maxSnapshotConcurrency, 2, 1000);
+    }
+    if (props.replica) {
+      const here = Stack.of(this).region;
+      const there = props.replica.bucket.env.region;
+      if (Token.isUnresolved(here) || Token.isUnresolved(there)) {
+        problems.add(
+          `replica.bucket: cannot tell its region from the vault's; give both stacks an explicit env.region`,
+        );
+      } else if (here === there) {
+        problems.add(
+          `replica.bucket is in ${here}, the vault's own region: a replica must be in another region`,
+        );
+      }
+      const lock = props.objectLock ?? STORAGE_DEFAULTS.objectLock;
+      if (lock !== 'off' && !props.replica.objectLockEnabled) {
+        problems.add(
+          `objectLock is '${lock}' but replica.objectLockEnabled is not: S3 replicates locked versions only into a bucket with Object Lock`,
+        );
+      }
+    }
+    problems.throwIfAny(`ImageVault props (${this.node.path})`);
+  }
+
+  /** A Node.js handler with its own role and log group (no managed policies), bundled locally by esbuild. */
+  private handler(
+    id: string,
+    options: Pick<
+      nodejs.NodejsFunctionProps,
+      'entry' | 'memorySize' | 'timeout' | 'description' | 'environment'
+    >,
+  ): nodejs.NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `imagevault ${id.toLowerCase()} Lambda`,
+    });
+    logGroup.grantWrite(role);
+    const root = projectRoot();
+    return new nodejs.NodejsFunction(this, `${id}Function`, {
+      ...options,
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      role,
+      logGroup,
+      projectRoot: root,
+      depsLockFilePath: path.join(root, 'package-lock.json'),
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // The SDK versions pinned in the lock file, not whatever the runtime ships this month.
+        bundleAwsSDK: true,
+        forceDockerBundling: false,
+        logLevel: nodejs.LogLevel.WARNING,
+      },
+    });
+  }
+
+  /** sns:Publish on the alert topic, with the messaging key to encrypt the message. */
+  private grantAlert(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.alertTopic.topicArn] }),
+    );
+    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+  }
+
+  private grantEcrAuth(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    );
+  }
+
+  private createAlarms(replica: VaultReplicaTarget | undefined): void {
+    const action = new cwActions.SnsAction(this.alertTopic);
+    const add = (id: string, props: cloudwatch.AlarmProps) => {
+      const alarm = new cloudwatch.Alarm(this, id, {
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        ...props,
+      });
+      alarm.addAlarmAction(action);
+      this.alarms.push(alarm);
+    };
+    add('DeadLetterAlarm', {
+      alarmDescription:
+        'imagevault: an ECR image action failed 3 times and is in the dead-letter queue. Next step: read the message and the snapshot logs, fix the cause, then redrive the DLQ (SQS console: "Start DLQ redrive").',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    add('SnapshotErrorsAlarm', {
+      alarmDescription:
+        'imagevault: the snapshot Lambda failed (crash or timeout). SQS retries the batch; after 3 receives it goes to the DLQ. Next step: read the snapshot logs.',
+      metric: this.snapshotFunction.metricErrors({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    add('ReconcileErrorsAlarm', {
+      alarmDescription:
+        'imagevault: the reconcile Lambda failed, so images missed by events are not being backfilled. Next step: read the reconcile logs.',
+      metric: this.reconcileFunction.metricErrors({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    if (replica) {
+      add('ReplicationLatencyAlarm', {
+        alarmDescription:
+          'imagevault: replication to the replica bucket is more than 15 minutes behind. Next step: check S3 replication metrics and the replication role; the primary vault is unaffected.',
+        metric: this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM),
+        threshold: VAULT_DEFAULTS.replicationLatencyAlarm.toSeconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      add('ReplicationFailedAlarm', {
+        alarmDescription:
+          'imagevault: S3 failed to replicate objects to the replica bucket. Next step: check the replication role and the replica key (KMS) permissions.',
+        metric: this.replicationMetric(replica, 'OperationsFailedReplication', cloudwatch.Stats.SUM),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
+  }
+
+  private replicationMetric(
+    replica: VaultReplicaTarget,
+    metricName: string,
+    statistic: string,
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/S3',
+      metricName,
+      dimensionsMap: {
+        SourceBucket: this.bucket.bucketName,
+        DestinationBucket: replica.bucket.bucketName,
+        RuleId: REPLICATION_RULE_ID,
+      },
+      statistic,
+      period: Duration.minutes(5),
+    });
+  }
+
+  private createDashboard(replica: VaultReplicaTarget | undefined): cloudwatch.Dashboard {
+    const fiveMinutes = Duration.minutes(5);
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(7),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Snapshot queue',
+        left: [
+          this.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, label: 'waiting' }),
+          this.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, label: 'oldest (s)' }),
+        ],
+        right: [
+          this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: fiveMinutes,
+            label: 'dead letters',
+          }),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Snapshot Lambda',
+        left: [
+          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.p(90) }),
+          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM }),
+        ],
+        right: [
+          this.snapshotFunction.metricErrors({ period: fiveMinutes }),
+          this.reconcileFunction.metricErrors({ period: fiveMinutes, label: 'Reconcile errors' }),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Bytes copied into the vault',
+        left: [
+          new cloudwatch.Metric({
+            namespace: 'imagevault',
+            metricName: 'BytesCopied',
+            dimensionsMap: { service: 'imagevault-snapshot' },
+            statistic: cloudwatch.Stats.SUM,
+            period: fiveMinutes,
+          }),
+        ],
+      }),
+    );
+    if (replica) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Replication to the replica region',
+          left: [this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM)],
+          right: [this.replicationMetric(replica, 'OperationsPendingReplication', cloudwatch.Stats.MAXIMUM)],
+        }),
+      );
+    }
+    return dashboard;
+  }
+}
+
+/**
+ * The EventBridge pattern of successful ECR pushes and deletes in the protected repositories: all of them for
+ * '*', otherwise a prefix match per entry.
+ */
+export function ecrImageActionPattern(repositories: readonly string[]): events.EventPattern {
+  const all = repositories.includes(ALL_REPOSITORIES);
+  return {
+    source: ['aws.ecr'],
+    detailType: ['ECR Image Action'],
+    detail: {
+      'action-type': ['PUSH', 'DELETE'],
+      result: ['SUCCESS'],
+      ...(all
+        ? {}
+        : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) }),
+    },
+  };
+}
+
+/** ARNs of the protected repositories: `repository/*` for all, `repository/<prefix>*` per prefix. */
+function repositoryArns(scope: Construct, repositories: readonly string[]): string[] {
+  const stack = Stack.of(scope);
+  const names = repositories.includes(ALL_REPOSITORIES) ? ['*'] : repositories.map((r) => `${r}*`);
+  return names.map((resourceName) =>
+    stack.formatArn({ service: 'ecr', resource: 'repository', resourceName }),
+  );
+}
+
+/**
+ * Acknowledges cdk-nag's wildcard-resource findings (AwsSolutions-IAM5) on a role, one finding at a time, each
+ * with its reason. The finding ID spells the resource the way cdk-nag flattens it from the template, which is only
+ * known once cross-stack references are resolved: so the acknowledgment is recorded during validation, which runs
+ * after that and before cdk-nag looks.
+ */
+function acknowledgeWildcards(role: iam.IRole, resources: [string, string][]): void {
+  role.node.addValidation({
+    validate: () => {
+      const stack = Stack.of(role);
+      for (const [resource, reason] of resources) {
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${flatten(stack.resolve(resource))}]`,
+          reason,
+        });
+      }
+      return [];
+    },
+  });
+}
+
+/** cdk-nag's spelling of a resolved value (its flattenCfnReference): `<Logical.Attr>`, `<Ref>`, joins joined. */
+function flatten(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value.replace(/\$\{/g, '<').replace(/\}/g, '>');
+  const o = (value ?? {}) as Record<string, unknown>;
+  if (o['Fn::Join']) {
+    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+    return parts.map(flatten).join(sep);
+  }
+  if (o['Fn::Sub']) return flatten(o['Fn::Sub']);
+  if (o['Fn::GetAtt']) {
+    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
+    return `<${flatten(resource)}.${flatten(attribute)}>`;
+  }
+  if (o['Fn::ImportValue']) return flatten(o['Fn::ImportValue']);
+  if (o.Ref) return `<${flatten(o.Ref)}>`;
+  return JSON.stringify(value);
+}

@@ -1,0 +1,116 @@
+import { Token } from 'aws-cdk-lib';
+
+/** Thrown when construct props or app context are invalid; lists every problem found, one per line. */
+export class ImageVaultConfigError extends Error {
+  constructor(
+    readonly scope: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`Invalid ${scope}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ImageVaultConfigError';
+  }
+}
+
+/** Collects problems so that all of them are reported together, then throws once. */
+export class Problems {
+  private readonly list: string[] = [];
+
+  add(problem: string): void {
+    this.list.push(problem);
+  }
+
+  throwIfAny(scope: string): void {
+    if (this.list.length > 0) throw new ImageVaultConfigError(scope, this.list);
+  }
+}
+
+/** Object Lock modes of the vault bucket; 'off' creates the bucket without Object Lock. */
+export const OBJECT_LOCK_MODES = ['off', 'governance', 'compliance'] as const;
+export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
+
+/** '*' protects every repository; anything else is an ECR repository name prefix. */
+export const ALL_REPOSITORIES = '*';
+
+/** Characters ECR allows in repository names; a prefix may stop anywhere, e.g. after `team-` or `team/`. */
+const REPOSITORY_PREFIX = /^[a-z0-9][a-z0-9._/-]*$/;
+/** Deliberately simple: one @, no spaces, a dot in the domain. SNS rejects the rest at deploy time anyway. */
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** A key prefix inside the bucket: path segments without leading/trailing slash. */
+const KEY_PREFIX = /^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*$/;
+
+const show = (v: unknown) => JSON.stringify(v);
+
+export function checkRepositories(problems: Problems, name: string, repositories: readonly string[]): void {
+  if (repositories.length === 0) {
+    problems.add(`${name} is empty: use ['${ALL_REPOSITORIES}'] for every repository, or name prefixes`);
+    return;
+  }
+  if (repositories.includes(ALL_REPOSITORIES) && repositories.length > 1) {
+    problems.add(
+      `${name} ${show(repositories)} mixes '${ALL_REPOSITORIES}' with prefixes: '*' alone covers all`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const r of repositories) {
+    if (r === ALL_REPOSITORIES) continue;
+    if (typeof r !== 'string' || !REPOSITORY_PREFIX.test(r) || r.length > 256) {
+      problems.add(
+        `${name} entry ${show(r)} is not an ECR repository name prefix (lowercase letters, digits, '.', '_', '-', '/'; starting with a letter or digit)`,
+      );
+    } else if (seen.has(r)) {
+      problems.add(`${name} lists ${show(r)} twice`);
+    }
+    seen.add(r);
+  }
+}
+
+export function checkEmails(problems: Problems, name: string, emails: readonly string[]): void {
+  for (const e of emails) {
+    if (typeof e !== 'string' || !EMAIL.test(e))
+      problems.add(`${name} entry ${show(e)} is not an e-mail address`);
+  }
+}
+
+export function checkObjectLock(
+  problems: Problems,
+  names: { mode: string; days: string },
+  mode: unknown,
+  days: number | undefined,
+): void {
+  if (!OBJECT_LOCK_MODES.includes(mode as ObjectLockMode)) {
+    problems.add(
+      `${names.mode} ${show(mode)} must be one of ${OBJECT_LOCK_MODES.map((m) => `'${m}'`).join(', ')}`,
+    );
+    return;
+  }
+  if (days === undefined) return;
+  if (mode === 'off') {
+    problems.add(
+      `${names.days} (${days}) is set but ${names.mode} is 'off': set ${names.mode} too, or drop it`,
+    );
+  } else {
+    checkInteger(problems, names.days, days, 1, 36500);
+  }
+}
+
+export function checkInteger(
+  problems: Problems,
+  name: string,
+  value: number,
+  min: number,
+  max: number,
+): void {
+  if (Token.isUnresolved(value)) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    problems.add(`${name} ${show(value)} must be a whole number from ${min} to ${max}`);
+  }
+}
+
+export function checkKeyPrefix(problems: Problems, name: string, prefix: string): void {
+  if (prefix === '') return;
+  if (typeof prefix !== 'string' || !KEY_PREFIX.test(prefix) || prefix.length > 512) {
+    problems.add(
+      `${name} ${show(prefix)} must be '' or path segments like 'vault' or 'team/vault' (no leading or trailing '/')`,
+    );
+  }
+}

@@ -1,0 +1,279 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { checkInteger, checkObjectLock, Problems, type ObjectLockMode } from './validation';
+
+/** Storage settings shared by the vault bucket and its replica, so that both keep history the same way. */
+export interface VaultStorageProps {
+  /**
+   * Object Lock on the bucket. 'governance' or 'compliance' creates the bucket with Object Lock enabled and a default
+   * retention of `objectLockDays` on every object version; in compliance mode nobody, not even the account root, can
+   * delete a version before it ends. Object Lock can only be chosen when the bucket is created.
+   *
+   * @default 'off'
+   */
+  readonly objectLock?: ObjectLockMode;
+
+  /**
+   * Default retention of every object version, in days, when `objectLock` is not 'off'.
+   *
+   * @default 30 when objectLock is 'governance' or 'compliance'; must not be set when it is 'off'
+   */
+  readonly objectLockDays?: number;
+
+  /**
+   * Days after which a noncurrent object version (an overwritten index.json or image record) moves to
+   * `noncurrentStorageClass`. Nothing ever expires: current objects and all history stay.
+   *
+   * @default 30
+   */
+  readonly noncurrentTransitionDays?: number;
+
+  /**
+   * Where noncurrent versions go after `noncurrentTransitionDays`. Glacier Instant Retrieval keeps them readable in
+   * milliseconds (a point-in-time restore needs no thaw) at about a third of Standard-IA's price.
+   *
+   * @default s3.StorageClass.GLACIER_INSTANT_RETRIEVAL
+   */
+  readonly noncurrentStorageClass?: s3.StorageClass;
+}
+
+/** Defaults of VaultStorageProps, named so that the README and the tests quote the same numbers. */
+export const STORAGE_DEFAULTS = {
+  objectLock: 'off' as ObjectLockMode,
+  objectLockDays: 30,
+  noncurrentTransitionDays: 30,
+  noncurrentStorageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  /** Server access logs are kept this long; they are for audits, not for restores. */
+  accessLogDays: 365,
+};
+
+/** S3 refuses noncurrent transitions to the infrequent-access classes earlier than 30 days. */
+const IA_CLASSES = [
+  s3.StorageClass.INFREQUENT_ACCESS.value,
+  s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value,
+];
+
+export function checkStorageProps(problems: Problems, props: VaultStorageProps): void {
+  checkObjectLock(
+    problems,
+    { mode: 'objectLock', days: 'objectLockDays' },
+    props.objectLock ?? STORAGE_DEFAULTS.objectLock,
+    props.objectLockDays,
+  );
+  if (props.noncurrentTransitionDays !== undefined) {
+    const storageClass = props.noncurrentStorageClass ?? STORAGE_DEFAULTS.noncurrentStorageClass;
+    const min = IA_CLASSES.includes(storageClass.value) ? 30 : 1;
+    checkInteger(problems, 'noncurrentTransitionDays', props.noncurrentTransitionDays, min, 36500);
+  }
+}
+
+/** Where the vault replicates to: a bucket in another region, encrypted with that region's key. */
+export interface VaultReplicaTarget {
+  /** The replica bucket. Versioned; in another region than the vault. */
+  readonly bucket: s3.IBucket;
+  /**
+   * ARN of the replica bucket's KMS key, which S3 uses to encrypt the replicas. An ARN rather than the key: a Key
+   * object from another stack would make the two stacks depend on each other.
+   */
+  readonly encryptionKeyArn: string;
+  /**
+   * Whether the replica bucket has Object Lock. S3 replicates locked object versions only into such a bucket.
+   *
+   * @default false
+   */
+  readonly objectLockEnabled?: boolean;
+}
+
+/** The replication rule's ID: the RuleId dimension of S3's replication metrics. */
+export const REPLICATION_RULE_ID = 'imagevault-replica';
+
+export interface VaultBucketProps extends VaultStorageProps {
+  /** What the bucket is, for key and bucket descriptions: "vault" or "replica". */
+  readonly purpose: string;
+  /** @default - CloudFormation generates a name */
+  readonly bucketName?: string;
+  /** @default - no replication */
+  readonly replica?: VaultReplicaTarget;
+}
+
+/**
+ * A versioned bucket encrypted with its own customer managed key, with server access logs in a separate bucket and
+ * lifecycle rules that never expire anything. Props are validated by the constructs that use it.
+ */
+export class VaultBucket extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly encryptionKey: kms.Key;
+  readonly accessLogsBucket: s3.Bucket;
+  /** The role S3 replicates with, when there is a replica. */
+  readonly replicationRole?: iam.Role;
+
+  constructor(scope: Construct, id: string, props: VaultBucketProps) {
+    super(scope, id);
+    const mode = props.objectLock ?? STORAGE_DEFAULTS.objectLock;
+    const lockDays = Duration.days(props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
+
+    this.encryptionKey = new kms.Key(this, 'Key', {
+      description: `imagevault ${props.purpose} bucket`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // Server access logs cannot be delivered to an SSE-KMS bucket: this one uses SSE-S3.
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(STORAGE_DEFAULTS.accessLogDays) },
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the access log bucket of the vault bucket; logging it into itself would loop.',
+    });
+
+    const replica = props.replica;
+    if (replica)
+      this.replicationRole = new iam.Role(this, 'ReplicationRole', {
+        assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+        description: `S3 replication of the imagevault ${props.purpose} bucket`,
+      });
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: props.bucketName,
+      versioned: true,
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.encryptionKey,
+      // One KMS request per bucket key and time window instead of one per object: most of KMS's cost goes away.
+      bucketKeyEnabled: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: `${props.purpose}/`,
+      lifecycleRules: [
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        {
+          id: 'noncurrent-versions-to-cheaper-class',
+          noncurrentVersionTransitions: [
+            {
+              storageClass: props.noncurrentStorageClass ?? STORAGE_DEFAULTS.noncurrentStorageClass,
+              transitionAfter: Duration.days(
+                props.noncurrentTransitionDays ?? STORAGE_DEFAULTS.noncurrentTransitionDays,
+              ),
+            },
+          ],
+        },
+      ],
+      objectLockEnabled: mode !== 'off' ? true : undefined,
+      objectLockDefaultRetention:
+        mode === 'governance'
+          ? s3.ObjectLockRetention.governance(lockDays)
+          : mode === 'compliance'
+            ? s3.ObjectLockRetention.compliance(lockDays)
+            : undefined,
+      replicationRole: this.replicationRole,
+      replicationRules: replica && [
+        {
+          id: REPLICATION_RULE_ID,
+          priority: 1,
+          destination: replica.bucket,
+          // Every object version, encrypted again with the replica region's own key.
+          sseKmsEncryptedObjects: true,
+          kmsKey: kms.Key.fromKeyArn(this, 'ReplicaKey', replica.encryptionKeyArn),
+          // Replication Time Control: 99.99% of objects within 15 minutes, with metrics to alarm on.
+          replicationTimeControl: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
+          metrics: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
+          // A delete in the vault must not reach the replica: the replica is the copy that survives a mistake.
+          deleteMarkerReplication: false,
+        },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    if (replica && this.replicationRole) this.grantReplication(this.replicationRole, replica);
+  }
+
+  /**
+   * What S3 needs to replicate: read object versions (with their Object Lock retention and legal hold) here, write
+   * replicas there, decrypt with this key and encrypt with the replica's, each key only through S3 in its region.
+   * No s3:ReplicateDelete: delete markers are not replicated.
+   */
+  private grantReplication(role: iam.Role, replica: VaultReplicaTarget): void {
+    const replicaRegion = replica.bucket.env.region;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          's3:GetObjectRetention',
+          's3:GetObjectLegalHold',
+        ],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
+        resources: [replica.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [replica.encryptionKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${replicaRegion}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  /** Read objects (and list keys): what a restore or a reconcile needs. */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    const objects = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects('*')],
+    });
+    const bucket = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+    this.encryptionKey.grantDecrypt(grantee);
+    return objects.combine(bucket);
+  }
+
+  /**
+   * Write new objects, including multipart uploads and their abort. No delete: the vault only ever appends, and
+   * overwritten objects stay as noncurrent versions.
+   */
+  grantWrite(grantee: iam.IGrantable): iam.Grant {
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resourceArns: [this.bucket.arnForObjects('*')],
+    });
+  }
+}

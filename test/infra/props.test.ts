@@ -1,0 +1,250 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { actionsOf, resourceOf, statementsOf, vaultStack } from './support';
+
+const VAULT_BUCKET = 'ImageVaultBucket';
+const bucketProps = (template: Template) =>
+  resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET).Properties as Record<string, unknown>;
+const ecrArn = (name: string) => `arn:aws:ecr:eu-west-1:111122223333:repository/${name}`;
+
+describe('ImageVault props', () => {
+  describe('repositories', () => {
+    // GIVEN two name prefixes
+    const { template } = vaultStack({ repositories: ['team-a/', 'payments'] });
+    const t = template();
+
+    it('filters the event rule by repository-name prefix', () => {
+      // THEN
+      t.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.ecr'],
+          'detail-type': ['ECR Image Action'],
+          detail: {
+            'action-type': ['PUSH', 'DELETE'],
+            result: ['SUCCESS'],
+            'repository-name': [{ prefix: 'team-a/' }, { prefix: 'payments' }],
+          },
+        },
+      });
+    });
+
+    it('lets the snapshot Lambda pull only from repositories with those prefixes', () => {
+      const pull = statementsOf(t, 'ImageVaultSnapshotRole').find(
+        (s) => s.Action instanceof Array && s.Action.includes('ecr:BatchGetImage'),
+      );
+      expect(pull?.Resource).toEqual([ecrArn('payments*'), ecrArn('team-a/*')]);
+    });
+
+    it('lets the reconcile describe images only in those repositories', () => {
+      const describe = statementsOf(t, 'ImageVaultReconcileRole').find(
+        (s) => s.Action === 'ecr:DescribeImages',
+      );
+      expect(describe?.Resource).toEqual([ecrArn('payments*'), ecrArn('team-a/*')]);
+    });
+
+    it('passes the prefixes to both Lambdas, comma-joined', () => {
+      t.resourcePropertiesCountIs(
+        'AWS::Lambda::Function',
+        { Environment: { Variables: Match.objectLike({ REPOSITORY_PREFIXES: 'team-a/,payments' }) } },
+        2,
+      );
+    });
+
+    it("with ['*'] puts no repository filter on the rule and allows repository/*", () => {
+      // GIVEN / WHEN
+      const all = vaultStack({ repositories: ['*'] }).template();
+      // THEN
+      const rule = Object.values(
+        all.findResources('AWS::Events::Rule', { Properties: { EventPattern: Match.anyValue() } }),
+      )[0] as {
+        Properties: { EventPattern: { detail: Record<string, unknown> } };
+      };
+      expect(rule.Properties.EventPattern.detail['repository-name']).toBeUndefined();
+      const pull = statementsOf(all, 'ImageVaultSnapshotRole').find(
+        (s) => s.Action instanceof Array && s.Action.includes('ecr:BatchGetImage'),
+      );
+      expect(pull?.Resource).toEqual(ecrArn('*'));
+    });
+  });
+
+  describe('alertEmails', () => {
+    it('subscribes each address to the alert topic', () => {
+      // GIVEN / WHEN
+      const t = vaultStack({ alertEmails: ['oncall@example.com', 'platform@example.org'] }).template();
+      // THEN
+      t.resourceCountIs('AWS::SNS::Subscription', 2);
+      for (const email of ['oncall@example.com', 'platform@example.org']) {
+        t.hasResourceProperties('AWS::SNS::Subscription', {
+          Protocol: 'email',
+          Endpoint: email,
+          TopicArn: { Ref: Match.stringLikeRegexp('^ImageVaultAlertTopic') },
+        });
+      }
+    });
+  });
+
+  describe('reconcileSchedule', () => {
+    it('schedules the reconcile rule', () => {
+      // GIVEN / WHEN
+      const t = vaultStack({
+        reconcileSchedule: events.Schedule.cron({ minute: '15', hour: '*/2' }),
+      }).template();
+      // THEN
+      t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(15 */2 * * ? *)' });
+    });
+
+    it('defaults to every 6 hours', () => {
+      vaultStack()
+        .template()
+        .hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)' });
+    });
+  });
+
+  describe('objectLock and objectLockDays', () => {
+    it("'governance' with 90 days enables Object Lock with a 90-day governance retention", () => {
+      // GIVEN / WHEN
+      const { template, replicaStack } = vaultStack({
+        objectLock: 'governance',
+        objectLockDays: 90,
+        replicaProps: { objectLock: 'governance', objectLockDays: 90 },
+      });
+      // THEN
+      const expected = {
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 90 } },
+        },
+      };
+      expect(bucketProps(template())).toMatchObject(expected);
+      Template.fromStack(replicaStack!).hasResourceProperties('AWS::S3::Bucket', expected);
+    });
+
+    it("'compliance' defaults to 30 days", () => {
+      const { template } = vaultStack({
+        objectLock: 'compliance',
+        replicaProps: { objectLock: 'compliance' },
+      });
+      expect(bucketProps(template())).toMatchObject({
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } },
+      });
+    });
+
+    it('lets the replication role read retention and legal holds, so locked versions replicate locked', () => {
+      const { template } = vaultStack({
+        objectLock: 'compliance',
+        replicaProps: { objectLock: 'compliance' },
+      });
+      expect(actionsOf(template(), 'ImageVaultReplicationRole')).toEqual(
+        expect.arrayContaining(['s3:GetObjectRetention', 's3:GetObjectLegalHold']),
+      );
+    });
+  });
+
+  describe('noncurrentTransitionDays and noncurrentStorageClass', () => {
+    it('moves noncurrent versions after the given days', () => {
+      const t = vaultStack({ noncurrentTransitionDays: 90 }).template();
+      expect(JSON.stringify(bucketProps(t).LifecycleConfiguration)).toContain(
+        JSON.stringify({ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }),
+      );
+    });
+
+    it('moves them to the given class', () => {
+      const t = vaultStack({
+        noncurrentStorageClass: s3.StorageClass.INFREQUENT_ACCESS,
+        noncurrentTransitionDays: 45,
+      }).template();
+      expect(JSON.stringify(bucketProps(t).LifecycleConfiguration)).toContain(
+        JSON.stringify({ StorageClass: 'STANDARD_IA', TransitionInDays: 45 }),
+      );
+    });
+  });
+
+  describe('vaultPrefix', () => {
+    it('passes the prefix to both Lambdas', () => {
+      const t = vaultStack({ vaultPrefix: 'team/vault' }).template();
+      t.resourcePropertiesCountIs(
+        'AWS::Lambda::Function',
+        { Environment: { Variables: Match.objectLike({ VAULT_PREFIX: 'team/vault' }) } },
+        2,
+      );
+    });
+  });
+
+  describe('maxSnapshotConcurrency', () => {
+    it('caps the SQS event source', () => {
+      const t = vaultStack({ maxSnapshotConcurrency: 50 }).template();
+      t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        ScalingConfig: { MaximumConcurrency: 50 },
+      });
+    });
+  });
+
+  describe('replica', () => {
+    // GIVEN no replica
+    const t = vaultStack({}, false).template();
+
+    it('omitted: no replication configuration and no replication role', () => {
+      expect(bucketProps(t).ReplicationConfiguration).toBeUndefined();
+      expect(
+        Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => id.includes('Replication')),
+      ).toEqual([]);
+    });
+
+    it('omitted: no replication alarms or dashboard widget', () => {
+      t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+      const body = JSON.stringify(
+        resourceOf(t, 'AWS::CloudWatch::Dashboard', 'ImageVaultDashboard').Properties,
+      );
+      expect(body).not.toContain('Replication');
+    });
+  });
+});
+
+describe('ImageVault.grantRead', () => {
+  it('lets a role (e.g. on-call restoring with the CLI) read and list the vault and decrypt, nothing more', () => {
+    // GIVEN
+    const { stack, vault, template } = vaultStack();
+    const role = new iam.Role(stack, 'OnCall', { assumedBy: new iam.AccountRootPrincipal() });
+    // WHEN
+    vault.grantRead(role);
+    // THEN
+    expect(actionsOf(template(), 'OnCall')).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+  });
+});
+
+describe('VaultReplica.grantRead', () => {
+  it('lets a role in the replica region read the replica', () => {
+    const { replicaStack } = vaultStack();
+    const replica = replicaStack!.node.findChild('Replica') as unknown as {
+      grantRead(g: iam.IGrantable): iam.Grant;
+    };
+    const role = new iam.Role(replicaStack!, 'OnCall', { assumedBy: new iam.AccountRootPrincipal() });
+    replica.grantRead(role);
+    expect(actionsOf(Template.fromStack(replicaStack!), 'OnCall')).toEqual([
+      'kms:Decrypt',
+      's3:GetObject',
+      's3:ListBucket',
+    ]);
+  });
+});
+
+describe('stack defaults', () => {
+  it('keeps Lambda logs for a year', () => {
+    const t = vaultStack().template();
+    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 2);
+  });
+
+  it('retains the access log bucket and expires access logs after 365 days', () => {
+    const t = vaultStack().template();
+    t.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365 })]) },
+      }),
+    });
+  });
+});
