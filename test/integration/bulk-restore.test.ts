@@ -5,35 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BulkRestoreSummary } from '../../lib/services/bulk-restore';
-import { main } from '../../lib/cli/main';
 import { openVault } from '../../lib/content/open';
 import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures, type PushedImage } from '../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
-import { cli, cliJson, type CliResult } from './cli-helpers';
-
-/** Like cli(), but with progress on (lines: stderr is not a terminal under jest). */
-async function cliWithProgress(...args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  process.exitCode = undefined;
-  try {
-    const code = await main(['node', 'imagevault', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.exitCode = undefined;
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+import { cli, cliJson, cliWithProgress } from './cli-helpers';
 
 async function bulkJson(
   ...args: string[]

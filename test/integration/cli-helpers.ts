@@ -8,6 +8,15 @@ export interface CliResult {
 
 /** Runs the CLI in-process, capturing what it writes; process.exitCode is reset so one run cannot leak into the next. */
 export async function cli(...args: string[]): Promise<CliResult> {
+  return run(['--no-progress', ...args]);
+}
+
+/** Like cli(), with progress on: lines on stderr, since stderr is not a terminal under jest. */
+export async function cliWithProgress(...args: string[]): Promise<CliResult> {
+  return run(args);
+}
+
+async function run(args: string[]): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -20,7 +29,7 @@ export async function cli(...args: string[]): Promise<CliResult> {
   });
   process.exitCode = undefined;
   try {
-    const code = await main(['node', 'imagevault', '--no-progress', ...args]);
+    const code = await main(['node', 'imagevault', ...args]);
     return { code, stdout, stderr };
   } finally {
     process.exitCode = undefined;

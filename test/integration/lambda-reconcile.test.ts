@@ -12,7 +12,7 @@ import {
   type DescribeRepositoriesCommandInput,
   type ImageDetail,
 } from '@aws-sdk/client-ecr';
-import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -22,7 +22,7 @@ import { Vault } from '../../lib/content/vault';
 import { Digest, MediaType } from '../../lib/oci';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Reconciler, type ReconcileDeps } from '../../lib/services/reconcile';
-import { s3env } from '../testbed/env';
+import { testBucket } from '../testbed/env';
 
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
@@ -107,19 +107,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
     });
 
   beforeAll(async () => {
-    const env = s3env();
-    s3 = new S3Client({
-      endpoint: env.endpoint,
-      region: env.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    await s3.send(
-      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-    );
+    ({ client: s3 } = await testBucket(bucket));
     vault = new Vault(new S3ObjectStore({ bucket, prefix: '', client: s3 }));
     await vault.init();
     // What the vault knows: app:v1 → A, app:latest → A (ECR has since moved latest to B), D untagged, team/web:main → G.

@@ -4,7 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -16,7 +16,7 @@ import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Registries } from '../../lib/services/registries';
 import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
 import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
-import { s3env, testbed } from '../testbed/env';
+import { testBucket, testbed } from '../testbed/env';
 import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
 import { tempDir } from '../unit/helpers';
 
@@ -45,19 +45,7 @@ describe('Function: createSnapshotHandler (real registry, radosgw)', () => {
 
   beforeAll(async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    const env = s3env();
-    s3 = new S3Client({
-      endpoint: env.endpoint,
-      region: env.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    await s3.send(
-      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-    );
+    ({ client: s3 } = await testBucket(bucket));
     vault = new Vault(new S3ObjectStore({ bucket, prefix: 'vault', client: s3 }));
     registry = testbed().registry;
     fx = await pushStandardFixtures(registry, tempDir(), { repoPrefix: PREFIX });

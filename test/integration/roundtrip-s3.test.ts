@@ -2,15 +2,9 @@
  * The same lost-registry story with the vault in real S3 (radosgw, versioned bucket): snapshot, restore into an
  * empty registry with identical bytes, history, and a verify that re-hashes through S3.
  */
-import {
-  CreateBucketCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures } from '../fixtures';
-import { s3env, startRegistry, testbed } from '../testbed/env';
+import { s3env, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
 
@@ -29,16 +23,7 @@ describe('snapshot → lose the registry → restore (S3 store on radosgw)', () 
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_REGION: s3.region,
     });
-    client = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await client.send(
-      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-    );
+    ({ client } = await testBucket(bucket));
     fx = await pushStandardFixtures(testbed().registry, tempDir(), { repoPrefix: 's3rt' });
   });
 

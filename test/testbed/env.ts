@@ -39,3 +39,32 @@ export function s3env(): S3Env {
 export function startRegistry(name: string): string {
   return execFileSync('bash', [SCRIPT, 'registry', TESTBED_DIR, name], { encoding: 'utf8' }).trim();
 }
+
+/**
+ * An S3 client for the test bed's radosgw and a new bucket on it, versioned unless asked otherwise: the vault's
+ * buckets are versioned in production, and radosgw behaves differently on versioned buckets.
+ */
+export async function testBucket(
+  name: string,
+  options: { versioned?: boolean } = {},
+): Promise<{ client: import('@aws-sdk/client-s3').S3Client; bucket: string }> {
+  // Loaded here, not at the top: most test files read env.ts and never touch S3.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sdk = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+  const env = s3env();
+  const client = new sdk.S3Client({
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  await client.send(new sdk.CreateBucketCommand({ Bucket: name }));
+  if (options.versioned !== false) {
+    await client.send(
+      new sdk.PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+  }
+  return { client, bucket: name };
+}
