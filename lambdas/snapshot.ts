@@ -25,7 +25,8 @@ const credentials = ecrCredentials({ fallback: async () => undefined });
 
 export const handler = createSnapshotHandler({
   vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
-  registries: () => new Registries({ credentials }),
+  // One set of clients per execution environment: connections and tokens are reused across invocations.
+  registries: new Registries({ credentials }),
   publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
   logger,
   metrics,

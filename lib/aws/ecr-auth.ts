@@ -91,8 +91,10 @@ async function fetchToken(
   if (colon < 0) throw fail('authorizationToken is not base64 of user:password');
   // Without an expiry (never seen) assume ECR's documented 12 hours.
   const expiresAt = data.expiresAt?.getTime() ?? now() + 12 * 60 * 60 * 1000;
+  const renewAt = expiresAt - ECR_TOKEN_RENEW_BEFORE_MS;
   return {
-    credential: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
-    renewAt: expiresAt - ECR_TOKEN_RENEW_BEFORE_MS,
+    // expiresAt tells a long-lived registry client to ask again (and get the renewed one from this cache).
+    credential: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), expiresAt: renewAt },
+    renewAt,
   };
 }

@@ -14,6 +14,11 @@ export interface Credential {
   password?: string;
   identityToken?: string;
   registryToken?: string;
+  /**
+   * When to stop using it (ms since the epoch): a client asks its provider again after this. ECR passwords last
+   * 12 hours, and a bulk restore of a whole registry can outlast one. @default never
+   */
+  expiresAt?: number;
 }
 
 /** Looks up the credential for a registry (`host[:port]`, `docker.io` for Docker Hub); undefined means anonymous. */

@@ -87,6 +87,7 @@ export class Transport {
   private origin?: Promise<URL>;
   private challenge?: Challenge;
   private credential?: Promise<Credential | undefined>;
+  private credentialExpiresAt = Infinity;
 
   constructor(
     readonly registry: string,
@@ -238,8 +239,21 @@ export class Transport {
   }
 
   private getCredential(): Promise<Credential | undefined> {
-    const provider = this.options.credentials;
-    this.credential ??= provider ? provider(this.registry) : Promise.resolve(undefined);
+    if (this.credential && Date.now() >= this.credentialExpiresAt) this.credential = undefined;
+    if (!this.credential) {
+      const provider = this.options.credentials;
+      const pending = provider ? provider(this.registry) : Promise.resolve(undefined);
+      this.credential = pending;
+      this.credentialExpiresAt = Infinity;
+      pending.then(
+        (c) => {
+          if (this.credential === pending) this.credentialExpiresAt = c?.expiresAt ?? Infinity;
+        },
+        () => {
+          if (this.credential === pending) this.credential = undefined; // a failed lookup is not kept
+        },
+      );
+    }
     return this.credential;
   }
 

@@ -29,9 +29,8 @@ import { Snapshotter } from './snapshot';
 export interface SnapshotHandlerDeps {
   readonly vault: Vault;
   /**
-   * The registry clients. A factory is called once per batch: a client asks its credential provider once in its
-   * life, so a long-lived client would outlive its 12-hour ECR token; the token itself stays cached in
-   * ecrCredentials, so a fresh client per batch costs no extra GetAuthorizationToken call.
+   * The registry clients, or a factory called once per batch (for tests that want a fresh client each time). A
+   * long-lived instance is fine: clients ask their provider again when an ECR credential nears its expiry.
    */
   readonly registries: Registries | (() => Registries);
   readonly publisher: AlertPublisher;

@@ -75,7 +75,12 @@ describe('Function: ecrCredentials', () => {
     const cred = await ecrCredentials({ client, now })(HOST);
 
     // Assess
-    expect(cred).toEqual({ username: 'AWS', password: 'secret:with:colons' });
+    // expiresAt: the token's expiry less the 5-minute renewal margin, so a long-lived client asks again in time
+    expect(cred).toEqual({
+      username: 'AWS',
+      password: 'secret:with:colons',
+      expiresAt: clock + 12 * 3600_000 - ECR_TOKEN_RENEW_BEFORE_MS,
+    });
     expect(ecr.commandCalls(GetAuthorizationTokenCommand)[0].args[0].input).toEqual({
       registryIds: ['123456789012'],
     });
@@ -152,7 +157,7 @@ describe('Function: ecrCredentials', () => {
 
     // Assess
     await expect(first).rejects.toThrow(CredentialError);
-    await expect(provider(HOST)).resolves.toEqual({ username: 'AWS', password: 'ok' });
+    await expect(provider(HOST)).resolves.toMatchObject({ username: 'AWS', password: 'ok' });
   });
 
   it('throws CredentialError when the token is not base64 of user:password', async () => {

@@ -525,6 +525,33 @@ describe('Class: RegistryClient', () => {
       expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0']);
     });
 
+    it('asks the provider again once a credential has expired', async () => {
+      // Prepare: a provider whose first credential is already past its expiry when the second request comes
+      let asked = 0;
+      const current = () => (asked <= 1 ? 'old' : 'new');
+      reg.hook = (req, res) =>
+        req.headers.authorization !== `Basic ${Buffer.from(`bob:${current()}`).toString('base64')}` &&
+        specError(res, 401, 'UNAUTHORIZED', 'authentication required', {
+          'www-authenticate': 'Basic realm="Registry Realm"',
+        });
+      reg.manifests.set('app@1.0', { bytes: manifestBytes(), mediaType: MediaType.OciManifest });
+      const c = client({
+        credentials: async () => {
+          asked++;
+          return { username: 'bob', password: current(), expiresAt: Date.now() + 50 };
+        },
+      });
+      const repo = c.repository('app');
+
+      // Act
+      await repo.resolve('1.0');
+      await new Promise((r) => setTimeout(r, 80));
+      await repo.resolve('1.0');
+
+      // Assess
+      expect(asked).toBe(2);
+    });
+
     it('fails with 401 when there are no credentials', async () => {
       reg.hook = (_req, res) =>
         specError(res, 401, 'UNAUTHORIZED', 'authentication required', {
