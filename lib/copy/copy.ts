@@ -233,7 +233,13 @@ class GraphCopy {
         chain(stream, new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n }))),
         verifiedDigestOf(stream),
       );
-      await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
+      try {
+        await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
+      } finally {
+        // A destination that fails before reading everything leaves the source open (a file handle, a registry
+        // connection); destroying our end releases it through the pipe. A no-op after a complete read.
+        counted.destroy();
+      }
       this.summary.blobs.copied++;
       this.summary.bytes.copied += desc.size;
       this.emit({ type: 'done', descriptor: desc });

@@ -154,3 +154,30 @@ describe('Function: copyGraph', () => {
     expect(peak).toBeGreaterThan(1);
   });
 });
+
+describe('Function: copyGraph (resources)', () => {
+  it('releases the source stream when the destination fails before reading it', async () => {
+    // Prepare: a destination that refuses blobs without reading them
+    const src = await tempVault();
+    const image = await putImage(src, [Buffer.alloc(4096, 5)]);
+    const opened: Readable[] = [];
+    const tracking: ReadOnlyStorage = {
+      exists: (d) => src.exists(d),
+      fetch: async (d) => {
+        const s = await src.fetch(d);
+        opened.push(s);
+        return s;
+      },
+    };
+    const refusing = await tempVault();
+    refusing.push = async () => {
+      throw new Error('registry said no');
+    };
+    // Act
+    await expect(copyGraph(tracking, refusing, image.manifest)).rejects.toThrow('registry said no');
+    await new Promise((r) => setImmediate(r)); // destroy travels up the pipe on the next tick
+    // Assess
+    expect(opened.length).toBeGreaterThan(0);
+    for (const s of opened) expect(s.destroyed).toBe(true);
+  });
+});
