@@ -36,20 +36,16 @@ echo "registry stopped and its storage deleted; starting an empty one"
 new=$(bash scripts/testbed.sh registry "$work/testbed" rebuilt)
 echo "empty registry at $new"
 
-step "4. restore everything from the vault"
-for repo in $(iv list); do
-  for tag in $(iv --json list "$repo" | jq -r '.tags[].tag'); do
-    run iv restore "$repo:$tag" --to "$new/$repo:$tag"
-  done
-done
+step "4. restore everything from the vault into the empty registry"
+run iv restore --all --to "$new"
 
 step "5. same digests as before the loss (skopeo, an independent client, reads the restored registry)"
 fail=0
 while read -r repo tag digest; do
-  if [ "$tag" != - ]; then ref="$new/$repo:$tag"; else ref="$new/$repo@$digest"; tag=''; fi
+  if [ "$tag" != - ]; then ref="$new/$repo:$tag"; label="$repo:$tag"; else ref="$new/$repo@$digest"; label="$repo (signature)"; fi
   now=$(skopeo inspect --raw --tls-verify=false "docker://$ref" | sha256sum | cut -d' ' -f1)
   if [ "sha256:$now" = "$digest" ]; then mark=identical; else mark=DIFFERENT; fail=1; fi
-  printf '  %-34s before %s  after sha256:%s  %s\n' "$repo${tag:+:$tag}" "${digest:7:12}" "${now:0:12}" "$mark"
+  printf '  %-34s before %s  after sha256:%s  %s\n' "$label" "${digest:7:12}" "${now:0:12}" "$mark"
 done < <(jq -r '.[] | "\(.repo) \(if .tag == "" then "-" else .tag end) \(.digest)"' "$work/before.json")
 
 step "6. the vault verifies (every blob re-hashed)"
