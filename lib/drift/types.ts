@@ -18,6 +18,14 @@ export interface BaseRef {
   method: BaseMethod;
   /** True when the base's diff_ids were checked to be a strict prefix of the image's. */
   verified: boolean;
+  /** `registry/repository` of the base (or the vault repository, for previous-push), even when no tag is known. */
+  repository?: string;
+  /** Where the claim came from: `manifest annotation`, `index annotation`, `config label`, `slsa v0.2`, ... */
+  evidence?: string;
+  /** How many of the image's config history entries are the base's (its layer steps and metadata steps). */
+  historyEntries?: number;
+  /** Why a claim was not taken (failed verification, inherited label, base unreachable). */
+  reason?: string;
 }
 
 export interface PlatformBase {
@@ -27,6 +35,8 @@ export interface PlatformBase {
   manifestDigest: string;
   /** The nearest base first, then its base, and so on (app → internal base → ruby). Empty when none was found. */
   chain: BaseRef[];
+  /** Claims (annotations, labels, provenance) that failed verification, with `verified: false` and a reason. */
+  rejected?: BaseRef[];
 }
 
 /** `extensions.base` of an ImageRecord. */

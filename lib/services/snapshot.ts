@@ -1,11 +1,28 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
 import type { ImageRecord, Source, TagObservation, Vault } from '../content';
+import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Reference, type Descriptor } from '../oci';
 import type { Registries } from './registries';
+
+/** The image just copied, as the snapshot hooks see it. */
+export interface SnapshotImage {
+  /** Pinned: the registry's name for the image, with its digest. */
+  readonly reference: Reference;
+  readonly repository: string;
+  /** The tag the snapshot was asked by (its history is not yet updated with this push). */
+  readonly tag?: string;
+  readonly descriptor: Descriptor;
+}
 
 export interface SnapshotOptions {
   readonly concurrency?: number;
   readonly onEvent?: (ref: Reference, event: CopyEvent) => void;
+  /**
+   * Finds what the image is built on, after the copy and before the record is written; the result is stored in
+   * the record's `extensions.base` (see lib/drift/base.ts snapshotBaseDetector). A failure does not fail the
+   * snapshot: it is reported in SnapshotResult.baseError and the record keeps any base it had. @default none
+   */
+  readonly detectBase?: (image: SnapshotImage) => Promise<BaseRecord | undefined>;
 }
 
 export interface SnapshotRequest {
@@ -29,6 +46,10 @@ export interface SnapshotResult {
   copy: CopySummary;
   /** The history entry appended, if any. */
   observation?: TagObservation;
+  /** The image record as written. */
+  record?: ImageRecord;
+  /** Why base detection failed, when it did (the snapshot itself succeeded). */
+  baseError?: string;
 }
 
 /**
@@ -53,8 +74,22 @@ export class Snapshotter {
       onEvent: this.options.onEvent && ((e) => this.options.onEvent!(ref, e)),
     });
     const now = new Date().toISOString();
-    await this.recordImage(ref.repository, descriptor, copy, now);
     const tag = ref.digest ? undefined : (ref.tag ?? 'latest');
+    let base: BaseRecord | undefined;
+    let baseError: string | undefined;
+    if (this.options.detectBase) {
+      try {
+        base = await this.options.detectBase({
+          reference: pinned,
+          repository: ref.repository,
+          tag,
+          descriptor,
+        });
+      } catch (e) {
+        baseError = (e as Error).message;
+      }
+    }
+    const record = await this.recordImage(ref.repository, descriptor, copy, now, base);
     let observation: TagObservation | undefined;
     if (tag) {
       const last = (await this.vault.history(ref.repository, tag)).pop();
@@ -74,7 +109,16 @@ export class Snapshotter {
         });
       }
     }
-    return { reference: pinned.toString(), repository: ref.repository, tag, descriptor, copy, observation };
+    return {
+      reference: pinned.toString(),
+      repository: ref.repository,
+      tag,
+      descriptor,
+      copy,
+      observation,
+      ...(this.options.detectBase ? { record } : {}),
+      ...(baseError !== undefined ? { baseError } : {}),
+    };
   }
 
   private async recordImage(
@@ -82,7 +126,8 @@ export class Snapshotter {
     descriptor: Descriptor,
     copy: CopySummary,
     now: string,
-  ): Promise<void> {
+    base?: BaseRecord,
+  ): Promise<ImageRecord> {
     const previous = await this.vault.image(repository, descriptor.digest);
     const referrers = new Map<string, Descriptor>();
     for (const r of [...(previous?.referrers ?? []), ...copy.referrers]) referrers.set(r.digest, r);
@@ -94,9 +139,10 @@ export class Snapshotter {
       blobs: copy.blobs.copied + copy.blobs.skipped + copy.blobs.mounted,
       bytes: copy.bytes.copied + copy.bytes.skipped,
       referrers: [...referrers.values()],
-      extensions: previous?.extensions ?? {},
+      extensions: { ...previous?.extensions, ...(base ? { [BASE_EXTENSION]: base } : {}) },
     };
     await this.vault.putImage(record);
+    return record;
   }
 
   /**

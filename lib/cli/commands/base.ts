@@ -1,0 +1,190 @@
+import type { Command } from 'commander';
+import type { Vault } from '../../content';
+import { RegistrySource, VaultFirstSource, detectBase, type CandidateBases } from '../../drift/base';
+import { baseRecordOf } from '../../drift/build-drift';
+import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
+import { Digest, Reference, validateRepository, validateTag } from '../../oci';
+import type { Registries } from '../../services/registries';
+import type { CommandContext } from './context';
+
+/** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
+export interface UpstreamState {
+  /** What the tag points at now. */
+  digest?: string;
+  /** The digest recorded at detection the tag is compared with: the index's when the base is an index. */
+  recorded: string;
+  moved?: boolean;
+  error?: string;
+}
+
+export type BaseEntryReport = BaseRef & { upstream?: UpstreamState };
+
+export interface BaseReport {
+  image: string;
+  digest: string;
+  /** `vault`: the record written at snapshot time; `live`: detected now. */
+  source: 'vault' | 'live';
+  detectedAt: string;
+  platforms: (Omit<PlatformBase, 'chain'> & { chain: BaseEntryReport[] })[];
+}
+
+interface BaseCommandOptions {
+  candidate: string[];
+  upstream: boolean;
+}
+
+/** `imagevault base REF`: what an image is built on, how we know, and whether upstream moved. */
+export function registerBaseCommand(program: Command, ctx: CommandContext): void {
+  program
+    .command('base')
+    .description(
+      'what an image is built on (per platform, the chain of bases), how that was found, and whether upstream moved; ' +
+        'REF with a registry host is detected live, REPO:TAG or REPO@DIGEST is read from the vault',
+    )
+    .argument('<ref>', 'registry/repository[:tag|@digest], or a vault image repository[:tag|@digest]')
+    .option(
+      '--candidate <ref>',
+      'a candidate base to try when no annotation or provenance names one (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--no-upstream', 'do not check whether base tags moved')
+    .action(async (spec: string, cmd: BaseCommandOptions) => {
+      const opts = ctx.opts();
+      const vault = await ctx.vault();
+      const registries = ctx.registries();
+      const candidates: CandidateBases = cmd.candidate.length > 0 ? { '': cmd.candidate } : {};
+      const report = await baseReport(vault, registries, spec, { candidates, upstream: cmd.upstream });
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBaseReport(report)}\n`,
+      );
+    });
+}
+
+/** True when the first component of `spec` is a registry host (`host.name/…`, `host:port/…`, `localhost/…`). */
+export function isRegistryReference(spec: string): boolean {
+  const slash = spec.indexOf('/');
+  if (slash < 0) return false;
+  const first = spec.slice(0, slash);
+  return first === 'localhost' || first.includes('.') || first.includes(':');
+}
+
+/** Builds the report: the vault's record for a vault image (detected from vault content if it has none), or live. */
+export async function baseReport(
+  vault: Vault,
+  registries: Registries,
+  spec: string,
+  options: { candidates?: CandidateBases; upstream?: boolean } = {},
+): Promise<BaseReport> {
+  const source = new VaultFirstSource(vault, new RegistrySource(registries));
+  let record: BaseRecord | undefined;
+  let image: Reference;
+  let kind: 'vault' | 'live';
+  if (isRegistryReference(spec)) {
+    const ref = Reference.parse(spec);
+    const desc = await registries
+      .get(ref.registry)
+      .repository(ref.repository)
+      .resolve(ref.reference ?? 'latest');
+    image = ref.withDigest(desc.digest);
+    kind = 'live';
+  } else {
+    const { repository, tag, digest } = parseVaultImage(spec);
+    const pinned = digest ?? (await vault.resolveTag(repository, tag ?? 'latest')).descriptor.digest;
+    record = baseRecordOf(await vault.image(repository, pinned));
+    // The registry part is never contacted for the image itself: its content is read from the vault by digest.
+    image = Reference.of('vault.invalid', repository, pinned);
+    kind = record ? 'vault' : 'live';
+  }
+  record ??= await detectBase(source, image, { candidates: options.candidates });
+  const heads = new Map<string, Promise<string>>();
+  const upstream = async (b: BaseRef): Promise<UpstreamState | undefined> => {
+    if (options.upstream === false || b.method === 'previous-push' || !b.reference) return undefined;
+    const recorded = b.indexDigest ?? b.manifestDigest;
+    let ref: Reference;
+    try {
+      ref = Reference.parse(b.reference);
+    } catch {
+      return undefined;
+    }
+    if (!ref.tag) return undefined;
+    let head = heads.get(ref.toString());
+    if (!head) {
+      head = registries
+        .get(ref.registry)
+        .repository(ref.repository)
+        .resolve(ref.tag)
+        .then((d) => d.digest);
+      heads.set(ref.toString(), head);
+    }
+    try {
+      const digest = await head;
+      return { digest, recorded, moved: digest !== recorded };
+    } catch (e) {
+      return { recorded, error: (e as Error).message };
+    }
+  };
+  const platforms: BaseReport['platforms'] = [];
+  for (const p of record.platforms) {
+    const chain: BaseEntryReport[] = [];
+    for (const b of p.chain) {
+      const u = await upstream(b);
+      chain.push(u ? { ...b, upstream: u } : b);
+    }
+    platforms.push({ ...p, chain });
+  }
+  const name = kind === 'live' && isRegistryReference(spec) ? Reference.parse(spec).toString() : spec;
+  return { image: name, digest: image.digest!, source: kind, detectedAt: record.detectedAt, platforms };
+}
+
+function parseVaultImage(value: string): { repository: string; tag?: string; digest?: string } {
+  let rest = value;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = Digest.parse(rest.slice(at + 1)).toString();
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    validateTag(tag);
+    rest = rest.slice(0, colon);
+  }
+  validateRepository(rest);
+  return { repository: rest, tag: digest ? undefined : tag, digest };
+}
+
+const short = (digest: string) => (digest ? `${digest.slice(0, 19)}…` : '(no digest)');
+
+export function formatBaseReport(r: BaseReport): string {
+  const lines = [
+    `${r.image} (${short(r.digest)}), ${r.source === 'vault' ? 'recorded' : 'detected'} ${r.detectedAt}`,
+  ];
+  for (const p of r.platforms) {
+    lines.push(`  ${p.platform} ${short(p.manifestDigest)}`);
+    if (p.chain.length === 0) lines.push('    no base found');
+    p.chain.forEach((b, depth) => {
+      const name = b.reference ?? b.repository ?? '(unnamed)';
+      const how = `${b.method}${b.evidence ? ` (${b.evidence})` : ''}`;
+      lines.push(
+        `    ${'  '.repeat(depth)}on ${name} ${short(b.manifestDigest)}: ${b.layers} layers, ${how}, ${b.verified ? 'verified' : 'NOT verified'}`,
+      );
+      const u = b.upstream;
+      if (u) {
+        const state = u.error
+          ? `upstream not checked: ${u.error}`
+          : u.moved
+            ? `upstream MOVED: ${b.reference} now ${short(u.digest!)} (was ${short(u.recorded)})`
+            : 'upstream unchanged';
+        lines.push(`    ${'  '.repeat(depth)}  ${state}`);
+      }
+    });
+    for (const x of p.rejected ?? [])
+      lines.push(
+        `    rejected: ${x.reference ?? x.repository ?? '?'} from ${x.evidence ?? x.method}: ${x.reason ?? 'not verified'}`,
+      );
+  }
+  return lines.join('\n');
+}
