@@ -1,4 +1,7 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { BuildDrift } from '../drift/build-drift';
+import type { LayerChange } from '../drift/diff';
+import type { AffectedImage, PlatformMove } from '../drift/upstream';
 
 /*
  * Alerts for people (an e-mail subscription reads the subject and the text) and for machines (the JSON at the end
@@ -56,7 +59,97 @@ export interface ReconcileGapAlert {
   readonly store: string;
 }
 
-export type Alert = SnapshotFailedAlert | ImageDeletedAlert | ReconcileGapAlert;
+/** A layer and history comparison of one platform's base, old vs new (lib/drift/diff.ts). */
+export interface BaseDiff {
+  readonly platform: string;
+  readonly layers: readonly LayerChange[];
+  /** `diffLines` of the config history's `created_by` entries: `- ` old only, `+ ` new only, `  ` both. */
+  readonly history: readonly string[];
+}
+
+/** An upstream base tag now points at other content than images in the vault were built on. */
+export interface UpstreamMovedAlert {
+  readonly kind: 'upstream-moved';
+  /** The upstream tag, normalised: `docker.io/library/ruby:2.7`. */
+  readonly reference: string;
+  readonly oldDigest: string;
+  readonly newDigest: string;
+  readonly platforms: readonly PlatformMove[];
+  readonly affected: readonly AffectedImage[];
+  /** Per moved platform, when the watcher could fetch both sides. */
+  readonly diff?: readonly BaseDiff[];
+  readonly detectedAt: string;
+  /** Where the affected images are pushed (ECR host), for the restore command; unknown: a placeholder. */
+  readonly registry?: string;
+  readonly store: string;
+}
+
+/** A new push of a tag was built on the same base reference as the previous push, but on other base content. */
+export interface BuildDriftAlert {
+  readonly kind: 'build-drift';
+  readonly image: AlertImage;
+  /** The push it is compared with: the previous push of the tag, or its last known-good one. */
+  readonly previous: { readonly digest: string; readonly pushedAt: string };
+  readonly base: {
+    readonly reference: string;
+    readonly platform: string;
+    readonly oldDigest: string;
+    readonly newDigest: string;
+  };
+  readonly layers: readonly LayerChange[];
+  readonly history: readonly string[];
+  readonly detectedAt: string;
+  readonly store: string;
+}
+
+/**
+ * The alert for one platform's build drift, as compareWithPrevious found it: the base's changed layer positions
+ * and its history lines, old vs new. `previousPushedAt` is when the compared push was observed.
+ */
+export function buildDriftAlertOf(
+  drift: BuildDrift,
+  context: { registry: string; store: string; previousPushedAt: string; detectedAt: string },
+): BuildDriftAlert {
+  return {
+    kind: 'build-drift',
+    image: {
+      registry: context.registry,
+      repository: drift.repository,
+      tag: drift.tag,
+      digest: drift.current.digest,
+    },
+    previous: { digest: drift.previous.digest, pushedAt: context.previousPushedAt },
+    base: {
+      reference: drift.current.base.reference ?? drift.current.base.manifestDigest,
+      platform: drift.platform,
+      oldDigest: drift.previous.base.manifestDigest,
+      newDigest: drift.current.base.manifestDigest,
+    },
+    layers: drift.layers,
+    history: drift.history.diff,
+    detectedAt: context.detectedAt,
+    store: context.store,
+  };
+}
+
+/** ECR changed under the vault: a tag moved to a digest with no push record, or an image was deleted. */
+export interface RegistryDriftAlert {
+  readonly kind: 'registry-drift';
+  readonly image: AlertImage;
+  readonly change: 'retagged' | 'deleted';
+  readonly detectedAt: string;
+  /** The snapshot to restore from: what the vault recorded last for the tag (or digest). */
+  readonly lastSnapshot?: { readonly digest: string; readonly snapshottedAt: string };
+  readonly store: string;
+}
+
+export type Alert =
+  | SnapshotFailedAlert
+  | ImageDeletedAlert
+  | ReconcileGapAlert
+  | UpstreamMovedAlert
+  | BuildDriftAlert
+  | RegistryDriftAlert;
 
 /** What goes to SNS. */
 export interface FormattedAlert {
@@ -80,7 +173,173 @@ export function formatAlert(alert: Alert): FormattedAlert {
       return formatImageDeleted(alert);
     case 'reconcile-gap':
       return formatReconcileGap(alert);
+    case 'upstream-moved':
+      return formatUpstreamMoved(alert);
+    case 'build-drift':
+      return formatBuildDrift(alert);
+    case 'registry-drift':
+      return formatRegistryDrift(alert);
   }
+}
+
+/** `sha256:abcd1234`: enough of a digest for a subject line. */
+function shortDigest(digest: string, hex: number): string {
+  return digest.slice(0, digest.indexOf(':') + 1 + hex);
+}
+
+function layerLines(changes: readonly LayerChange[]): string[] {
+  if (changes.length === 0) return ['  (no layer differs)'];
+  return changes.map((c) => {
+    const o = c.old ? `${c.old.diffId || c.old.digest} (${c.old.size} bytes)` : '-';
+    const n = c.new ? `${c.new.diffId || c.new.digest} (${c.new.size} bytes)` : '-';
+    return `  layer ${c.position} ${c.change}: ${o} -> ${n}`;
+  });
+}
+
+function historyLines(lines: readonly string[]): string[] {
+  return lines.length === 0 ? ['  (no history recorded)'] : lines.map((l) => `  ${l}`);
+}
+
+/** `FROM ruby:2.7@sha256:…`, the tag kept for readers and the digest for the build. */
+function pinnedFrom(reference: string, digest: string): string {
+  const short = reference.replace(/^docker\.io\/(library\/)?/, '');
+  return `FROM ${short}@${digest}`;
+}
+
+function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
+  const repositories = [...new Set(a.affected.map((i) => i.repository))].sort();
+  const registry = a.registry ?? '<registry>';
+  const text = [
+    `The upstream base ${a.reference} now points at other content than ${plural(a.affected.length, 'image', 'images')} in the vault ${a.affected.length === 1 ? 'was' : 'were'} built on.`,
+    'The next build FROM this tag gets the new content.',
+    '',
+    field('Upstream', a.reference),
+    field('Was', a.oldDigest),
+    field('Now', a.newDigest),
+    field('Detected at', a.detectedAt),
+    field('Vault', a.store),
+    '',
+    'Platforms that changed:',
+    ...a.platforms.map(
+      (p) =>
+        `  ${p.platform}: ${p.oldManifest} -> ${p.newManifest ?? 'REMOVED (the tag no longer offers it)'}`,
+    ),
+    '',
+    'Images built on the old content:',
+    ...a.affected.map(
+      (i) =>
+        `  ${i.repository}@${i.digest}${i.tags.length > 0 ? ` (tags: ${i.tags.join(', ')})` : ' (no current tag)'} [${i.platforms.join(', ')}]`,
+    ),
+    '',
+  ];
+  if (a.diff && a.diff.length > 0) {
+    for (const d of a.diff) {
+      text.push(`What changed on ${d.platform}, layers:`, ...layerLines(d.layers));
+      text.push(`History (created_by), old vs new:`, ...historyLines(d.history), '');
+    }
+  } else {
+    text.push('What changed: layer and history diff not available (compare with `imagevault base REF`).', '');
+  }
+  text.push(
+    'Next steps, one of:',
+    '  - rebuild the images on the new base, test them, and deploy as usual;',
+    `  - pin the base you tested, in each Dockerfile: ${pinnedFrom(a.reference, a.oldDigest)}`,
+    '  - if a rebuild on the new base already broke something, restore the last good image:',
+  );
+  for (const i of a.affected) {
+    const tag = i.tags[0];
+    text.push(
+      `  imagevault restore ${i.repository}@${i.digest} --to ${registry}/${i.repository}${tag ? `:${tag}` : ''} --store ${a.store}`,
+    );
+  }
+  const head = `${PREFIX} upstream moved: `;
+  // 8 hex digits each: the reference is what a reader needs whole (99 characters leave it 32).
+  const digests = ` (${shortDigest(a.oldDigest, 8)} -> ${shortDigest(a.newDigest, 8)})`;
+  const room = MAX_SUBJECT_LENGTH - head.length - digests.length;
+  const name =
+    a.reference.length <= room ? a.reference : `...${a.reference.slice(a.reference.length - room + 3)}`;
+  return {
+    subject: fit(`${head}${name}${digests}`),
+    message: withJson(text, a),
+    attributes: {
+      kind: a.kind,
+      repository: repositories.length === 1 ? repositories[0] : '*',
+      severity: 'warning',
+    },
+  };
+}
+
+function formatBuildDrift(a: BuildDriftAlert): FormattedAlert {
+  const img = a.image;
+  const text = [
+    `A new push of ${shortName(img)} was built on ${a.base.reference}, like the previous push, but on different base content.`,
+    'The same Dockerfile now produces a different image: check it before it reaches production.',
+    '',
+    field('Image', fullName(img)),
+    field('Digest', img.digest),
+    field('Previous push', `${a.previous.digest}, pushed ${a.previous.pushedAt}`),
+    field('Base', `${a.base.reference} (${a.base.platform})`),
+    field('Base was', a.base.oldDigest),
+    field('Base now', a.base.newDigest),
+    field('Detected at', a.detectedAt),
+    field('Vault', a.store),
+    '',
+    'Layers that changed:',
+    ...layerLines(a.layers),
+    '',
+    'History (created_by), old vs new:',
+    ...historyLines(a.history),
+    '',
+    'Next steps, one of:',
+    '  - if the new base is intended: test the image as usual, nothing else to do;',
+    `  - to build on the base the previous push used, pin it: ${pinnedFrom(a.base.reference, a.base.oldDigest)}`,
+    '  - to put the previous image back now:',
+    `  imagevault restore ${img.repository}@${a.previous.digest} --to ${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''} --store ${a.store}`,
+  ];
+  return {
+    subject: subject('build DRIFT:', img),
+    message: withJson(text, a),
+    attributes: { kind: a.kind, repository: img.repository, severity: 'warning' },
+  };
+}
+
+function formatRegistryDrift(a: RegistryDriftAlert): FormattedAlert {
+  const img = a.image;
+  const last = a.lastSnapshot;
+  const text = [
+    a.change === 'retagged'
+      ? `A tag in ECR points at a digest the vault has no push record for: it was moved outside the normal push path.`
+      : `An image the vault knows is gone from ECR.`,
+    '',
+    field('Image', fullName(img)),
+    field(a.change === 'retagged' ? 'In ECR now' : 'Was', img.digest),
+    field('Detected at', a.detectedAt),
+    field(
+      'Last snapshot',
+      last
+        ? `${last.digest}, snapshotted ${last.snapshottedAt}`
+        : 'NONE - the vault cannot restore this image',
+    ),
+    field('Vault', a.store),
+    '',
+  ];
+  if (last) {
+    text.push(
+      'Next step: find out who changed it (CloudTrail: PutImage / BatchDeleteImage). If it was not intended,',
+      'restore the last snapshot:',
+      `  imagevault restore ${img.repository}@${last.digest} --to ${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''} --store ${a.store}`,
+    );
+  } else {
+    text.push('Next step: rebuild the image or find another copy; the vault never snapshotted it.');
+  }
+  return {
+    subject: subject(
+      a.change === 'retagged' ? 'registry DRIFT, tag moved:' : 'registry DRIFT, deleted:',
+      img,
+    ),
+    message: withJson(text, a),
+    attributes: { kind: a.kind, repository: img.repository, severity: last ? 'warning' : 'critical' },
+  };
 }
 
 function formatSnapshotFailed(a: SnapshotFailedAlert): FormattedAlert {

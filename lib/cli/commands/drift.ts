@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { UpstreamWatcher, type UpstreamCheckReport, type UpstreamResult } from '../../drift/upstream';
+import { dockerConfigCredentials } from '../../registry';
+import type { CommandContext } from './context';
+
+/** Exit code when drift is found (ExitCode.Drift in main.ts; not imported from there to avoid a cycle). */
+const EXIT_DRIFT = 3;
+
+interface DriftCheckOptions {
+  reference: string[];
+}
+
+/**
+ * `imagevault drift check`: one pass of the upstream watcher against the vault's state, on demand or in CI before
+ * a deploy. Exit code 3 when an upstream base moved under images in the vault; 0 otherwise (deferred or failed
+ * references are reported, and a failure sets exit code 1 unless drift was found).
+ */
+export function registerDriftCommand(program: Command, ctx: CommandContext): void {
+  const drift = program.command('drift').description('Drift between images and what they were built on.');
+  drift
+    .command('check')
+    .description(
+      'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved). Exit code 3 when drift is found.',
+    )
+    .option(
+      '--reference <ref...>',
+      'check only these upstream tags (e.g. ruby:2.7), instead of every base in the vault',
+      [],
+    )
+    .action(async (options: DriftCheckOptions) => {
+      const opts = ctx.opts();
+      const watcher = new UpstreamWatcher({
+        vault: await ctx.vault(),
+        insecure: opts.insecure,
+        credentials: dockerConfigCredentials(),
+      });
+      const report = await watcher.check(
+        options.reference.length > 0 ? { references: options.reference } : {},
+      );
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${driftCheckText(report)}\n`,
+      );
+      if (report.results.some((r) => r.status === 'moved')) process.exitCode = EXIT_DRIFT;
+      else if (report.results.some((r) => r.status === 'failed')) process.exitCode = 1;
+    });
+}
+
+/** The human report: one block per reference, moved ones with the images to rebuild. */
+export function driftCheckText(report: UpstreamCheckReport): string {
+  if (report.results.length === 0) return 'no upstream bases in the vault: nothing to check';
+  const lines = report.results.flatMap(resultLines);
+  const moved = report.results.filter((r) => r.status === 'moved').length;
+  lines.push(
+    `${report.results.length} upstream tag${report.results.length === 1 ? '' : 's'} checked at ${report.checkedAt}: ` +
+      `${moved} moved; ${report.requests.head} HEAD, ${report.requests.get} GET`,
+  );
+  return lines.join('\n');
+}
+
+function resultLines(r: UpstreamResult): string[] {
+  switch (r.status) {
+    case 'current':
+      return [
+        `current\t${r.reference}\t${r.digest}${r.otherPlatformsChanged ? '\t(changed only on platforms not in use)' : ''}`,
+      ];
+    case 'deferred':
+      return [`deferred\t${r.reference}\t${r.reason}`];
+    case 'failed':
+      return [`FAILED\t${r.reference}\t${r.error}`];
+    case 'moved':
+      return r.moves.flatMap((m) => [
+        `MOVED\t${r.reference}\t${m.oldDigest} -> ${m.newDigest}`,
+        ...m.platforms.map((p) => `\t${p.platform}: ${p.oldManifest} -> ${p.newManifest ?? 'removed'}`),
+        ...m.affected.map(
+          (i) =>
+            `\tbuilt on the old base: ${i.repository}@${i.digest}${i.tags.length ? ` (${i.tags.join(', ')})` : ''}`,
+        ),
+      ]);
+  }
+}

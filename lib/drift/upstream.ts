@@ -1,0 +1,470 @@
+import { version } from '../../package.json';
+import type { Vault } from '../content/vault';
+import { readAll } from '../content/verify';
+import {
+  DOCKER_HUB_API,
+  Digest,
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  Reference,
+  isManifest,
+  parseManifest,
+  platformString,
+  verifyBytes,
+} from '../oci';
+import { RegistryError, dockerConfigCredentials, isDockerHub, type CredentialProvider } from '../registry';
+import { discard, responseTooLarge } from '../registry/body';
+import type { RetryOptions } from '../registry/retry';
+import { Transport, header, repositoryScope, type TransportResponse } from '../registry/transport';
+import { BASE_EXTENSION, type BaseRecord } from './types';
+import { UpstreamState, type UpstreamObservation } from './upstream-state';
+
+/*
+ * Upstream drift: is the tag an image was built FROM still the content it was built on? Checked on a schedule for
+ * every distinct upstream base reference in use, as cheaply as the registries allow: Docker Hub counts manifest
+ * GETs (not HEADs) against its pull rate limit, so an unchanged tag costs exactly one HEAD, and a moved tag one
+ * HEAD and one GET of its index. Images are compared per platform: a republished tag whose only change is a
+ * platform none of our images uses updates the state silently.
+ */
+
+/** The platform key of a tag that is a single manifest rather than an index: it applies to every platform. */
+export const ANY_PLATFORM = '*';
+
+const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
+
+/** An image in the vault built on an upstream base, for one platform. */
+export interface BaseUser {
+  repository: string;
+  /** The image's (top-level) digest in the vault. */
+  digest: string;
+  platform: string;
+  /** The base's index digest when known, else its platform manifest digest: what the tag pointed at. */
+  baseDigest: string;
+  /** The base's platform manifest the image was built on. */
+  baseManifest: string;
+}
+
+export interface AffectedImage {
+  repository: string;
+  digest: string;
+  /** The tags whose latest push in the vault is this digest (empty: only older pushes, or never tagged). */
+  tags: string[];
+  /** The platforms of the image built on a base that is no longer the tag's. */
+  platforms: string[];
+}
+
+export interface PlatformMove {
+  platform: string;
+  oldManifest: string;
+  /** Undefined when the tag no longer offers this platform at all. */
+  newManifest?: string;
+}
+
+/** The tag moved under images built on it: the finding behind an `upstream-moved` alert. */
+export interface UpstreamMoved {
+  reference: string;
+  oldDigest: string;
+  newDigest: string;
+  platforms: PlatformMove[];
+  affected: AffectedImage[];
+  detectedAt: string;
+}
+
+export type UpstreamResult =
+  | {
+      status: 'current';
+      reference: string;
+      digest: string;
+      /** True when the tag's digest changed but only on platforms no image of ours uses. */
+      otherPlatformsChanged: boolean;
+    }
+  | {
+      status: 'moved';
+      reference: string;
+      digest: string;
+      /** One per old upstream digest that images are still built on. */
+      moves: (UpstreamMoved & { alert: 'sent' | 'already-sent' | 'not-sent' })[];
+    }
+  | { status: 'deferred'; reference: string; reason: string }
+  | { status: 'failed'; reference: string; error: string };
+
+export interface UpstreamCheckReport {
+  checkedAt: string;
+  results: UpstreamResult[];
+  /** Requests made to upstream registries, by kind. */
+  requests: { head: number; get: number };
+}
+
+export interface UpstreamWatcherOptions {
+  /** Where images, their base records and the watcher's own state live. */
+  readonly vault: Vault;
+  /**
+   * Credentials for private upstreams, asked once per registry per run. The CLI passes docker's config; a Lambda
+   * a Secrets Manager lookup.
+   * @default dockerConfigCredentials()
+   */
+  readonly credentials?: CredentialProvider;
+  /** @default false (plain HTTP only to loopback registries) */
+  readonly insecure?: boolean;
+  /** The registry client's retry policy; 429s wait for Retry-After (capped by maxDelayMs). @default the client's */
+  readonly retry?: RetryOptions;
+  /**
+   * Called once per new old → new transition that has affected images; the transition is recorded as alerted
+   * after it resolves (a failure is retried by the next check). Without it, nothing is marked as alerted.
+   */
+  readonly notify?: (moved: UpstreamMoved) => Promise<void>;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** The number in Docker Hub's `ratelimit-remaining: 95;w=21600`, or undefined when absent or unreadable. */
+export function parseRateLimitRemaining(value: string | undefined): number | undefined {
+  const m = value === undefined ? null : /^\s*(\d+)/.exec(value);
+  return m ? Number(m[1]) : undefined;
+}
+
+interface Probe {
+  digest: string;
+  mediaType?: string;
+  /** The manifest bytes, when the digest could only be learnt by GET. */
+  bytes?: Buffer;
+  via: 'head' | 'get';
+  rateLimitRemaining?: number;
+}
+
+/**
+ * HEAD and GET of upstream manifests over the registry transport (auth, 429 backoff with Retry-After), with the
+ * response headers in hand: the registry client's resolve() hides `ratelimit-remaining`.
+ */
+class UpstreamProber {
+  private readonly transports = new Map<string, Transport>();
+  readonly requests = { head: 0, get: 0 };
+
+  constructor(private readonly options: UpstreamWatcherOptions) {}
+
+  async probe(ref: Reference): Promise<Probe> {
+    this.requests.head++;
+    let res: TransportResponse;
+    try {
+      res = await this.transport(ref.registry).send({
+        method: 'HEAD',
+        url: `/v2/${ref.repository}/manifests/${ref.tag}`,
+        headers: { accept: ACCEPT_MANIFESTS },
+        scopes: [repositoryScope(ref.repository, ['pull'])],
+        expect: [200],
+      });
+    } catch (e) {
+      // A HEAD answer has no body: registries that do not implement HEAD on manifests get a GET instead.
+      if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0)
+        return this.probeByGet(ref);
+      throw e;
+    }
+    discard(res.body);
+    const rateLimitRemaining = parseRateLimitRemaining(header(res.headers, 'ratelimit-remaining'));
+    const digest = header(res.headers, 'docker-content-digest');
+    if (!digest || !Digest.isValid(digest)) return { ...(await this.probeByGet(ref)), rateLimitRemaining };
+    return { digest, mediaType: contentType(res), via: 'head', rateLimitRemaining };
+  }
+
+  /** GET by tag and hash: a pull on Docker Hub, paid only when HEAD could not say the digest. */
+  private async probeByGet(ref: Reference): Promise<Probe> {
+    const { bytes, mediaType, res } = await this.get(ref, ref.tag!);
+    return {
+      digest: Digest.of(bytes).toString(),
+      mediaType,
+      bytes,
+      via: 'get',
+      rateLimitRemaining: parseRateLimitRemaining(header(res.headers, 'ratelimit-remaining')),
+    };
+  }
+
+  /** The manifest at a digest, verified. */
+  async fetch(ref: Reference, digest: string): Promise<{ bytes: Buffer; mediaType?: string }> {
+    const { bytes, mediaType } = await this.get(ref, digest);
+    verifyBytes(bytes, digest, undefined, `GET ${ref.name}@${digest}: `);
+    return { bytes, mediaType };
+  }
+
+  private async get(
+    ref: Reference,
+    reference: string,
+  ): Promise<{ bytes: Buffer; mediaType?: string; res: TransportResponse }> {
+    this.requests.get++;
+    const res = await this.transport(ref.registry).send({
+      method: 'GET',
+      url: `/v2/${ref.repository}/manifests/${reference}`,
+      headers: { accept: ACCEPT_MANIFESTS },
+      scopes: [repositoryScope(ref.repository, ['pull'])],
+      expect: [200],
+    });
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
+    return { bytes, mediaType: contentType(res), res };
+  }
+
+  private transport(registry: string): Transport {
+    let t = this.transports.get(registry);
+    if (!t) {
+      t = new Transport(registry, isDockerHub(registry) ? DOCKER_HUB_API : registry, {
+        insecure: this.options.insecure,
+        credentials: this.options.credentials ?? dockerConfigCredentials(),
+        userAgent: `imagevault/${version}`,
+        retry: this.options.retry,
+      });
+      this.transports.set(registry, t);
+    }
+    return t;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.transports.values()].map((t) => t.close()));
+  }
+}
+
+function contentType(res: TransportResponse): string | undefined {
+  return header(res.headers, 'content-type')?.split(';')[0].trim() || undefined;
+}
+
+/** Platform → manifest digest of an index; `*` → the digest itself for a single manifest. */
+function platformsOf(bytes: Buffer, mediaType: string | undefined, digest: string): Record<string, string> {
+  const node = parseManifest(bytes, mediaType && isManifest(mediaType) ? mediaType : undefined);
+  if (node.kind === 'manifest') return { [ANY_PLATFORM]: digest };
+  const out: Record<string, string> = {};
+  for (const m of node.index.manifests) {
+    // Attestation manifests (BuildKit's unknown/unknown) and non-image entries are not platforms anyone runs.
+    if (!m.platform || m.platform.os === 'unknown') continue;
+    const p = platformString(m.platform);
+    out[p] ??= m.digest;
+  }
+  return out;
+}
+
+/**
+ * Every upstream base reference in the vault's image records (`extensions.base`, every level of every chain), with
+ * the images built on it.
+ */
+export async function baseUsers(vault: Vault): Promise<Map<string, BaseUser[]>> {
+  const out = new Map<string, BaseUser[]>();
+  for (const repository of await vault.repositories()) {
+    for (const record of await vault.images(repository)) {
+      const base = record.extensions[BASE_EXTENSION] as BaseRecord | undefined;
+      for (const p of base?.platforms ?? []) {
+        for (const b of p.chain ?? []) {
+          if (!b.reference) continue;
+          let ref: Reference;
+          try {
+            ref = Reference.parse(b.reference);
+          } catch {
+            continue; // a record we cannot read names nothing we could check
+          }
+          if (!ref.tag) continue; // pinned by digest: cannot drift
+          const key = ref.withTag(ref.tag).toString();
+          const users = out.get(key) ?? [];
+          users.push({
+            repository,
+            digest: record.descriptor.digest,
+            platform: p.platform,
+            baseDigest: b.indexDigest ?? b.manifestDigest,
+            baseManifest: b.manifestDigest,
+          });
+          out.set(key, users);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Checks upstream base tags against what the vault's images were built on. */
+export class UpstreamWatcher {
+  private readonly state: UpstreamState;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: UpstreamWatcherOptions) {
+    this.state = new UpstreamState(options.vault.store);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * One pass over `references` (default: every upstream base in use), in sorted order. A registry that says its
+   * rate limit is used up (`ratelimit-remaining: 0`), or still answers 429 after the transport's backoff, is not
+   * asked again this run: its remaining references are reported as deferred.
+   */
+  async check(options: { references?: readonly string[] } = {}): Promise<UpstreamCheckReport> {
+    const checkedAt = this.now().toISOString();
+    const users = await baseUsers(this.options.vault);
+    const references = options.references
+      ? [...new Set(options.references.map(normalise))]
+      : [...users.keys()];
+    references.sort();
+    const prober = new UpstreamProber(this.options);
+    const exhausted = new Map<string, string>();
+    const results: UpstreamResult[] = [];
+    try {
+      for (const reference of references) {
+        const ref = Reference.parse(reference);
+        const stop = exhausted.get(ref.registry);
+        if (stop) {
+          results.push({ status: 'deferred', reference, reason: stop });
+          continue;
+        }
+        try {
+          results.push(await this.checkOne(ref, users.get(reference) ?? [], prober, exhausted));
+        } catch (e) {
+          const reason = deferReason(e);
+          if (reason) {
+            exhausted.set(ref.registry, reason);
+            results.push({ status: 'deferred', reference, reason });
+          } else {
+            results.push({ status: 'failed', reference, error: (e as Error).message });
+          }
+        }
+      }
+    } finally {
+      await prober.close();
+    }
+    return { checkedAt, results, requests: { ...prober.requests } };
+  }
+
+  private async checkOne(
+    ref: Reference,
+    users: BaseUser[],
+    prober: UpstreamProber,
+    exhausted: Map<string, string>,
+  ): Promise<UpstreamResult> {
+    const reference = ref.toString();
+    const last = await this.state.latest(reference);
+    const probe = await prober.probe(ref);
+    if (probe.rateLimitRemaining === 0) {
+      exhausted.set(
+        ref.registry,
+        `${ref.registry} rate limit used up (ratelimit-remaining: 0); checked again on the next run`,
+      );
+    }
+    const digest = probe.digest;
+    const observedAt = this.now().toISOString();
+
+    // What the tag's digest means per platform: remembered, or not needed (every image is built on exactly this
+    // digest), or fetched once.
+    let platforms = last?.digest === digest ? last.platforms : undefined;
+    const needed = users.some((u) => u.baseDigest !== digest);
+    if (!platforms && needed) {
+      const { bytes, mediaType } = probe.bytes
+        ? { bytes: probe.bytes, mediaType: probe.mediaType }
+        : await prober.fetch(ref, digest);
+      platforms = platformsOf(bytes, mediaType ?? probe.mediaType, digest);
+    }
+    if (last?.digest !== digest || (platforms && !last.platforms)) {
+      const obs: UpstreamObservation = {
+        reference,
+        digest,
+        ...(probe.mediaType ? { mediaType: probe.mediaType } : {}),
+        ...(platforms ? { platforms } : {}),
+        observedAt,
+        via: probe.via,
+      };
+      await this.state.record(obs);
+    }
+
+    const stale = platforms ? users.filter((u) => !builtOnCurrent(u, digest, platforms)) : [];
+    if (stale.length === 0) {
+      return {
+        status: 'current',
+        reference,
+        digest,
+        otherPlatformsChanged: users.some((u) => u.baseDigest !== digest),
+      };
+    }
+    const moves: (UpstreamMoved & { alert: 'sent' | 'already-sent' | 'not-sent' })[] = [];
+    for (const [oldDigest, group] of groupBy(stale, (u) => u.baseDigest)) {
+      const moved: UpstreamMoved = {
+        reference,
+        oldDigest,
+        newDigest: digest,
+        platforms: platformMoves(group, platforms!),
+        affected: await this.affected(group),
+        detectedAt: observedAt,
+      };
+      moves.push({ ...moved, alert: await this.alertOnce(moved) });
+    }
+    return { status: 'moved', reference, digest, moves };
+  }
+
+  private async alertOnce(moved: UpstreamMoved): Promise<'sent' | 'already-sent' | 'not-sent'> {
+    const { notify } = this.options;
+    if (await this.state.alerted(moved.reference, moved.oldDigest, moved.newDigest)) return 'already-sent';
+    if (!notify) return 'not-sent';
+    await notify(moved);
+    await this.state.markAlerted({
+      reference: moved.reference,
+      oldDigest: moved.oldDigest,
+      newDigest: moved.newDigest,
+      alertedAt: this.now().toISOString(),
+    });
+    return 'sent';
+  }
+
+  /** The images of a group, with the tags whose latest push is that image. */
+  private async affected(users: BaseUser[]): Promise<AffectedImage[]> {
+    const vault = this.options.vault;
+    const out: AffectedImage[] = [];
+    for (const group of groupBy(users, (u) => `${u.repository}@${u.digest}`).values()) {
+      const { repository, digest } = group[0];
+      const tags: string[] = [];
+      for (const tag of await vault.tags(repository)) {
+        const latest = (await vault.history(repository, tag)).filter((o) => o.action === 'push').pop();
+        if (latest?.descriptor.digest === digest) tags.push(tag);
+      }
+      out.push({
+        repository,
+        digest,
+        tags: tags.sort(),
+        platforms: [...new Set(group.map((u) => u.platform))].sort(),
+      });
+    }
+    return out.sort((a, b) => a.repository.localeCompare(b.repository) || a.digest.localeCompare(b.digest));
+  }
+}
+
+function builtOnCurrent(u: BaseUser, digest: string, platforms: Record<string, string>): boolean {
+  if (u.baseDigest === digest) return true;
+  const now = platforms[u.platform] ?? platforms[ANY_PLATFORM];
+  return now === u.baseManifest;
+}
+
+function platformMoves(users: BaseUser[], platforms: Record<string, string>): PlatformMove[] {
+  const out = new Map<string, PlatformMove>();
+  for (const u of users) {
+    const newManifest = platforms[u.platform] ?? platforms[ANY_PLATFORM];
+    out.set(`${u.platform} ${u.baseManifest}`, {
+      platform: u.platform,
+      oldManifest: u.baseManifest,
+      ...(newManifest ? { newManifest } : {}),
+    });
+  }
+  return [...out.values()].sort((a, b) => a.platform.localeCompare(b.platform));
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    out.set(k, [...(out.get(k) ?? []), item]);
+  }
+  return out;
+}
+
+/** `ruby:2.7` → `docker.io/library/ruby:2.7`; a reference must name a tag (a digest cannot move). */
+function normalise(reference: string): string {
+  const ref = Reference.parse(reference);
+  if (!ref.tag || ref.digest)
+    throw new TypeError(`upstream reference ${reference} must be a tag, not a digest`);
+  return ref.toString();
+}
+
+/** Why a failure means "try again next run" rather than "broken": rate limiting after the backoff. */
+function deferReason(e: unknown): string | undefined {
+  if (e instanceof RegistryError && (e.status === 429 || e.code() === 'TOOMANYREQUESTS')) {
+    return `${e.message}: rate limited after the client's backoff; checked again on the next run`;
+  }
+  return undefined;
+}
