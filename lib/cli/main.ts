@@ -21,6 +21,11 @@ import {
 } from '../services/bulk-restore';
 import type { CopyEvent } from '../copy';
 import { createBulkProgress, createProgress } from './progress';
+import { registerBaseCommand } from './commands/base';
+import type { CommandContext } from './commands/context';
+import { registerDriftCommand } from './commands/drift';
+import { snapshotBaseDetector } from '../drift/base';
+import { compareWithPrevious, type BuildDrift } from '../drift/build-drift';
 
 type DockerArchiveModule = typeof import('../services/docker-archive');
 type EcrAuthModule = typeof import('../aws/ecr-auth');
@@ -199,7 +204,14 @@ export function buildProgram(): Command {
     )
     .argument('<ref...>', 'registry/repository[:tag|@digest]')
     .option('--all-tags', 'every tag of each repository named', false)
-    .action(async (refs: string[], cmd: { allTags: boolean }) => {
+    .option(
+      '--candidate <ref>',
+      'a base image to test by layer prefix when an image does not say what it is built on (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option('--no-base', 'skip base detection and the build-drift check')
+    .action(async (refs: string[], cmd: { allTags: boolean; candidate: string[]; base: boolean }) => {
       const { opts, registries, progress } = ctx();
       const vault = await vaultOf(opts);
       // One snapshotter for the run; progress events go to the bar of the image being copied.
@@ -207,7 +219,11 @@ export function buildProgram(): Command {
       const snap = new Snapshotter(vault, registries, {
         concurrency: opts.concurrency,
         onEvent: (ref, e) => sinks.get(ref.toString())?.(e),
+        ...(cmd.base && {
+          detectBase: snapshotBaseDetector(vault, registries, { candidates: { '': cmd.candidate } }),
+        }),
       });
+      const drifts: BuildDrift[] = [];
       const targets: Reference[] = [];
       for (const r of refs) targets.push(...(await snap.expand(r, cmd.allTags)));
       if (targets.length === 0) throw new Error(`nothing to snapshot: ${refs.join(' ')} names no image`);
@@ -219,6 +235,10 @@ export function buildProgram(): Command {
         try {
           const r = await snap.snapshot({ reference: ref });
           results.push(r);
+          // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
+          if (r.tag && r.observation && r.record) {
+            drifts.push(...(await compareWithPrevious(vault, r.repository, r.tag, r.record)));
+          }
           progress.done(
             label,
             `${label} → ${r.descriptor.digest.slice(0, 19)}…: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
@@ -230,13 +250,25 @@ export function buildProgram(): Command {
       }
       await vault.writeLayoutIndex();
       progress.stop();
-      out(opts, { store: vault.url, snapshots: results, failures }, () =>
+      out(opts, { store: vault.url, snapshots: results, failures, buildDrift: drifts }, () =>
         [
           ...results.map(
             (r) =>
               `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
           ),
           ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
+          ...drifts.map(
+            (d) =>
+              `BUILD DRIFT ${d.repository}:${d.tag} (${d.platform}): base ${d.current.base.reference ?? '?'} was ` +
+              `${d.previous.base.manifestDigest.slice(0, 19)}…, now ${d.current.base.manifestDigest.slice(0, 19)}…; ` +
+              `base layers changed at ${d.layers.map((c) => c.position).join(', ') || '(none)'}` +
+              (d.history.diff.some((l) => l[0] !== ' ')
+                ? `\n${d.history.diff
+                    .filter((l) => l[0] !== ' ')
+                    .map((l) => `    ${l}`)
+                    .join('\n')}`
+                : ''),
+          ),
         ].join('\n'),
       );
       if (failures.length > 0) process.exitCode = ExitCode.Failed;
@@ -494,6 +526,14 @@ export function buildProgram(): Command {
       );
       if (r.missing.length + r.corrupt.length > 0) process.exitCode = ExitCode.VerifyFailed;
     });
+
+  const context: CommandContext = {
+    opts: () => program.opts<GlobalOptions>(),
+    registries: () => ctx().registries,
+    vault: () => vaultOf(program.opts<GlobalOptions>()),
+  };
+  registerBaseCommand(program, context);
+  registerDriftCommand(program, context);
 
   return program;
 }

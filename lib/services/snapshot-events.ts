@@ -2,11 +2,13 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { Source, Vault } from '../content';
+import type { ImageRecord, Source, Vault } from '../content';
 import { ecrRegistryHost } from '../aws/ecr-auth';
 import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/events';
 import { Reference, type Descriptor } from '../oci';
-import type { AlertPublisher } from './alerts';
+import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
+import { compareWithPrevious } from '../drift/build-drift';
+import { buildDriftAlertOf, type AlertPublisher } from './alerts';
 import type { Registries } from './registries';
 import { Snapshotter } from './snapshot';
 
@@ -48,6 +50,12 @@ export interface SnapshotHandlerDeps {
   readonly metricsPerRepository?: boolean;
   /** Blob transfers at once per image. @default the copy engine's (4) */
   readonly concurrency?: number;
+  /**
+   * Find each pushed image's base and alert on build drift (a rebuild of a tag on a moved base). @default true
+   */
+  readonly detectBases?: boolean;
+  /** Candidate bases per repository prefix, for images that do not say what they were built on. @default none */
+  readonly candidates?: CandidateBases;
 }
 
 export type SnapshotHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
@@ -158,7 +166,12 @@ export class SnapshotEvents {
     const host = this.registryFor(event.account, event.region);
     this.hostsUsed.add(host);
     const source = sourceOf(event);
-    const snapshotter = new Snapshotter(this.deps.vault, registries, { concurrency: this.deps.concurrency });
+    const snapshotter = new Snapshotter(this.deps.vault, registries, {
+      concurrency: this.deps.concurrency,
+      ...(this.deps.detectBases !== false && {
+        detectBase: snapshotBaseDetector(this.deps.vault, registries, { candidates: this.deps.candidates }),
+      }),
+    });
     // By digest: what was pushed, whatever the tag points at by now. The Snapshotter records no tag for a digest.
     const result = await snapshotter.snapshot({
       reference: Reference.of(host, event.repository, event.digest),
@@ -168,6 +181,10 @@ export class SnapshotEvents {
     let tagRecorded = false;
     if (event.tag) {
       tagRecorded = await this.recordOnce(event, event.tag, 'push', result.descriptor);
+      if (result.baseError) log.warn('base detection failed', { reason: result.baseError });
+      // Only a newly recorded push is compared: a duplicate delivery must not alert twice.
+      if (tagRecorded && result.record)
+        await this.alertBuildDrift(event, event.tag, result.record, host, log);
     }
     const copy = result.copy;
     this.publishMetrics(event, {
@@ -183,6 +200,32 @@ export class SnapshotEvents {
       bytesCopied: copy.bytes.copied,
       tagRecorded,
     };
+  }
+
+  /** Build drift: this push of the tag sits on another digest of the same base than the push before it. */
+  private async alertBuildDrift(
+    event: ImageEvent,
+    tag: string,
+    record: ImageRecord,
+    registry: string,
+    log: Logger,
+  ): Promise<void> {
+    const vault = this.deps.vault;
+    const drifts = await compareWithPrevious(vault, event.repository, tag, record);
+    if (drifts.length === 0) return;
+    const history = await vault.history(event.repository, tag);
+    for (const drift of drifts) {
+      const previous = history.find((o) => o.descriptor.digest === drift.previous.digest);
+      log.warn('build drift', { platform: drift.platform, base: drift.current.base.reference });
+      await this.deps.publisher.publish(
+        buildDriftAlertOf(drift, {
+          registry,
+          store: vault.url,
+          previousPushedAt: previous?.observedAt ?? 'unknown',
+          detectedAt: new Date().toISOString(),
+        }),
+      );
+    }
   }
 
   private async delete(event: ImageEvent): Promise<EventOutcome> {
