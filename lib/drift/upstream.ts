@@ -239,13 +239,20 @@ function platformsOf(bytes: Buffer, mediaType: string | undefined, digest: strin
 }
 
 /**
- * Every upstream base reference in the vault's image records (`extensions.base`, every level of every chain), with
- * the images built on it.
+ * Every upstream base reference in use (`extensions.base`, every level of every chain), with the images built on
+ * it. In use means a tag's latest push: an image a tag has moved away from (the app rebuilt on the new base) or
+ * that was only ever pushed by digest is history, and must not keep a drift open forever.
  */
 export async function baseUsers(vault: Vault): Promise<Map<string, BaseUser[]>> {
   const out = new Map<string, BaseUser[]>();
   for (const repository of await vault.repositories()) {
+    const current = new Set<string>();
+    for (const tag of await vault.tags(repository)) {
+      const last = (await vault.history(repository, tag)).pop();
+      if (last?.action === 'push') current.add(last.descriptor.digest); // a deleted tag is not in use
+    }
     for (const record of await vault.images(repository)) {
+      if (!current.has(record.descriptor.digest)) continue;
       const base = record.extensions[BASE_EXTENSION] as BaseRecord | undefined;
       for (const p of base?.platforms ?? []) {
         for (const b of p.chain ?? []) {
