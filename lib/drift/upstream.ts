@@ -12,10 +12,18 @@ import {
   platformString,
   verifyBytes,
 } from '../oci';
-import { RegistryError, dockerConfigCredentials, isDockerHub, type CredentialProvider } from '../registry';
+import {
+  RegistryClient,
+  RegistryError,
+  dockerConfigCredentials,
+  isDockerHub,
+  type CredentialProvider,
+} from '../registry';
 import { discard, responseTooLarge } from '../registry/body';
 import type { RetryOptions } from '../registry/retry';
 import { Transport, header, repositoryScope, type TransportResponse } from '../registry/transport';
+import { RegistrySource, VaultFirstSource } from './base';
+import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
 import { UpstreamState, type UpstreamObservation } from './upstream-state';
 
@@ -67,7 +75,16 @@ export interface UpstreamMoved {
   newDigest: string;
   platforms: PlatformMove[];
   affected: AffectedImage[];
+  /** Per moved platform: the base's layers and history, old vs new (absent where either side can't be read). */
+  diff?: UpstreamDiff[];
   detectedAt: string;
+}
+
+/** What changed in the base on one platform: layer positions by diff_id, and `created_by` lines (diffLines). */
+export interface UpstreamDiff {
+  platform: string;
+  layers: LayerChange[];
+  history: string[];
 }
 
 export type UpstreamResult =
@@ -391,9 +408,62 @@ export class UpstreamWatcher {
         affected: await this.affected(group),
         detectedAt: observedAt,
       };
+      // The diff costs a manifest and a config GET per side and platform: only for a transition not yet alerted.
+      if (!(await this.state.alerted(reference, oldDigest, digest))) {
+        moved.diff = await this.diffFor(ref, moved.platforms);
+      }
       moves.push({ ...moved, alert: await this.alertOnce(moved) });
     }
     return { status: 'moved', reference, digest, moves };
+  }
+
+  /**
+   * Old vs new base content per moved platform, read from the vault first (a snapshotted base) and the upstream
+   * registry by digest second. The old content may be gone upstream: that platform then has no diff.
+   */
+  private async diffFor(ref: Reference, moves: PlatformMove[]): Promise<UpstreamDiff[]> {
+    const clients = new Map<string, RegistryClient>();
+    const opener = {
+      get: (registry: string) => {
+        let c = clients.get(registry);
+        if (!c) {
+          const { credentials, insecure, retry } = this.options;
+          c = new RegistryClient(registry, {
+            credentials: credentials ?? dockerConfigCredentials(),
+            insecure,
+            retry,
+          });
+          clients.set(registry, c);
+        }
+        return c;
+      },
+    };
+    const source = new VaultFirstSource(this.options.vault, new RegistrySource(opener));
+    const side = async (digest: string) => {
+      const node = parseManifest(await source.manifest(ref, digest), undefined);
+      if (node.kind !== 'manifest') throw new Error(`${digest} is not an image manifest`);
+      const config = parseConfig(await source.blob(ref, node.manifest.config));
+      return { layers: layerInfos(node.manifest, config), history: createdBy(config.history ?? []) };
+    };
+    const out: UpstreamDiff[] = [];
+    try {
+      for (const m of moves) {
+        if (!m.newManifest) continue;
+        try {
+          const [old, now] = await Promise.all([side(m.oldManifest), side(m.newManifest)]);
+          out.push({
+            platform: m.platform,
+            layers: diffLayers(old.layers, now.layers),
+            history: diffLines(old.history, now.history),
+          });
+        } catch {
+          // unreadable side: the alert says the diff is not available for this platform
+        }
+      }
+    } finally {
+      await Promise.all([...clients.values()].map((c) => c.close()));
+    }
+    return out;
   }
 
   private async alertOnce(moved: UpstreamMoved): Promise<'sent' | 'already-sent' | 'not-sent'> {

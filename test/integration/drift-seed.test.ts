@@ -79,6 +79,9 @@ describe('the seed incident: ruby:2.7 republished under a running app', () => {
     expect(check.code).toBe(3);
     expect(check.stdout).toContain(`${registry}/base/ruby:2.7`);
     expect(check.stdout).toContain('app/web');
+    expect(check.stdout).toContain('linux/amd64: base layers changed at 1');
+    expect(check.stdout).toContain('- RUN apt-get install openssl=1.1');
+    expect(check.stdout).toContain('+ RUN apt-get install openssl=3.0');
   });
 
   it('3. the rebuild on the new base: snapshot reports build drift with the layer and history lines', async () => {

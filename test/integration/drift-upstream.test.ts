@@ -196,13 +196,44 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
       ],
       detectedAt: expect.any(String),
     };
+    // The first report of a transition carries the base's diff on the moved platform: layer 0 and its history line.
+    const diff = [
+      {
+        platform: 'linux/amd64',
+        layers: [
+          {
+            position: 0,
+            change: 'changed',
+            old: expect.objectContaining({ diffId: expect.any(String) }),
+            new: expect.objectContaining({ diffId: expect.any(String) }),
+          },
+        ],
+        history: [
+          '- /bin/sh -c #(nop) ADD file:ruby-amd-1 in /',
+          '+ /bin/sh -c #(nop) ADD file:ruby-amd-2 in /',
+        ],
+      },
+    ];
     expect(first.results).toEqual([
-      { status: 'moved', reference, digest: republished.index.digest, moves: [{ ...moved, alert: 'sent' }] },
+      {
+        status: 'moved',
+        reference,
+        digest: republished.index.digest,
+        moves: [{ ...moved, diff, alert: 'sent' }],
+      },
     ]);
-    expect(afterFirst).toEqual([
+    // One HEAD, the new index once; then, once per transition, each side's manifest and config for the diff.
+    expect(afterFirst.slice(0, 2)).toEqual([
       'HEAD /v2/library/ruby/manifests/2.7 200',
       `GET /v2/library/ruby/manifests/${republished.index.digest} 200`,
     ]);
+    // (requests() counts manifest requests; the two configs are fetched as blobs beside these.)
+    expect([...afterFirst.slice(2)].sort()).toEqual(
+      [
+        `GET /v2/library/ruby/manifests/${old.amd64.digest} 200`,
+        `GET /v2/library/ruby/manifests/${republished.amd64.digest} 200`,
+      ].sort(),
+    );
     // Still drift (the app is still on the old base), but no second alert and no second GET.
     expect(second.results).toEqual([
       {
@@ -214,7 +245,7 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
     ]);
     expect(requests()).toEqual(['HEAD /v2/library/ruby/manifests/2.7 200']);
     expect(notified).toHaveLength(1);
-    expect(notified[0]).toEqual(moved);
+    expect(notified[0]).toEqual({ ...moved, diff });
     const state = new UpstreamState(vault.store);
     expect((await state.transitions(reference)).map((t) => [t.oldDigest, t.newDigest])).toEqual([
       [old.index.digest, republished.index.digest],

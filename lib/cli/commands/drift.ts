@@ -75,6 +75,11 @@ function resultLines(r: UpstreamResult): string[] {
           (i) =>
             `\tbuilt on the old base: ${i.repository}@${i.digest}${i.tags.length ? ` (${i.tags.join(', ')})` : ''}`,
         ),
+        // The diff is read once per transition (when it is first reported); later checks only repeat the finding.
+        ...(m.diff ?? []).flatMap((d) => [
+          `\t${d.platform}: base layers changed at ${d.layers.map((c) => c.position).join(', ') || '(none)'}`,
+          ...d.history.filter((l) => !l.startsWith('  ')).map((l) => `\t    ${l}`),
+        ]),
       ]);
   }
 }
