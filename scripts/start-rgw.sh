@@ -131,6 +131,10 @@ objecter tick interval = 0.5
 # Every block-device close waits out one aio poll (250 ms by default), and the OSD opens and closes its file a dozen
 # times while starting.
 bdev aio poll ms = 25
+# The OSD places itself in the CRUSH map (and sets its device class) by monitor commands at start; those have been
+# seen to go out before it has the monitor map, fail with "wrong fsid", and kill the start. We place it ourselves.
+osd crush update on start = false
+osd class update on start = false
 # A nearly empty scratch disk must never be reported full.
 mon osd nearfull ratio = .97
 mon osd backfillfull ratio = .98
@@ -179,6 +183,9 @@ step='osd register'
 # `ceph` retries until the monitor answers; --connect-timeout bounds that if the monitor never comes up.
 timeout $((DEADLINE + 10)) ceph --connect-timeout "$DEADLINE" osd new "$OSD_UUID" 0 >"$D/log/osd-new.out" 2>&1 ||
   fail "ceph osd new did not succeed (is the monitor up on 127.0.0.1:$MON_PORT?)" osd-new mon.a
+
+timeout 30 ceph osd crush add osd.0 1.0 root=default host=localhost >"$D/log/osd-crush.out" 2>&1 ||
+  fail "ceph osd crush add did not succeed" osd-crush mon.a
 
 step='osd mkfs'
 wait "$mkfs_pid" || fail "ceph-osd --mkfs failed" osd-mkfs osd.0
