@@ -66,6 +66,8 @@ export interface ReconcileSummary {
   readonly enqueued: number;
   /** Tags whose ECR digest the vault's history does not record as current. */
   readonly gaps: number;
+  /** Tags the vault held that ECR no longer has (deleted without an event): recorded and alerted. */
+  readonly deleted: number;
   /** Images skipped because they were pushed within the grace period. */
   readonly recent: number;
 }
@@ -91,11 +93,16 @@ export class Reconciler {
     let images = 0;
     let enqueued = 0;
     let recent = 0;
+    const seen = new Map<string, Repo>();
+    let deleted = 0;
     for await (const repo of this.protectedRepositories()) {
       repositories++;
+      seen.set(repo.name, repo);
       const pending: ImageActionEvent[] = [];
+      const ecrTags = new Set<string>();
       for await (const image of this.images(repo)) {
         images++;
+        for (const t of image.imageTags ?? []) ecrTags.add(t);
         if (!image.imageDigest) continue;
         if (image.imagePushedAt && image.imagePushedAt.getTime() > notBefore) {
           recent++;
@@ -105,6 +112,7 @@ export class Reconciler {
         pending.push(...found.events);
         gaps.push(...found.gaps);
       }
+      deleted += await this.deletedTags(repo, ecrTags, started);
       if (pending.length > 0) {
         await this.deps.queue.send(pending);
         enqueued += pending.length;
@@ -114,9 +122,19 @@ export class Reconciler {
         });
       }
     }
+    // A protected repository the vault holds but ECR no longer lists was deleted with all its tags. The account is
+    // the one the other repositories live in (one registry per reconcile).
+    const account = seen.values().next().value?.account;
+    if (account) {
+      for (const name of await this.deps.vault.repositories()) {
+        if (!seen.has(name) && this.repositories.matches(name)) {
+          deleted += await this.deletedTags({ name, account }, new Set(), started);
+        }
+      }
+    }
     await this.alert(gaps, started);
     if (this.deps.writeLayoutIndex ?? true) await this.deps.vault.writeLayoutIndex();
-    const summary = { mode, repositories, images, enqueued, gaps: gaps.length, recent };
+    const summary = { mode, repositories, images, enqueued, gaps: gaps.length, deleted, recent };
     this.logger.info('reconciled', { ...summary });
     return summary;
   }
@@ -163,6 +181,47 @@ export class Reconciler {
     // An untagged image (a multi-arch child, an image whose tag moved on) is enqueued by digest when missing.
     if (events.length === 0 && !(await vault.image(repo.name, digest))) events.push(event());
     return { events, gaps };
+  }
+
+  /**
+   * Registry drift: tags the vault last saw pushed that ECR no longer has, deleted without a DELETE event reaching
+   * us. Each is recorded as a delete (so it is reported once) and alerted with the snapshot to restore from.
+   */
+  private async deletedTags(repo: Repo, ecrTags: Set<string>, now: Date): Promise<number> {
+    const vault = this.deps.vault;
+    let count = 0;
+    for (const tag of await vault.tags(repo.name)) {
+      if (ecrTags.has(tag)) continue;
+      const last = (await vault.history(repo.name, tag)).pop();
+      if (last?.action !== 'push') continue;
+      await vault.recordTag({
+        repository: repo.name,
+        tag,
+        action: 'delete',
+        descriptor: last.descriptor,
+        observedAt: now.toISOString(),
+        source: { kind: 'reconcile', detail: 'tag no longer in ECR' },
+      });
+      const record = await vault.image(repo.name, last.descriptor.digest);
+      await this.deps.publisher.publish({
+        kind: 'registry-drift',
+        image: {
+          registry: this.registryFor(repo.account, this.deps.region),
+          repository: repo.name,
+          tag,
+          digest: last.descriptor.digest,
+        },
+        change: 'deleted',
+        detectedAt: now.toISOString(),
+        ...(record && {
+          lastSnapshot: { digest: record.descriptor.digest, snapshottedAt: record.lastSnapshotAt },
+        }),
+        store: vault.url,
+      });
+      count++;
+    }
+    if (count > 0) this.logger.warn('tags deleted without an event', { repository: repo.name, tags: count });
+    return count;
   }
 
   private async alert(gaps: ReconcileGap[], at: Date): Promise<void> {

@@ -173,6 +173,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       images: 7,
       enqueued: 4,
       gaps: 3,
+      deleted: 0,
       recent: 1,
     });
     expect(ecr.commandCalls(DescribeRepositoriesCommand).map((c) => c.args[0].input.nextToken)).toEqual([
@@ -272,9 +273,35 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       images: 7,
       enqueued: 0,
       gaps: 0,
+      deleted: 0,
       recent: 1,
     });
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('reports tags deleted in ECR without an event (registry drift) once, with the snapshot to restore', async () => {
+    // Prepare: the vault holds app:old (and a whole repository team/gone) that ECR no longer lists
+    await tagged('app', 'old', D, LONG_AGO);
+    await snapshotted('team/gone', G);
+    await tagged('team/gone', 'main', G, LONG_AGO);
+
+    // Act
+    const first = await reconciler().run('scheduled');
+    const alerts = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    sns.resetHistory();
+    const second = await reconciler().run('scheduled');
+
+    // Assess
+    expect(first.deleted).toBe(2);
+    const drift = alerts.filter((a) => a.MessageAttributes?.kind?.StringValue === 'registry-drift');
+    expect(drift.map((a) => a.MessageAttributes?.repository?.StringValue).sort()).toEqual([
+      'app',
+      'team/gone',
+    ]);
+    expect(drift.find((a) => a.MessageAttributes?.repository?.StringValue === 'app')!.Message).toContain(D);
+    expect((await vault.history('app', 'old')).map((o) => o.action)).toEqual(['push', 'delete']);
+    expect(second.deleted).toBe(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
   });
 });

@@ -104,6 +104,7 @@ describe('Function: reconcile handler module', () => {
       images: 1,
       enqueued: 1,
       gaps: 0,
+      deleted: 0,
       recent: 0,
     });
     const batch = m.sent()[0];
