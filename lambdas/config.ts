@@ -1,4 +1,6 @@
 import { RepositoryFilter } from '../lib/aws/events';
+import type { CandidateBases } from '../lib/drift/base';
+import { Reference } from '../lib/oci/reference';
 
 /**
  * Configuration of the Lambda functions, read from environment variables through typed helpers. Each helper throws
@@ -97,6 +99,46 @@ export function repositoryFilter(name: string, env: Env = process.env): Reposito
   }
 }
 
+/**
+ * CANDIDATE_BASES: JSON `{"<repository prefix>": ["docker.io/library/ruby:2.7", ...]}`, the bases tried for images
+ * under each prefix when no claim verifies (`""` applies to every repository). Undefined when unset or empty.
+ */
+export function candidateBases(name: string, env: Env = process.env): CandidateBases | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const shape = 'must be a JSON object of repository prefix → list of image references';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, `${shape}, got invalid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(name, `${shape}, got ${JSON.stringify(parsed)}`);
+  }
+  const out: Record<string, string[]> = {};
+  for (const [prefix, refs] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!Array.isArray(refs) || refs.some((r) => typeof r !== 'string')) {
+      throw new ConfigError(
+        name,
+        `${shape}: the entry for ${JSON.stringify(prefix)} is not a list of strings`,
+      );
+    }
+    for (const r of refs as string[]) {
+      try {
+        Reference.parse(r);
+      } catch (e) {
+        throw new ConfigError(
+          name,
+          `the entry for ${JSON.stringify(prefix)} lists ${JSON.stringify(r)}, not an image reference: ${(e as Error).message}`,
+        );
+      }
+    }
+    out[prefix] = refs as string[];
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** What both functions read. */
 export interface CommonConfig {
   readonly vaultBucket: string;
@@ -115,6 +157,8 @@ export interface SnapshotConfig extends CommonConfig {
    * repository, and CloudWatch Logs Insights sums bytes per repository from it. @default false
    */
   readonly metricsPerRepository: boolean;
+  /** Candidate bases per repository prefix, for base detection. @default none */
+  readonly candidates?: CandidateBases;
 }
 
 export interface ReconcileConfig extends CommonConfig {
@@ -134,13 +178,14 @@ function commonConfig(env: Env): CommonConfig {
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
- * METRICS_PER_REPOSITORY (default false).
+ * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none).
  */
 export function snapshotConfig(env: Env = process.env): SnapshotConfig {
   return {
     ...commonConfig(env),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 3, 1, env),
     metricsPerRepository: boolean('METRICS_PER_REPOSITORY', false, env),
+    candidates: candidateBases('CANDIDATE_BASES', env),
   };
 }
 
@@ -150,5 +195,38 @@ export function reconcileConfig(env: Env = process.env): ReconcileConfig {
     ...commonConfig(env),
     queueUrl: queueUrl('QUEUE_URL', env),
     gracePeriodSeconds: integer('GRACE_PERIOD_SECONDS', 900, 0, env),
+  };
+}
+
+export interface UpstreamConfig {
+  readonly vaultBucket: string;
+  /** Key prefix in the bucket; '' is the bucket root. */
+  readonly vaultPrefix: string;
+  readonly alertTopicArn: string;
+  /** The secret (name or ARN) with credentials for private upstreams. @default none: anonymous */
+  readonly credentialsSecret?: string;
+  /** The ECR host quoted in alerts. @default derived from the function's ARN at invocation */
+  readonly ecrRegistry?: string;
+}
+
+/**
+ * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, UPSTREAM_CREDENTIALS_SECRET (optional),
+ * ECR_REGISTRY (optional).
+ */
+export function upstreamConfig(env: Env = process.env): UpstreamConfig {
+  const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
+  const registry = optionalString('ECR_REGISTRY', '', env);
+  if (registry !== '' && !/^[a-z0-9.-]+(:\d+)?$/i.test(registry)) {
+    throw new ConfigError(
+      'ECR_REGISTRY',
+      `must be a registry host like 123456789012.dkr.ecr.eu-west-1.amazonaws.com, got "${registry}"`,
+    );
+  }
+  return {
+    vaultBucket: requiredString('VAULT_BUCKET', env),
+    vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+    alertTopicArn: topicArn('ALERT_TOPIC_ARN', env),
+    ...(secret !== '' ? { credentialsSecret: secret } : {}),
+    ...(registry !== '' ? { ecrRegistry: registry } : {}),
   };
 }

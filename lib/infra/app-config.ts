@@ -2,6 +2,7 @@ import type { App } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import { ImageVaultStack, ReplicaStack } from './stacks';
 import {
+  checkCandidateBases,
   checkEmails,
   checkInteger,
   checkKeyPrefix,
@@ -23,6 +24,11 @@ export interface AppConfig {
   readonly objectLockDays?: number;
   readonly noncurrentTransitionDays: number;
   readonly vaultPrefix: string;
+  /** Repository prefix ('' for all) → candidate base references. @default none */
+  readonly candidateBases?: Record<string, string[]>;
+  readonly upstreamSchedule: string;
+  /** The complete ARN of the secret with upstream registry credentials. @default none: anonymous */
+  readonly upstreamCredentialsSecretArn?: string;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -31,6 +37,7 @@ export const CONTEXT_DEFAULTS = {
   repositories: ['*'],
   alertEmails: [] as string[],
   reconcileSchedule: 'rate(6 hours)',
+  upstreamSchedule: 'rate(1 hour)',
   objectLock: 'off' as ObjectLockMode,
   noncurrentTransitionDays: 30,
   vaultPrefix: '',
@@ -42,6 +49,9 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 /** EventBridge's rate(): singular unit for 1, plural otherwise; cron() with six fields. */
 const RATE = /^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$/;
 const CRON = /^cron\(\S+( \S+){5}\)$/;
+/** A complete secret ARN: the name and Secrets Manager's six-character suffix. */
+const SECRET_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
 
 type Context = (key: string) => unknown;
 
@@ -121,6 +131,33 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
       `reconcileSchedule ${JSON.stringify(reconcileSchedule)} must be an EventBridge schedule: 'rate(6 hours)' or 'cron(0 */6 * * ? *)'`,
     );
   }
+  const upstreamSchedule = str('upstreamSchedule', CONTEXT_DEFAULTS.upstreamSchedule);
+  if (!RATE.test(upstreamSchedule) && !CRON.test(upstreamSchedule)) {
+    problems.add(
+      `upstreamSchedule ${JSON.stringify(upstreamSchedule)} must be an EventBridge schedule: 'rate(1 hour)' or 'cron(0 * * * ? *)'`,
+    );
+  }
+
+  let candidateBases = get('candidateBases') as Record<string, string[]> | string | undefined;
+  if (typeof candidateBases === 'string') {
+    try {
+      candidateBases = JSON.parse(candidateBases) as Record<string, string[]>;
+    } catch {
+      problems.add(`candidateBases ${JSON.stringify(candidateBases)} is not a JSON object`);
+      candidateBases = undefined;
+    }
+  }
+  checkCandidateBases(problems, 'candidateBases', candidateBases);
+
+  const upstreamCredentialsSecretArn = get('upstreamCredentialsSecretArn');
+  if (
+    upstreamCredentialsSecretArn !== undefined &&
+    (typeof upstreamCredentialsSecretArn !== 'string' || !SECRET_ARN.test(upstreamCredentialsSecretArn))
+  ) {
+    problems.add(
+      `upstreamCredentialsSecretArn ${JSON.stringify(upstreamCredentialsSecretArn)} must be a complete secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)`,
+    );
+  }
 
   const objectLock = str('objectLock', CONTEXT_DEFAULTS.objectLock) as ObjectLockMode;
   const objectLockDays = int('objectLockDays');
@@ -145,6 +182,13 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     objectLockDays,
     noncurrentTransitionDays,
     vaultPrefix,
+    ...(candidateBases && Object.keys(candidateBases).length > 0
+      ? { candidateBases: candidateBases as Record<string, string[]> }
+      : {}),
+    upstreamSchedule,
+    ...(upstreamCredentialsSecretArn
+      ? { upstreamCredentialsSecretArn: upstreamCredentialsSecretArn as string }
+      : {}),
   };
 }
 
@@ -178,6 +222,9 @@ export function addImageVaultStacks(
     reconcileSchedule: events.Schedule.expression(config.reconcileSchedule),
     vaultPrefix: config.vaultPrefix,
     replica: replica.replica.target,
+    candidateBases: config.candidateBases,
+    upstreamSchedule: events.Schedule.expression(config.upstreamSchedule),
+    upstreamCredentialsSecretArn: config.upstreamCredentialsSecretArn,
   });
   return { vault, replica };
 }

@@ -10,6 +10,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -19,6 +20,7 @@ import * as path from 'node:path';
 import { handlerEntry, projectRoot } from './entries';
 import {
   ALL_REPOSITORIES,
+  checkCandidateBases,
   checkEmails,
   checkInteger,
   checkKeyPrefix,
@@ -81,6 +83,33 @@ export interface ImageVaultProps extends VaultStorageProps {
    * @default 10
    */
   readonly maxSnapshotConcurrency?: number;
+
+  /**
+   * Candidate bases per repository prefix, for base detection when an image claims no base that verifies: each
+   * is tried, and taken when its layers are a strict prefix of the image's. `''` applies to every repository,
+   * e.g. `{ '': ['docker.io/library/ruby:2.7'], 'team-a/': ['registry.example.com/base/node:20'] }`. Passed to the
+   * snapshot Lambda as CANDIDATE_BASES.
+   *
+   * @default - none: only annotations, provenance and the previous push
+   */
+  readonly candidateBases?: Record<string, string[]>;
+
+  /**
+   * When the upstream check runs: one HEAD per upstream base tag in use, an `upstream-moved` alert once per
+   * transition when a tag moved under images built on it.
+   *
+   * @default events.Schedule.rate(Duration.hours(1))
+   */
+  readonly upstreamSchedule?: events.Schedule;
+
+  /**
+   * Credentials for private upstream registries: a secret whose string is JSON keyed by registry host,
+   * `{"<host>": {"username": "...", "password": "..."} | {"token": "..."}}`. The upstream Lambda may read this
+   * secret only (and decrypt it through Secrets Manager with its key).
+   *
+   * @default - none: upstream registries are asked anonymously
+   */
+  readonly upstreamCredentialsSecret?: secretsmanager.ISecret;
 }
 
 /** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
@@ -98,6 +127,11 @@ export const VAULT_DEFAULTS = {
   snapshotTimeout: Duration.minutes(15),
   reconcileMemoryMb: 1024,
   reconcileTimeout: Duration.minutes(15),
+  upstreamEvery: Duration.hours(1),
+  upstreamMemoryMb: 512,
+  upstreamTimeout: Duration.minutes(5),
+  /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
+  upstreamStateKeys: 'imagevault/upstream/*',
   /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
   batchSize: 5,
   maxReceiveCount: 3,
@@ -130,6 +164,8 @@ export class ImageVault extends Construct {
   readonly alertTopic: sns.Topic;
   readonly snapshotFunction: nodejs.NodejsFunction;
   readonly reconcileFunction: nodejs.NodejsFunction;
+  /** The scheduled upstream check. */
+  readonly upstreamFunction: nodejs.NodejsFunction;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
@@ -223,6 +259,9 @@ export class ImageVault extends Construct {
         POWERTOOLS_SERVICE_NAME: 'imagevault-snapshot',
         // The attempt on which a failure is final (the message goes to the DLQ): the handler alerts then.
         MAX_RECEIVE_COUNT: String(VAULT_DEFAULTS.maxReceiveCount),
+        ...(props.candidateBases && Object.keys(props.candidateBases).length > 0
+          ? { CANDIDATE_BASES: JSON.stringify(props.candidateBases) }
+          : {}),
       },
     });
     this.snapshotFunction.addEventSource(
@@ -302,8 +341,53 @@ export class ImageVault extends Construct {
       reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
     });
 
+    this.upstreamFunction = this.upstream(props, vaultPrefix);
+
     this.createAlarms(props.replica);
     this.dashboard = this.createDashboard(props.replica);
+  }
+
+  /**
+   * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
+   * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
+   */
+  private upstream(props: ImageVaultProps, vaultPrefix: string): nodejs.NodejsFunction {
+    const fn = this.handler('Upstream', {
+      entry: handlerEntry('upstream'),
+      memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
+      timeout: VAULT_DEFAULTS.upstreamTimeout,
+      description: 'Checks the upstream base tags of images in the imagevault bucket; alerts when one moved',
+      environment: {
+        VAULT_BUCKET: this.bucket.bucketName,
+        VAULT_PREFIX: vaultPrefix,
+        ALERT_TOPIC_ARN: this.alertTopic.topicArn,
+        POWERTOOLS_SERVICE_NAME: 'imagevault-upstream',
+        NODE_OPTIONS: '--enable-source-maps',
+        ...(props.upstreamCredentialsSecret
+          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
+          : {}),
+      },
+    });
+    const role = fn.role!;
+    this.vault.grantRead(role);
+    const stateKeys = this.bucket.arnForObjects(
+      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.upstreamStateKeys}` : VAULT_DEFAULTS.upstreamStateKeys,
+    );
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [stateKeys] }));
+    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.grantAlert(role);
+    // GetSecretValue on that secret only (and kms:Decrypt through Secrets Manager when it has its own key).
+    props.upstreamCredentialsSecret?.grantRead(role);
+    acknowledgeWildcards(role, [
+      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      [stateKeys, "the watcher's state: one object per observation and per alerted transition"],
+    ]);
+    new events.Rule(this, 'UpstreamSchedule', {
+      description: 'Runs the imagevault upstream check',
+      schedule: props.upstreamSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.upstreamEvery),
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
+    });
+    return fn;
   }
 
   /** Read the vault: what `imagevault restore --store s3://<bucket>` (an on-call role) needs. */
@@ -317,6 +401,7 @@ export class ImageVault extends Construct {
     checkEmails(problems, 'alertEmails', props.alertEmails ?? []);
     checkStorageProps(problems, props);
     checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
+    checkCandidateBases(problems, 'candidateBases', props.candidateBases);
     if (props.maxSnapshotConcurrency !== undefined) {
       checkInteger(problems, 'maxSnapshotConcurrency', props.maxSnapshotConcurrency, 2, 1000);
     }
@@ -417,6 +502,17 @@ export class ImageVault extends Construct {
       alarmDescription:
         'imagevault: the snapshot Lambda failed (crash or timeout). SQS retries the batch; after 3 receives it goes to the DLQ. Next step: read the snapshot logs.',
       metric: this.snapshotFunction.metricErrors({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    add('UpstreamErrorsAlarm', {
+      alarmDescription:
+        'imagevault: the upstream check Lambda failed, so moved upstream base tags are not being reported. Next step: read the upstream logs (a missing or malformed credentials secret is named there).',
+      metric: this.upstreamFunction.metricErrors({
         period: Duration.minutes(5),
         statistic: cloudwatch.Stats.SUM,
       }),

@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ImageVault, type ImageVaultProps } from './image-vault';
 import { VaultReplica, type VaultReplicaProps } from './vault-replica';
@@ -19,7 +20,15 @@ export class ReplicaStack extends Stack {
   }
 }
 
-export interface ImageVaultStackProps extends StackProps, ImageVaultProps {}
+export interface ImageVaultStackProps extends StackProps, ImageVaultProps {
+  /**
+   * The complete ARN of an existing secret with upstream registry credentials, imported into this stack as
+   * `upstreamCredentialsSecret` (which takes precedence when both are given).
+   *
+   * @default - none: upstream registries are asked anonymously
+   */
+  readonly upstreamCredentialsSecretArn?: string;
+}
 
 /** The vault, its event path, reconcile and alerts, in the primary region (the region of the protected ECR). */
 export class ImageVaultStack extends Stack {
@@ -27,7 +36,17 @@ export class ImageVaultStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ImageVaultStackProps = {}) {
     super(scope, id, { crossRegionReferences: true, ...props });
-    this.vault = new ImageVault(this, 'Vault', props);
+    const { upstreamCredentialsSecretArn, ...vaultProps } = props;
+    const upstreamCredentialsSecret =
+      props.upstreamCredentialsSecret ??
+      (upstreamCredentialsSecretArn
+        ? secretsmanager.Secret.fromSecretCompleteArn(
+            this,
+            'UpstreamCredentialsSecret',
+            upstreamCredentialsSecretArn,
+          )
+        : undefined);
+    this.vault = new ImageVault(this, 'Vault', { ...vaultProps, upstreamCredentialsSecret });
     new CfnOutput(this, 'VaultBucketName', {
       description: 'Restore from here with: imagevault restore … --store s3://<this bucket>',
       value: this.vault.bucket.bucketName,

@@ -1,4 +1,5 @@
 import { Token } from 'aws-cdk-lib';
+import { Reference } from '../oci/reference';
 
 /** Thrown when construct props or app context are invalid; lists every problem found, one per line. */
 export class ImageVaultConfigError extends Error {
@@ -112,5 +113,38 @@ export function checkKeyPrefix(problems: Problems, name: string, prefix: string)
     problems.add(
       `${name} ${show(prefix)} must be '' or path segments like 'vault' or 'team/vault' (no leading or trailing '/')`,
     );
+  }
+}
+
+/** Candidate bases: repository prefix ('' for all) → image references, each parseable, none empty. */
+export function checkCandidateBases(problems: Problems, name: string, candidates: unknown): void {
+  if (candidates === undefined) return;
+  if (typeof candidates !== 'object' || candidates === null || Array.isArray(candidates)) {
+    problems.add(`${name} must be an object of repository prefix → list of image references`);
+    return;
+  }
+  for (const [prefix, refs] of Object.entries(candidates as Record<string, unknown>)) {
+    if (prefix !== '' && (!REPOSITORY_PREFIX.test(prefix) || prefix.length > 256)) {
+      problems.add(
+        `${name} key ${show(prefix)} is not '' (every repository) or an ECR repository name prefix (lowercase letters, digits, '.', '_', '-', '/')`,
+      );
+    }
+    if (!Array.isArray(refs) || refs.length === 0) {
+      problems.add(`${name}[${show(prefix)}] must be a non-empty list of image references`);
+      continue;
+    }
+    for (const r of refs as unknown[]) {
+      if (typeof r !== 'string') {
+        problems.add(`${name}[${show(prefix)}] entry ${show(r)} is not a string`);
+        continue;
+      }
+      try {
+        Reference.parse(r);
+      } catch {
+        problems.add(
+          `${name}[${show(prefix)}] entry ${show(r)} is not an image reference like 'docker.io/library/ruby:2.7'`,
+        );
+      }
+    }
   }
 }

@@ -25,6 +25,9 @@ describe('app context (cdk.json)', () => {
       repositories: ['*'],
       alertEmails: [],
       reconcileSchedule: 'rate(6 hours)',
+      upstreamSchedule: 'rate(1 hour)',
+      candidateBases: {},
+      upstreamCredentialsSecretArn: null,
       objectLock: 'off',
       objectLockDays: null,
       noncurrentTransitionDays: 30,
@@ -50,6 +53,7 @@ describe('app context (cdk.json)', () => {
       repositories: ['*'],
       alertEmails: [],
       reconcileSchedule: 'rate(6 hours)',
+      upstreamSchedule: 'rate(1 hour)',
       objectLock: 'off',
       objectLockDays: undefined,
       noncurrentTransitionDays: 30,
@@ -185,7 +189,7 @@ describe('the app (bin/app.ts)', () => {
     }
   });
 
-  it('bundles both handlers locally with esbuild: minified, with source maps, no Docker', () => {
+  it('bundles the three handlers locally with esbuild: minified, with source maps, no Docker', () => {
     // GIVEN the app with bundling on, as `cdk synth` runs it
     const { app, vault } = appFromContext({}, { bundle: true });
     // WHEN
@@ -199,7 +203,7 @@ describe('the app (bin/app.ts)', () => {
         (f as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key.replace(/\.zip$/, ''),
       )
       .filter((hash) => existsSync(path.join(assembly.directory, `asset.${hash}`, 'index.js.map')));
-    expect(keys).toHaveLength(2);
+    expect(keys).toHaveLength(3);
     for (const hash of keys) {
       expect(readdirSync(path.join(assembly.directory, `asset.${hash}`)).sort()).toEqual([
         'index.js',

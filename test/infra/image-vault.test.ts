@@ -521,7 +521,7 @@ describe('alerts', () => {
     });
   });
 
-  it('watches the DLQ, both Lambdas and the replication rule by their dimensions', () => {
+  it('watches the DLQ, the three Lambdas and the replication rule by their dimensions', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultSnapshotDeadLetterQueue', 'QueueName') }],
@@ -529,6 +529,10 @@ describe('alerts', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Errors',
       Dimensions: [{ Name: 'FunctionName', Value: ref('VaultReconcileFunction') }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('VaultUpstreamFunction') }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ReplicationLatency',
@@ -539,7 +543,7 @@ describe('alerts', () => {
         { Name: 'SourceBucket', Value: ref(VAULT_BUCKET) },
       ],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
   });
 
   it('has a dashboard with the queue, the DLQ, Lambda duration and errors, bytes copied and replication latency', () => {

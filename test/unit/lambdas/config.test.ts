@@ -1,6 +1,7 @@
 import {
   ConfigError,
   boolean,
+  candidateBases,
   integer,
   queueUrl,
   reconcileConfig,
@@ -8,6 +9,7 @@ import {
   requiredString,
   snapshotConfig,
   topicArn,
+  upstreamConfig,
 } from '../../../lambdas/config';
 
 const TOPIC = 'arn:aws:sns:us-west-2:123456789012:imagevault-alerts';
@@ -113,5 +115,74 @@ describe('Function: typed helpers', () => {
     expect(() => repositoryFilter('REPOSITORY_PREFIXES', { REPOSITORY_PREFIXES: 'Team-A' })).toThrow(
       /^REPOSITORY_PREFIXES: must be "\*" or a comma-separated list.*"Team-A"/,
     );
+  });
+});
+
+describe('Function: candidateBases', () => {
+  it('parses prefixes to reference lists, "" for every repository', () => {
+    // Act
+    const candidates = candidateBases('CANDIDATE_BASES', {
+      CANDIDATE_BASES: JSON.stringify({
+        '': ['docker.io/library/ruby:2.7'],
+        'app/': ['registry.example.com/base:1'],
+      }),
+    });
+
+    // Assess
+    expect(candidates).toEqual({
+      '': ['docker.io/library/ruby:2.7'],
+      'app/': ['registry.example.com/base:1'],
+    });
+  });
+
+  it.each([undefined, '', '  ', '{}'])('is undefined when unset or empty (%p)', (value) => {
+    expect(candidateBases('CANDIDATE_BASES', { CANDIDATE_BASES: value })).toBeUndefined();
+  });
+
+  it.each([
+    ['{"app/": ', /^CANDIDATE_BASES: must be a JSON object .* invalid JSON/],
+    ['["ruby:2.7"]', /^CANDIDATE_BASES: must be a JSON object/],
+    ['{"app/": "ruby:2.7"}', /^CANDIDATE_BASES: .*entry for "app\/" is not a list of strings/],
+    [
+      '{"app/": ["Not A Reference!"]}',
+      /^CANDIDATE_BASES: the entry for "app\/" lists "Not A Reference!", not an image reference/,
+    ],
+  ])('rejects %s, naming the variable', (value, message) => {
+    expect(() => candidateBases('CANDIDATE_BASES', { CANDIDATE_BASES: value })).toThrow(ConfigError);
+    expect(() => candidateBases('CANDIDATE_BASES', { CANDIDATE_BASES: value })).toThrow(message);
+  });
+
+  it('is read by snapshotConfig', () => {
+    expect(snapshotConfig({ ...BASE, CANDIDATE_BASES: '{"":["ruby:2.7"]}' }).candidates).toEqual({
+      '': ['ruby:2.7'],
+    });
+    expect(snapshotConfig(BASE).candidates).toBeUndefined();
+  });
+});
+
+describe('Function: upstreamConfig', () => {
+  const ENV = { VAULT_BUCKET: 'vault', VAULT_PREFIX: '/team/vault/', ALERT_TOPIC_ARN: TOPIC };
+
+  it('reads the vault and topic; no secret and no registry by default (REPOSITORY_PREFIXES not needed)', () => {
+    expect(upstreamConfig(ENV)).toEqual({
+      vaultBucket: 'vault',
+      vaultPrefix: 'team/vault',
+      alertTopicArn: TOPIC,
+    });
+  });
+
+  it('reads UPSTREAM_CREDENTIALS_SECRET and ECR_REGISTRY', () => {
+    const secret = 'arn:aws:secretsmanager:us-west-2:123456789012:secret:upstream-AbCdEf';
+    const registry = '123456789012.dkr.ecr.us-west-2.amazonaws.com';
+    expect(
+      upstreamConfig({ ...ENV, UPSTREAM_CREDENTIALS_SECRET: secret, ECR_REGISTRY: registry }),
+    ).toMatchObject({ credentialsSecret: secret, ecrRegistry: registry });
+    expect(upstreamConfig({ ...ENV, UPSTREAM_CREDENTIALS_SECRET: '' }).credentialsSecret).toBeUndefined();
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(() => upstreamConfig({ ...ENV, VAULT_BUCKET: undefined })).toThrow(/^VAULT_BUCKET: /);
+    expect(() => upstreamConfig({ ...ENV, ALERT_TOPIC_ARN: 'topic' })).toThrow(/^ALERT_TOPIC_ARN: /);
+    expect(() => upstreamConfig({ ...ENV, ECR_REGISTRY: 'https://x/y' })).toThrow(/^ECR_REGISTRY: /);
   });
 });
