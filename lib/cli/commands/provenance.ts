@@ -1,0 +1,305 @@
+import type { Command } from 'commander';
+import type { Vault } from '../../content';
+import { Digest, validateRepository, validateTag } from '../../oci';
+import {
+  ProvenanceLog,
+  buildProvenance,
+  identityStatusAt,
+  latestByDigest,
+  logKey,
+  type ChainReport,
+  type IdentityStatus,
+  type LogEntry,
+  type ProvenanceStatement,
+} from '../../provenance';
+import type { CommandContext } from './context';
+
+/** Exit code when a chain is broken (ExitCode.VerifyFailed in main.ts; not imported from there to avoid a cycle). */
+const EXIT_VERIFY_FAILED = 4;
+
+export interface ProvenanceShowReport {
+  image: string;
+  repository: string;
+  digest: string;
+  /** False when the log has no entry for the image: the statement was built now from the vault, not recorded. */
+  recorded: boolean;
+  entry?: { seq: number; time: string; hash: string; key: string };
+  /** The identity status as of now: a pending identity past its window is unknown. */
+  identity: { status: IdentityStatus; reason: string };
+  statement: ProvenanceStatement;
+}
+
+export interface ProvenanceListRow {
+  repository: string;
+  digest: string;
+  pushedAt: string;
+  tags: string[];
+  pushedBy?: string;
+  sessionIssuer?: string;
+  identity: IdentityStatus;
+  signed: boolean;
+  bases: string[];
+  source?: string;
+  revision?: string;
+  seq: number;
+}
+
+export interface ProvenanceListFilter {
+  repo?: string;
+  since?: string;
+  pushedBy?: string;
+  base?: string;
+  unsigned?: boolean;
+}
+
+/** `imagevault provenance show|list|verify`: who pushed what, on which base, signed by whom, and proof of it. */
+export function registerProvenanceCommand(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command('provenance')
+    .description(
+      'who pushed an image, from which commit, on which base, signed and scanned, and where the copy is',
+    );
+  cmd
+    .command('show')
+    .description('the provenance of one vault image, saying plainly what is unknown and why')
+    .argument('<ref>', 'repository:tag or repository@digest in the vault')
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (spec: string, o: { json?: boolean }) => {
+      const report = await provenanceShow(await ctx.vault(), spec);
+      process.stdout.write(
+        (o.json ?? ctx.opts().json)
+          ? `${JSON.stringify(report, null, 2)}\n`
+          : `${formatProvenance(report)}\n`,
+      );
+    });
+  cmd
+    .command('list')
+    .description('the newest provenance record of every image, filtered')
+    .option('--repo <repository>', 'only this repository (and repositories under it)')
+    .option('--since <time>', 'only images pushed at or after this time (ISO 8601)')
+    .option('--pushed-by <substring>', 'only images whose pusher ARN or session issuer contains this')
+    .option('--base <ref>', 'only images whose base reference or digest contains this')
+    .option('--unsigned', 'only images with no signature referrer')
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (o: ProvenanceListFilter & { json?: boolean }) => {
+      const rows = await provenanceList(await ctx.vault(), o);
+      if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
+      else process.stdout.write(`${formatList(rows)}\n`);
+    });
+  cmd
+    .command('verify')
+    .description(`recompute every provenance log's hash chain; exit ${EXIT_VERIFY_FAILED} when one is broken`)
+    .argument('[repository]', 'one repository; all by default')
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (repository: string | undefined, o: { json?: boolean }) => {
+      const reports = await provenanceVerify(await ctx.vault(), repository);
+      if (o.json ?? ctx.opts().json)
+        process.stdout.write(`${JSON.stringify({ chains: reports }, null, 2)}\n`);
+      else process.stdout.write(`${formatVerify(reports)}\n`);
+      if (reports.some((r) => !r.ok)) process.exitCode = EXIT_VERIFY_FAILED;
+    });
+}
+
+function parseVaultRef(value: string): { repository: string; tag?: string; digest?: string } {
+  let rest = value;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = Digest.parse(rest.slice(at + 1)).toString();
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    validateTag(tag);
+    rest = rest.slice(0, colon);
+  }
+  validateRepository(rest);
+  return { repository: rest, tag: digest ? undefined : tag, digest };
+}
+
+export async function provenanceShow(
+  vault: Vault,
+  spec: string,
+  now = new Date(),
+): Promise<ProvenanceShowReport> {
+  const { repository, tag, digest: given } = parseVaultRef(spec);
+  const digest = given ?? (await vault.resolveTag(repository, tag ?? 'latest')).descriptor.digest;
+  const entry = await new ProvenanceLog(vault.store).latest(repository, digest);
+  const statement = entry?.statement ?? (await buildProvenance(vault, repository, digest, { now }));
+  const status = identityStatusAt(statement.predicate, now);
+  return {
+    image: spec,
+    repository,
+    digest,
+    recorded: entry !== undefined,
+    ...(entry
+      ? { entry: { seq: entry.seq, time: entry.time, hash: entry.hash, key: logKey(repository, entry.seq) } }
+      : {}),
+    identity: { status: status.identityStatus, reason: status.reason },
+    statement,
+  };
+}
+
+export async function provenanceList(
+  vault: Vault,
+  filter: ProvenanceListFilter = {},
+  now = new Date(),
+): Promise<ProvenanceListRow[]> {
+  const log = new ProvenanceLog(vault.store);
+  const since = filter.since ? new Date(filter.since) : undefined;
+  if (since && Number.isNaN(since.getTime()))
+    throw new Error(`--since "${filter.since}" is not a valid time`);
+  const repos = (await log.repositories()).filter(
+    (r) => !filter.repo || r === filter.repo || r.startsWith(`${filter.repo}/`),
+  );
+  const rows: ProvenanceListRow[] = [];
+  for (const repository of repos) {
+    for (const e of latestByDigest(await log.entries(repository))) {
+      const row = rowOf(e, now);
+      if (since && new Date(row.pushedAt) < since) continue;
+      if (filter.pushedBy && ![row.pushedBy, row.sessionIssuer].some((v) => v?.includes(filter.pushedBy!)))
+        continue;
+      if (filter.base) {
+        const want = filter.base;
+        const p = e.statement.predicate.base.platforms;
+        const hit = p.some((b) =>
+          [b.reference, b.repository, b.digests?.manifest, b.digests?.index].some((v) => v?.includes(want)),
+        );
+        if (!hit) continue;
+      }
+      if (filter.unsigned && row.signed) continue;
+      rows.push(row);
+    }
+  }
+  return rows.sort(
+    (a, b) => b.pushedAt.localeCompare(a.pushedAt) || a.repository.localeCompare(b.repository),
+  );
+}
+
+function rowOf(e: LogEntry, now: Date): ProvenanceListRow {
+  const p = e.statement.predicate;
+  return {
+    repository: e.repository,
+    digest: e.digest,
+    pushedAt: p.push.time,
+    tags: p.push.tags,
+    ...(p.push.pusher ? { pushedBy: p.push.pusher.arn } : {}),
+    ...(p.push.pusher?.sessionIssuer ? { sessionIssuer: p.push.pusher.sessionIssuer.arn } : {}),
+    identity: identityStatusAt(p, now).identityStatus,
+    signed: p.referrers.some((r) => r.kind === 'signature'),
+    bases: [
+      ...new Set(p.base.platforms.map((b) => b.reference ?? b.digests?.manifest).filter(Boolean)),
+    ] as string[],
+    ...(p.image.source ? { source: p.image.source } : {}),
+    ...(p.image.revision ? { revision: p.image.revision } : {}),
+    seq: e.seq,
+  };
+}
+
+export async function provenanceVerify(vault: Vault, repository?: string): Promise<ChainReport[]> {
+  const log = new ProvenanceLog(vault.store);
+  const repos = repository ? [repository] : await log.repositories();
+  const out: ChainReport[] = [];
+  for (const r of repos) out.push(await log.verify(r));
+  return out;
+}
+
+const short = (digest: string) => `${digest.slice(0, 19)}…`;
+
+export function formatProvenance(r: ProvenanceShowReport): string {
+  const p = r.statement.predicate;
+  const lines = [
+    `${r.repository}@${r.digest}`,
+    r.entry
+      ? `  record:    log entry ${r.entry.seq} (${r.entry.key}), written ${r.entry.time}`
+      : '  record:    NOT recorded in the provenance log: built now from what the vault holds',
+  ];
+  const who = p.push.pusher
+    ? `${p.push.pusher.arn} (${p.push.pusher.type})${p.push.pusher.sessionIssuer ? `, session issued by ${p.push.pusher.sessionIssuer.arn}` : ''}`
+    : `${r.identity.status}: ${r.identity.reason}`;
+  lines.push(`  pushed by: ${who}`);
+  if (p.push.sourceIp || p.push.userAgent)
+    lines.push(
+      `             from ${p.push.sourceIp ?? 'unknown IP'} with ${p.push.userAgent ?? 'unknown agent'}`,
+    );
+  lines.push(
+    `  pushed:    ${p.push.time}${p.push.identityStatus === 'known' ? ' (CloudTrail)' : ' (first seen by the vault)'}, tags: ${p.push.tags.join(', ') || 'none'}`,
+  );
+  lines.push(
+    `  source:    ${p.image.source ?? 'unknown (no org.opencontainers.image.source annotation or label)'}`,
+    `  commit:    ${p.image.revision ?? 'unknown (no org.opencontainers.image.revision annotation or label)'}`,
+    `  created:   ${p.image.created ?? 'unknown (no org.opencontainers.image.created, no config created time)'}`,
+    `  image:     ${p.image.mediaType}, platforms ${p.image.platforms.join(', ') || 'unknown'}`,
+  );
+  if (p.base.status === 'unknown' && p.base.platforms.every((b) => b.depth === 0)) {
+    lines.push(`  base:      unknown: ${p.base.reason ?? 'no base found'}`);
+  } else {
+    for (const b of p.base.platforms) {
+      lines.push(
+        b.depth === 0
+          ? `  base:      ${b.platform}: none found`
+          : `  base:      ${b.platform}: ${b.reference ?? b.repository ?? '(unnamed)'} ${short(b.digests!.manifest)} (${b.method}${b.evidence ? `, ${b.evidence}` : ''}, ${b.verified ? 'verified' : 'NOT verified'})`,
+      );
+    }
+    lines.push('             whether the base moved upstream: not checked here, run imagevault drift check');
+  }
+  const signatures = p.referrers.filter((x) => x.kind === 'signature');
+  if (signatures.length === 0) lines.push('  signed:    no: no signature referrer in the vault');
+  for (const s of signatures) {
+    const signer = s.signer;
+    const by = signer?.identity
+      ? `${signer.identity}${signer.issuer ? ` (issuer ${signer.issuer})` : ''}`
+      : signer?.thumbprints
+        ? `certificate ${signer.thumbprints[0]}`
+        : `signer unknown: ${signer?.note ?? 'not stated'}`;
+    lines.push(`  signed:    yes: ${signer?.tool ?? 'unknown'} signature ${short(s.digest)}, by ${by}`);
+  }
+  for (const a of p.referrers.filter((x) => x.kind === 'sbom' || x.kind === 'attestation'))
+    lines.push(
+      `  ${a.kind === 'sbom' ? 'sbom:      ' : 'attests:   '}${a.artifactType ?? a.mediaType}${a.predicateType ? ` (${a.predicateType})` : ''} ${short(a.digest)}${a.via === 'index' ? ' (in the index)' : ''}`,
+    );
+  lines.push(
+    p.scan.status === 'unknown'
+      ? `  scanned:   unknown: ${p.scan.reason ?? 'no findings received'}`
+      : `  scanned:   ${p.scan.status}${p.scan.scanner ? ` by ${p.scan.scanner}` : ''}${
+          p.scan.findings
+            ? `: ${Object.entries(p.scan.findings)
+                .map(([k, v]) => `${v} ${k}`)
+                .join(', ')}`
+            : ''
+        }`,
+  );
+  lines.push(
+    `  copy:      ${p.snapshot.store} ${p.snapshot.keys.manifest}, verified ${p.snapshot.verifiedAt}`,
+    `             record ${p.snapshot.keys.record}; replication ${p.snapshot.replication ?? 'unknown'}${p.snapshot.versionIds ? '' : '; version ids not reported by this store'}`,
+  );
+  return lines.join('\n');
+}
+
+function formatList(rows: ProvenanceListRow[]): string {
+  if (rows.length === 0) return 'no images match';
+  return rows
+    .map((r) =>
+      [
+        `${r.repository}@${short(r.digest)}`,
+        r.pushedAt,
+        r.tags.join(',') || '-',
+        r.pushedBy ?? `(${r.identity})`,
+        r.signed ? 'signed' : 'UNSIGNED',
+        r.bases.join(',') || '(base unknown)',
+      ].join('\t'),
+    )
+    .join('\n');
+}
+
+function formatVerify(reports: ChainReport[]): string {
+  if (reports.length === 0) return 'no provenance logs';
+  const lines: string[] = [];
+  for (const r of reports) {
+    lines.push(`${r.repository}: ${r.entries} entries, ${r.ok ? 'chain intact' : 'CHAIN BROKEN'}`);
+    for (const p of r.problems) lines.push(`  ${p.kind}: ${p.key}: ${p.detail}`);
+  }
+  return lines.join('\n');
+}

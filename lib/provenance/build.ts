@@ -1,0 +1,337 @@
+import { NotInVaultError, type ImageRecord, type Vault } from '../content';
+import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
+import { Digest, parseManifest, platformString, type Descriptor, type Node } from '../oci';
+import { canonicalize } from './canonical';
+import {
+  PendingIdentities,
+  applyIdentity,
+  identityStatusAt,
+  parsePutImageEvent,
+  type PushIdentity,
+} from './identity';
+import { ProvenanceLog } from './log';
+import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer, isBuildKitAttestation } from './referrers';
+import {
+  PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  type BasePredicate,
+  type ImagePredicate,
+  type LogEntry,
+  type ProvenancePredicate,
+  type ProvenanceStatement,
+  type ReferrerPredicate,
+  type ScanPredicate,
+  type SnapshotPredicate,
+} from './types';
+
+const OCI = 'org.opencontainers.image.';
+
+export interface BuildProvenanceOptions {
+  /** The registry the image was pushed to: the subject is named `<registry>/<repository>`. @default bare repository */
+  readonly registry?: string;
+  /** A push identity to join (from CloudTrail). @default none: pending, or unknown after the window */
+  readonly identity?: PushIdentity;
+  /** Scan findings. @default `status: 'unknown'` with the reason */
+  readonly scan?: ScanPredicate;
+  /** Object version ids, when the store reports them. */
+  readonly versionIds?: SnapshotPredicate['versionIds'];
+  /** @default 'unknown' */
+  readonly replication?: SnapshotPredicate['replication'];
+  /** @default new Date() */
+  readonly now?: Date;
+  /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
+  readonly identityWindowHours?: number;
+}
+
+/**
+ * Builds the provenance statement of (repository, digest) from what the vault holds: the manifest(s) and config
+ * for platforms, labels and annotations; the image record for the base and the referrers; the tag history for when
+ * and under which tags it was pushed. Reads only; throws NotInVaultError when the image has no record.
+ */
+export async function buildProvenance(
+  vault: Vault,
+  repository: string,
+  digest: string,
+  extra: BuildProvenanceOptions = {},
+): Promise<ProvenanceStatement> {
+  const record = await vault.image(repository, digest);
+  if (!record) throw new NotInVaultError(`${repository}@${digest} has no snapshot in ${vault.url}`);
+  const { image, indexReferrers } = await describeImage(vault, record.descriptor);
+  const referrers = await referrersOf(vault, record, indexReferrers);
+  const { time, tags } = await pushOf(vault, record);
+  const scan: ScanPredicate = extra.scan ?? {
+    status: 'unknown',
+    reason: 'no scan findings received: ECR/Inspector scan results are not wired into imagevault yet',
+  };
+  const hex = Digest.parse(digest).hex;
+  const snapshot: SnapshotPredicate = {
+    store: vault.url,
+    keys: {
+      manifest: `blobs/${Digest.parse(digest).algorithm}/${hex}`,
+      // Mirrors Vault's record key (lib/content/vault.ts imageKey).
+      record: `imagevault/repositories/${repository}/_images/${Digest.parse(digest).algorithm}/${hex}.json`,
+    },
+    ...(extra.versionIds ? { versionIds: extra.versionIds } : {}),
+    verifiedAt: record.lastSnapshotAt,
+    replication: extra.replication ?? 'unknown',
+  };
+  let predicate: ProvenancePredicate = {
+    push: { time, tags, identityStatus: 'pending', reason: '' },
+    image,
+    base: baseOf(record),
+    referrers,
+    scan,
+    snapshot,
+  };
+  if (extra.identity) {
+    predicate = applyIdentity(predicate, extra.identity);
+  } else {
+    const status = identityStatusAt(predicate, extra.now, extra.identityWindowHours);
+    predicate = { ...predicate, push: { ...predicate.push, ...status } };
+  }
+  return statementOf(extra.registry ? `${extra.registry}/${repository}` : repository, digest, predicate);
+}
+
+function statementOf(name: string, digest: string, predicate: ProvenancePredicate): ProvenanceStatement {
+  const d = Digest.parse(digest);
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name, digest: { [d.algorithm]: d.hex } as { sha256: string } }],
+    predicateType: PREDICATE_TYPE,
+    predicate,
+  };
+}
+
+async function readJson(vault: Vault, desc: Descriptor): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse((await vault.fetchManifest(desc)).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readNode(vault: Vault, desc: Descriptor): Promise<Node | undefined> {
+  try {
+    return parseManifest(await vault.fetchManifest(desc), desc.mediaType);
+  } catch {
+    return undefined;
+  }
+}
+
+async function describeImage(
+  vault: Vault,
+  root: Descriptor,
+): Promise<{ image: ImagePredicate; indexReferrers: ReferrerPredicate[] }> {
+  const node = await readNode(vault, root);
+  const platforms: string[] = [];
+  const indexReferrers: ReferrerPredicate[] = [];
+  let annotations: Record<string, string> = {};
+  let first: Descriptor | undefined;
+  if (node?.kind === 'index') {
+    annotations = { ...node.index.annotations };
+    for (const m of node.index.manifests) {
+      if (isBuildKitAttestation(m)) {
+        const att = await readNode(vault, m);
+        const layerTypes =
+          att?.kind === 'manifest'
+            ? att.manifest.layers
+                .map((l) => PREDICATE_TYPE_ANNOTATIONS.map((k) => l.annotations?.[k]).find(Boolean))
+                .filter((v): v is string => v !== undefined)
+            : [];
+        indexReferrers.push(classifyReferrer(m, 'index', [...new Set(layerTypes)].join(',') || undefined));
+        continue;
+      }
+      first ??= m;
+      platforms.push(platformString(m.platform));
+    }
+  } else if (node?.kind === 'manifest') {
+    first = root;
+  }
+  let labels: Record<string, string> = {};
+  if (first) {
+    const manifest = first === root ? node : await readNode(vault, first);
+    if (manifest?.kind === 'manifest') {
+      annotations = { ...manifest.manifest.annotations, ...annotations };
+      const config = await readJson(vault, manifest.manifest.config);
+      const inner = config?.config as { Labels?: Record<string, string> | null } | undefined;
+      labels = { ...(inner?.Labels ?? {}) };
+      if (first === root && config) {
+        const p = config as { os?: string; architecture?: string; variant?: string };
+        if (p.os && p.architecture)
+          platforms.push(platformString({ os: p.os, architecture: p.architecture, variant: p.variant }));
+      }
+      const created = typeof config?.created === 'string' ? config.created : undefined;
+      return {
+        image: imagePredicate(root.mediaType, platforms, labels, annotations, created),
+        indexReferrers,
+      };
+    }
+  }
+  return { image: imagePredicate(root.mediaType, platforms, labels, annotations), indexReferrers };
+}
+
+function imagePredicate(
+  mediaType: string,
+  platforms: string[],
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+  configCreated?: string,
+): ImagePredicate {
+  const pick = (k: string) => annotations[`${OCI}${k}`] ?? labels[`${OCI}${k}`];
+  const source = pick('source');
+  const revision = pick('revision');
+  const created = pick('created') ?? configCreated;
+  return {
+    mediaType,
+    platforms,
+    labels,
+    annotations,
+    ...(source ? { source } : {}),
+    ...(revision ? { revision } : {}),
+    ...(created ? { created } : {}),
+  };
+}
+
+async function referrersOf(
+  vault: Vault,
+  record: ImageRecord,
+  fromIndex: ReferrerPredicate[],
+): Promise<ReferrerPredicate[]> {
+  const all = new Map<string, Descriptor>();
+  for (const r of record.referrers) all.set(r.digest, r);
+  for (const r of await vault.referrers(record.descriptor)) if (!all.has(r.digest)) all.set(r.digest, r);
+  const out = [...fromIndex, ...[...all.values()].map((d) => classifyReferrer(d))];
+  return out.sort((a, b) => a.digest.localeCompare(b.digest));
+}
+
+async function pushOf(vault: Vault, record: ImageRecord): Promise<{ time: string; tags: string[] }> {
+  const tags: string[] = [];
+  let time: string | undefined;
+  for (const tag of await vault.tags(record.repository)) {
+    const pushes = (await vault.history(record.repository, tag)).filter(
+      (o) => o.action === 'push' && o.descriptor.digest === record.descriptor.digest,
+    );
+    if (pushes.length === 0) continue;
+    tags.push(tag);
+    if (!time || pushes[0].observedAt < time) time = pushes[0].observedAt;
+  }
+  return { time: time ?? record.firstSnapshotAt, tags: tags.sort() };
+}
+
+function baseOf(record: ImageRecord): BasePredicate {
+  const base = record.extensions[BASE_EXTENSION] as BaseRecord | undefined;
+  if (!base)
+    return {
+      status: 'unknown',
+      reason: 'base detection did not run for this snapshot (run imagevault base REF)',
+      platforms: [],
+    };
+  const platforms = base.platforms.map((p) => {
+    const b = p.chain[0];
+    if (!b) return { platform: p.platform, depth: 0 };
+    return {
+      platform: p.platform,
+      ...(b.reference ? { reference: b.reference } : {}),
+      ...(b.repository ? { repository: b.repository } : {}),
+      digests: { manifest: b.manifestDigest, ...(b.indexDigest ? { index: b.indexDigest } : {}) },
+      method: b.method,
+      verified: b.verified,
+      ...(b.evidence ? { evidence: b.evidence } : {}),
+      depth: p.chain.length,
+    };
+  });
+  const found = platforms.some((p) => p.depth > 0);
+  return {
+    status: found ? 'known' : 'unknown',
+    ...(found ? {} : { reason: 'no base found: no annotation, provenance or candidate matched its layers' }),
+    detectedAt: base.detectedAt,
+    platforms,
+  };
+}
+
+export interface RecordProvenanceOptions extends BuildProvenanceOptions {
+  /** When the entry is appended. @default now */
+  readonly time?: string;
+}
+
+export interface RecordProvenanceResult {
+  statement: ProvenanceStatement;
+  /** The entry appended, or the latest one when nothing changed. */
+  entry: LogEntry;
+  appended: boolean;
+}
+
+/**
+ * Equal but for when the snapshot was last re-verified: every re-snapshot (a reconcile pass, a duplicate event)
+ * refreshes that time, and a new log entry for it alone would grow the log without telling anyone anything.
+ */
+function sameFacts(a: ProvenanceStatement, b: ProvenanceStatement): boolean {
+  const strip = (x: ProvenanceStatement) => ({
+    ...x,
+    predicate: { ...x.predicate, snapshot: { ...x.predicate.snapshot, verifiedAt: undefined } },
+  });
+  return canonicalize(strip(a)) === canonicalize(strip(b));
+}
+
+/**
+ * What the snapshot path calls once the image record is written: builds the statement, joins a push identity
+ * that arrived first (see PendingIdentities), keeps what earlier entries learnt (an identity, a scan), and appends
+ * it to the repository's log — unless the newest entry for the digest already says exactly this.
+ */
+export async function recordProvenance(
+  vault: Vault,
+  repository: string,
+  digest: string,
+  options: RecordProvenanceOptions = {},
+): Promise<RecordProvenanceResult> {
+  const log = new ProvenanceLog(vault.store);
+  const identity = options.identity ?? (await new PendingIdentities(vault.store).get(repository, digest));
+  const previous = await log.latest(repository, digest);
+  let statement = await buildProvenance(vault, repository, digest, { ...options, identity });
+  if (previous) statement = carryForward(statement, previous.statement);
+  if (previous && sameFacts(previous.statement, statement))
+    return { statement, entry: previous, appended: false };
+  const entry = await log.append(repository, digest, statement, options.time);
+  return { statement, entry, appended: true };
+}
+
+/** Keeps an identity or scan an earlier entry learnt when the new statement has none. */
+function carryForward(next: ProvenanceStatement, prev: ProvenanceStatement): ProvenanceStatement {
+  const p = next.predicate;
+  const q = prev.predicate;
+  let push = p.push;
+  if (p.push.identityStatus !== 'known' && q.push.identityStatus === 'known')
+    push = { ...q.push, tags: [...new Set([...q.push.tags, ...p.push.tags])].sort() };
+  const scan = p.scan.status === 'unknown' && q.scan.status !== 'unknown' ? q.scan : p.scan;
+  return { ...next, predicate: { ...p, push, scan } };
+}
+
+export interface RecordIdentityResult {
+  identity: PushIdentity;
+  /** `joined`: an enrichment entry was appended (or was already there); `pending`: no record yet, kept for later. */
+  status: 'joined' | 'pending';
+  entry?: LogEntry;
+}
+
+/**
+ * What the CloudTrail PutImage path calls. The identity is always kept (see PendingIdentities); when the image
+ * already has provenance, a new entry with the identity joined is appended (the earlier one stays, unchanged).
+ */
+export async function recordPushIdentity(
+  vault: Vault,
+  cloudTrailPutImage: unknown,
+  options: { time?: string } = {},
+): Promise<RecordIdentityResult> {
+  const identity = await new PendingIdentities(vault.store).put(parsePutImageEvent(cloudTrailPutImage));
+  const log = new ProvenanceLog(vault.store);
+  const latest = await log.latest(identity.repository, identity.digest);
+  if (!latest) return { identity, status: 'pending' };
+  const statement: ProvenanceStatement = {
+    ...latest.statement,
+    predicate: applyIdentity(latest.statement.predicate, identity),
+  };
+  if (canonicalize(statement) === canonicalize(latest.statement))
+    return { identity, status: 'joined', entry: latest };
+  const entry = await log.append(identity.repository, identity.digest, statement, options.time);
+  return { identity, status: 'joined', entry };
+}

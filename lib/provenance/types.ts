@@ -1,0 +1,157 @@
+/**
+ * The provenance record: an in-toto Statement v1 whose predicate (type PREDICATE_TYPE) says who pushed an image,
+ * what it is, what it is built on, what refers to it (signatures, SBOMs, attestations), whether it was scanned, and
+ * where the verified copy is. Every field that can be unknown says so with a status and a reason, never by omission
+ * alone. Documented in lib/provenance/README.md.
+ */
+
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const PREDICATE_TYPE = 'https://imagevault.dev/provenance/v1';
+
+/** How long a push may wait for its CloudTrail PutImage event before the identity is reported unknown. */
+export const DEFAULT_IDENTITY_WINDOW_HOURS = 24;
+
+export interface ResourceDescriptor {
+  /** `<registry>/<repository>`, or the bare repository when the registry is not known. */
+  name: string;
+  digest: { sha256: string };
+}
+
+export interface Pusher {
+  /** The caller's ARN (an IAM user, or an assumed-role session `arn:aws:sts::…:assumed-role/ROLE/SESSION`). */
+  arn: string;
+  /** CloudTrail `userIdentity.type`: IAMUser, AssumedRole, Root, FederatedUser, AWSService, … */
+  type: string;
+  accountId?: string;
+  /** For an assumed role: the role the session was issued from (a CI role). */
+  sessionIssuer?: { arn: string; type: string; userName?: string };
+}
+
+export type IdentityStatus = 'known' | 'pending' | 'unknown';
+
+export interface PushPredicate {
+  /** When the image was pushed: CloudTrail's eventTime when joined, else the first time the vault observed it. */
+  time: string;
+  /** Tags observed pointing at the digest. */
+  tags: string[];
+  pusher?: Pusher;
+  sourceIp?: string;
+  userAgent?: string;
+  identityStatus: IdentityStatus;
+  /** Why the identity is pending or unknown; where it came from when known. */
+  reason: string;
+  /** CloudTrail eventID of the PutImage call the identity came from. */
+  cloudTrailEventId?: string;
+}
+
+export interface ImagePredicate {
+  mediaType: string;
+  /** `os/arch[/variant]` of each image manifest (an index's attestation entries are not platforms). */
+  platforms: string[];
+  /** Config labels (of the first platform; per-platform differences are rare and not kept). */
+  labels: Record<string, string>;
+  /** The manifest's (or index's) annotations. */
+  annotations: Record<string, string>;
+  /** `org.opencontainers.image.source`, from annotations first, then labels. */
+  source?: string;
+  /** `org.opencontainers.image.revision` (the commit). */
+  revision?: string;
+  /** `org.opencontainers.image.created`. */
+  created?: string;
+}
+
+export interface BasePlatformPredicate {
+  platform: string;
+  /** The nearest base, when one was found. */
+  reference?: string;
+  repository?: string;
+  digests?: { manifest: string; index?: string };
+  method?: string;
+  verified?: boolean;
+  evidence?: string;
+  /** How many bases deep the chain goes (app → internal base → ruby is 2). */
+  depth: number;
+}
+
+export interface BasePredicate {
+  status: 'known' | 'unknown';
+  reason?: string;
+  detectedAt?: string;
+  platforms: BasePlatformPredicate[];
+}
+
+export type ReferrerKind = 'signature' | 'sbom' | 'attestation' | 'other';
+
+export interface Signer {
+  tool: 'cosign' | 'notation' | 'unknown';
+  /** Keyless cosign: the certificate's subject alternative name (an e-mail, a workflow URL). */
+  identity?: string;
+  /** Keyless cosign: the certificate issuer. */
+  issuer?: string;
+  /** Notation: the signing certificate chain's sha256 thumbprints. */
+  thumbprints?: string[];
+  /** Present when the signer cannot be named from what the referrer carries, with why. */
+  note?: string;
+}
+
+export interface ReferrerPredicate {
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  kind: ReferrerKind;
+  /** in-toto predicate type of an attestation, when it says (BuildKit layers, cosign annotations). */
+  predicateType?: string;
+  /** `referrer` (OCI subject), or `index` (a BuildKit attestation manifest inside the image's index). */
+  via: 'referrer' | 'index';
+  signer?: Signer;
+}
+
+/** Placeholder until ECR basic/Inspector scan findings are wired in. */
+export interface ScanPredicate {
+  status: 'unknown' | 'complete' | 'failed';
+  reason?: string;
+  scanner?: string;
+  completedAt?: string;
+  findings?: Record<string, number>;
+}
+
+export interface SnapshotPredicate {
+  /** The vault's URL: `file:///…` or `s3://bucket/prefix`. */
+  store: string;
+  keys: { manifest: string; record: string };
+  /** Object version ids, when the store reports them. */
+  versionIds?: { manifest?: string; record?: string };
+  /** When the vault last copied and verified the whole graph (the record's lastSnapshotAt). */
+  verifiedAt: string;
+  replication?: 'unknown' | 'pending' | 'completed' | 'failed';
+}
+
+export interface ProvenancePredicate {
+  push: PushPredicate;
+  image: ImagePredicate;
+  base: BasePredicate;
+  referrers: ReferrerPredicate[];
+  scan: ScanPredicate;
+  snapshot: SnapshotPredicate;
+}
+
+export interface ProvenanceStatement {
+  _type: typeof STATEMENT_TYPE;
+  subject: ResourceDescriptor[];
+  predicateType: typeof PREDICATE_TYPE;
+  predicate: ProvenancePredicate;
+}
+
+/** One entry of a repository's hash-chained log. */
+export interface LogEntry {
+  seq: number;
+  /** When the entry was appended. */
+  time: string;
+  repository: string;
+  digest: string;
+  statement: ProvenanceStatement;
+  /** `hash` of the entry before, null for the first. */
+  previous: string | null;
+  /** sha256 hex of the canonical JSON of this entry without its `hash` member. */
+  hash: string;
+}

@@ -1,0 +1,146 @@
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DirectoryObjectStore } from '../../../lib/content';
+import { Digest } from '../../../lib/oci';
+import {
+  ProvenanceLog,
+  entryHash,
+  logKey,
+  type LogEntry,
+  type ProvenanceStatement,
+} from '../../../lib/provenance';
+import { tempDir } from '../helpers';
+
+const digest = (s: string) => Digest.of(Buffer.from(s)).toString();
+const statement = (d: string, tag: string) =>
+  ({
+    _type: 'x',
+    subject: [{ name: 'app/web', digest: { sha256: d.slice(7) } }],
+    predicate: { tag },
+  }) as unknown as ProvenanceStatement;
+
+describe('Class: ProvenanceLog', () => {
+  let dir: string;
+  let log: ProvenanceLog;
+  const file = (seq: number) => path.join(dir, ...logKey('app/web', seq).split('/'));
+
+  beforeEach(async () => {
+    // Prepare: three entries, two for one digest (an enrichment) and one for another.
+    dir = tempDir('imagevault-provlog-');
+    log = new ProvenanceLog(new DirectoryObjectStore(dir));
+    await log.append('app/web', digest('a'), statement(digest('a'), 'v1'));
+    await log.append('app/web', digest('b'), statement(digest('b'), 'v2'));
+    await log.append('app/web', digest('a'), statement(digest('a'), 'v1-enriched'));
+  });
+
+  describe('Method: append', () => {
+    it('chains each entry to the hash of the one before, from null', async () => {
+      const all = await log.entries('app/web');
+      expect(all.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(all[0].previous).toBeNull();
+      expect(all[1].previous).toBe(all[0].hash);
+      expect(all[2].previous).toBe(all[1].hash);
+      for (const e of all) expect(entryHash(e)).toBe(e.hash);
+      expect(path.basename(file(3))).toBe('0000000003.json');
+    });
+
+    it('takes the next sequence number when another writer took one (create-only writes)', async () => {
+      const other = new ProvenanceLog(new DirectoryObjectStore(dir));
+      const [x, y] = await Promise.all([
+        log.append('app/web', digest('c'), statement(digest('c'), 'x')),
+        other.append('app/web', digest('d'), statement(digest('d'), 'y')),
+      ]);
+      expect(new Set([x.seq, y.seq])).toEqual(new Set([4, 5]));
+      expect((await log.verify('app/web')).ok).toBe(true);
+    });
+  });
+
+  describe('Method: latest', () => {
+    it('is the newest entry for the digest', async () => {
+      const e = await log.latest('app/web', digest('a'));
+      expect(e?.seq).toBe(3);
+      expect(await log.latest('app/web', digest('zzz'))).toBeUndefined();
+    });
+  });
+
+  describe('Method: verify', () => {
+    it('reports an intact chain', async () => {
+      const r = await log.verify('app/web');
+      expect(r).toMatchObject({ repository: 'app/web', entries: 3, ok: true, problems: [] });
+      expect(r.head).toBe((await log.entries('app/web'))[2].hash);
+    });
+
+    it('detects an edited entry and names it', async () => {
+      // Act: change the tag inside entry 2, keeping its recorded hash
+      const e = JSON.parse(readFileSync(file(2), 'utf8')) as LogEntry;
+      (e.statement.predicate as unknown as { tag: string }).tag = 'forged';
+      writeFileSync(file(2), JSON.stringify(e));
+      // Assess
+      const r = await log.verify('app/web');
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([
+        expect.objectContaining({ kind: 'edited', seq: 2, key: logKey('app/web', 2) }),
+      ]);
+    });
+
+    it('detects an edited entry whose hash was recomputed: the next link breaks', async () => {
+      const e = JSON.parse(readFileSync(file(2), 'utf8')) as LogEntry;
+      e.time = '2000-01-01T00:00:00.000Z';
+      e.hash = entryHash(e);
+      writeFileSync(file(2), JSON.stringify(e));
+      const r = await log.verify('app/web');
+      expect(r.problems).toEqual([expect.objectContaining({ seq: 3, key: logKey('app/web', 3) })]);
+    });
+
+    it('detects a removed entry', async () => {
+      unlinkSync(file(2));
+      const r = await log.verify('app/web');
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([
+        expect.objectContaining({
+          kind: 'removed',
+          key: logKey('app/web', 3),
+          detail: expect.stringContaining('entry 2 is missing'),
+        }),
+      ]);
+    });
+
+    it('detects a removed entry whose successors were renumbered', async () => {
+      unlinkSync(file(2));
+      const e = JSON.parse(readFileSync(file(3), 'utf8')) as LogEntry;
+      e.seq = 2;
+      e.hash = entryHash(e);
+      writeFileSync(file(2), JSON.stringify(e));
+      unlinkSync(file(3));
+      const r = await log.verify('app/web');
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'removed', key: logKey('app/web', 2) })]);
+    });
+
+    it('detects reordered entries', async () => {
+      renameSync(file(2), `${file(2)}.tmp`);
+      renameSync(file(3), file(2));
+      renameSync(`${file(2)}.tmp`, file(3));
+      const r = await log.verify('app/web');
+      expect(r.ok).toBe(false);
+      expect(r.problems.map((p) => [p.kind, p.key])).toEqual([
+        ['reordered', logKey('app/web', 2)],
+        ['reordered', logKey('app/web', 3)],
+      ]);
+    });
+
+    it('reports an unreadable entry', async () => {
+      writeFileSync(file(1), 'not json');
+      const r = await log.verify('app/web');
+      expect(r.problems).toEqual([
+        expect.objectContaining({ kind: 'unreadable', key: logKey('app/web', 1) }),
+      ]);
+    });
+  });
+
+  describe('Method: repositories', () => {
+    it('finds every repository with a log, nested names included', async () => {
+      await log.append('team/svc/api', digest('x'), statement(digest('x'), 'x'));
+      expect(await log.repositories()).toEqual(['app/web', 'team/svc/api']);
+    });
+  });
+});
