@@ -24,6 +24,8 @@ import { createBulkProgress, createProgress } from './progress';
 import { registerBaseCommand } from './commands/base';
 import type { CommandContext } from './commands/context';
 import { registerDriftCommand } from './commands/drift';
+import { registerProvenanceCommand } from './commands/provenance';
+import { recordProvenance } from '../provenance';
 import { snapshotBaseDetector } from '../drift/base';
 import { compareWithPrevious, type BuildDrift } from '../drift/build-drift';
 
@@ -235,6 +237,8 @@ export function buildProgram(): Command {
         try {
           const r = await snap.snapshot({ reference: ref });
           results.push(r);
+          // The provenance record: appended when something about the image is new (first snapshot, a new tag).
+          await recordProvenance(vault, r.repository, r.descriptor.digest, { registry: ref.registry });
           // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
           if (r.tag && r.observation && r.record) {
             drifts.push(...(await compareWithPrevious(vault, r.repository, r.tag, r.record)));
@@ -534,6 +538,7 @@ export function buildProgram(): Command {
   };
   registerBaseCommand(program, context);
   registerDriftCommand(program, context);
+  registerProvenanceCommand(program, context);
 
   return program;
 }

@@ -8,6 +8,7 @@ import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/event
 import { Reference, type Descriptor } from '../oci';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious } from '../drift/build-drift';
+import { recordProvenance } from '../provenance';
 import { buildDriftAlertOf, type AlertPublisher } from './alerts';
 import type { Registries } from './registries';
 import { Snapshotter } from './snapshot';
@@ -186,6 +187,8 @@ export class SnapshotEvents {
       if (tagRecorded && result.record)
         await this.alertBuildDrift(event, event.tag, result.record, host, log);
     }
+    // Written after the tag (the record lists the image's tags); a duplicate delivery appends nothing.
+    await recordProvenance(this.deps.vault, event.repository, result.descriptor.digest, { registry: host });
     const copy = result.copy;
     this.publishMetrics(event, {
       BytesCopied: [MetricUnit.Bytes, copy.bytes.copied],
