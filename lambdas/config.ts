@@ -230,3 +230,17 @@ export function upstreamConfig(env: Env = process.env): UpstreamConfig {
     ...(registry !== '' ? { ecrRegistry: registry } : {}),
   };
 }
+
+export interface IdentityConfig {
+  readonly vaultBucket: string;
+  /** Key prefix in the bucket; '' is the bucket root. */
+  readonly vaultPrefix: string;
+}
+
+/** VAULT_BUCKET, VAULT_PREFIX (may be empty). */
+export function identityConfig(env: Env = process.env): IdentityConfig {
+  return {
+    vaultBucket: requiredString('VAULT_BUCKET', env),
+    vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+  };
+}

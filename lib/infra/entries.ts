@@ -13,5 +13,5 @@ export function projectRoot(from: string = __dirname): string {
 }
 
 /** Lambda handler sources, bundled by NodejsFunction (the infrastructure imports no runtime code). */
-export const handlerEntry = (name: 'snapshot' | 'reconcile' | 'upstream'): string =>
+export const handlerEntry = (name: 'snapshot' | 'reconcile' | 'upstream' | 'identity'): string =>
   path.join(projectRoot(), 'lambdas', `${name}.ts`);

@@ -1,15 +1,17 @@
-import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -18,14 +20,17 @@ import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
 import { handlerEntry, projectRoot } from './entries';
+import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
   ALL_REPOSITORIES,
   checkCandidateBases,
   checkEmails,
   checkInteger,
   checkKeyPrefix,
+  checkProvenanceTrail,
   checkRepositories,
   Problems,
+  type ProvenanceTrailMode,
 } from './validation';
 import {
   checkStorageProps,
@@ -110,6 +115,17 @@ export interface ImageVaultProps extends VaultStorageProps {
    * @default - none: upstream registries are asked anonymously
    */
   readonly upstreamCredentialsSecret?: secretsmanager.ISecret;
+
+  /**
+   * Where the CloudTrail `ecr:PutImage` events that say who pushed an image come from. EventBridge receives
+   * CloudTrail management events for ECR only when a trail in this account logs management events in this region:
+   * `'existing'` relies on one (an organization trail counts); `'create'` makes a single-region trail that logs
+   * write management events only (no data events), with log file validation on, into a new bucket (SSE-S3,
+   * SSL only, access logged, no public access). Without any trail, provenance records say the pusher is unknown.
+   *
+   * @default 'existing'
+   */
+  readonly provenanceTrail?: ProvenanceTrailMode;
 }
 
 /** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
@@ -132,6 +148,15 @@ export const VAULT_DEFAULTS = {
   upstreamTimeout: Duration.minutes(5),
   /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
   upstreamStateKeys: 'imagevault/upstream/*',
+  identityMemoryMb: 256,
+  identityTimeout: Duration.minutes(1),
+  /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
+  identityRetries: 2,
+  provenanceTrail: 'existing' as ProvenanceTrailMode,
+  /** The provenance log (and pending identities), under the vault prefix: all the identity Lambda may write. */
+  provenanceKeys: 'imagevault/provenance/*',
+  provenanceLocation: 'imagevault/provenance/',
+  provenanceTableName: 'provenance_log',
   /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
   batchSize: 5,
   maxReceiveCount: 3,
@@ -166,6 +191,16 @@ export class ImageVault extends Construct {
   readonly reconcileFunction: nodejs.NodejsFunction;
   /** The scheduled upstream check. */
   readonly upstreamFunction: nodejs.NodejsFunction;
+  /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
+  readonly identityFunction: nodejs.NodejsFunction;
+  /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
+  readonly identityDeadLetterQueue: sqs.Queue;
+  /** The trail, when `provenanceTrail: 'create'`. */
+  readonly trail?: cloudtrail.Trail;
+  /** The Glue database of the Athena table over the provenance logs. */
+  readonly provenanceDatabase: glue.CfnDatabase;
+  /** `<database>.provenance_log`: one row per log entry. */
+  readonly provenanceTable: glue.CfnTable;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
@@ -342,6 +377,14 @@ export class ImageVault extends Construct {
     });
 
     this.upstreamFunction = this.upstream(props, vaultPrefix);
+    const identity = this.identity(repositories, vaultPrefix);
+    this.identityFunction = identity.fn;
+    this.identityDeadLetterQueue = identity.deadLetterQueue;
+    if ((props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail) === 'create')
+      this.trail = this.createTrail();
+    const glueTable = this.provenanceGlueTable(vaultPrefix);
+    this.provenanceDatabase = glueTable.database;
+    this.provenanceTable = glueTable.table;
 
     this.createAlarms(props.replica);
     this.dashboard = this.createDashboard(props.replica);
@@ -390,6 +433,131 @@ export class ImageVault extends Construct {
     return fn;
   }
 
+  /**
+   * Who pushed: the CloudTrail `ecr:PutImage` rule and the function that joins the identity to the provenance log.
+   * It reads the vault and writes only under `imagevault/provenance/`.
+   */
+  private identity(
+    repositories: readonly string[],
+    vaultPrefix: string,
+  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+    const deadLetterQueue = new sqs.Queue(this, 'IdentityDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.messagingKey,
+      dataKeyReuse: Duration.hours(1),
+      enforceSSL: true,
+      retentionPeriod: VAULT_DEFAULTS.retention,
+    });
+    const fn = this.handler('Identity', {
+      entry: handlerEntry('identity'),
+      memorySize: VAULT_DEFAULTS.identityMemoryMb,
+      timeout: VAULT_DEFAULTS.identityTimeout,
+      description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
+      environment: {
+        VAULT_BUCKET: this.bucket.bucketName,
+        VAULT_PREFIX: vaultPrefix,
+        POWERTOOLS_SERVICE_NAME: 'imagevault-identity',
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      retryAttempts: VAULT_DEFAULTS.identityRetries,
+      deadLetterQueue,
+    });
+    const role = fn.role!;
+    this.vault.grantRead(role);
+    const provenanceKeys = this.bucket.arnForObjects(
+      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.provenanceKeys}` : VAULT_DEFAULTS.provenanceKeys,
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [provenanceKeys] }),
+    );
+    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeWildcards(role, [
+      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      [provenanceKeys, 'the provenance logs: one object per entry and per pending identity, per repository'],
+    ]);
+    const rule = new events.Rule(this, 'EcrPutImageRule', {
+      description:
+        'CloudTrail ecr:PutImage calls in the protected repositories, to the imagevault identity Lambda',
+      eventPattern: ecrPutImagePattern(repositories),
+    });
+    // Events EventBridge cannot deliver go to the same DLQ as invocations that failed after Lambda's retries.
+    rule.addTarget(
+      new targets.LambdaFunction(fn, { retryAttempts: VAULT_DEFAULTS.identityRetries, deadLetterQueue }),
+    );
+    return { fn, deadLetterQueue };
+  }
+
+  /**
+   * A trail for the management events EventBridge needs: this region only, write events only (PutImage is one),
+   * no data events, log file validation on, into its own SSE-S3 bucket (SSL only, access logged).
+   */
+  private createTrail(): cloudtrail.Trail {
+    const bucket = new s3.Bucket(this, 'TrailBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: this.vault.accessLogsBucket,
+      serverAccessLogsPrefix: 'trail/',
+    });
+    return new cloudtrail.Trail(this, 'Trail', {
+      bucket,
+      isMultiRegionTrail: false,
+      includeGlobalServiceEvents: false,
+      managementEvents: cloudtrail.ReadWriteType.WRITE_ONLY,
+      enableFileValidation: true,
+      sendToCloudWatchLogs: false,
+    });
+  }
+
+  /**
+   * The Athena-ready layout: a Glue database and a table of the provenance log entries (JSON, one object per
+   * entry) under `<prefix>imagevault/provenance/`, read recursively. Columns: lib/infra/provenance-schema.ts.
+   */
+  private provenanceGlueTable(vaultPrefix: string): { database: glue.CfnDatabase; table: glue.CfnTable } {
+    const stack = Stack.of(this);
+    const databaseName = Names.uniqueResourceName(this, { maxLength: 64, separator: '_' })
+      .toLowerCase()
+      .replace(/[^a-z0-9_]/g, '_');
+    const database = new glue.CfnDatabase(this, 'ProvenanceDatabase', {
+      catalogId: stack.account,
+      databaseInput: {
+        name: databaseName,
+        description: 'imagevault provenance records (in-toto statements), for Athena',
+      },
+    });
+    const location = `s3://${this.bucket.bucketName}/${vaultPrefix ? `${vaultPrefix}/` : ''}${VAULT_DEFAULTS.provenanceLocation}`;
+    const table = new glue.CfnTable(this, 'ProvenanceTable', {
+      catalogId: stack.account,
+      databaseName,
+      tableInput: {
+        name: VAULT_DEFAULTS.provenanceTableName,
+        description:
+          'One row per provenance log entry {seq, time, repository, digest, statement, previous, hash}; the newest seq per (repository, digest) is its record',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: { classification: 'json', EXTERNAL: 'TRUE' },
+        storageDescriptor: {
+          location,
+          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          columns: glueColumns(),
+          serdeInfo: {
+            serializationLibrary: PROVENANCE_SERDE,
+            parameters: {
+              // Pending identities (`_pending/`) share the prefix and have another shape: their rows are mostly null.
+              'ignore.malformed.json': 'true',
+              'case.insensitive': 'true',
+              ...serdeMappings(),
+            },
+          },
+          // Entries sit at `<repository>/_log/<seq>.json`, any number of levels below the location.
+          parameters: { 'hive.input.dir.recursive': 'TRUE', 'mapred.input.dir.recursive': 'TRUE' },
+        },
+      },
+    });
+    table.addResourceDependency(database);
+    return { database, table };
+  }
+
   /** Read the vault: what `imagevault restore --store s3://<bucket>` (an on-call role) needs. */
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.vault.grantRead(grantee);
@@ -402,6 +570,7 @@ export class ImageVault extends Construct {
     checkStorageProps(problems, props);
     checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
     checkCandidateBases(problems, 'candidateBases', props.candidateBases);
+    checkProvenanceTrail(problems, 'provenanceTrail', props.provenanceTrail);
     if (props.maxSnapshotConcurrency !== undefined) {
       checkInteger(problems, 'maxSnapshotConcurrency', props.maxSnapshotConcurrency, 2, 1000);
     }
@@ -432,7 +601,7 @@ export class ImageVault extends Construct {
     id: string,
     options: Pick<
       nodejs.NodejsFunctionProps,
-      'entry' | 'memorySize' | 'timeout' | 'description' | 'environment'
+      'entry' | 'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
     >,
   ): nodejs.NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
@@ -515,6 +684,28 @@ export class ImageVault extends Construct {
       metric: this.upstreamFunction.metricErrors({
         period: Duration.minutes(5),
         statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    add('IdentityErrorsAlarm', {
+      alarmDescription:
+        'imagevault: the identity Lambda failed, so who pushed an image may be missing from its provenance record. Lambda retries twice, then the event goes to the identity DLQ. Next step: read the identity logs.',
+      metric: this.identityFunction.metricErrors({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    add('IdentityDeadLetterAlarm', {
+      alarmDescription:
+        'imagevault: a CloudTrail PutImage event could not be recorded and is in the identity dead-letter queue. Next step: read the message and the identity logs, fix the cause, then re-invoke the identity Lambda with the message body.',
+      metric: this.identityDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
       }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -640,6 +831,29 @@ export function ecrImageActionPattern(repositories: readonly string[]): events.E
       ...(all
         ? {}
         : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) }),
+    },
+  };
+}
+
+/**
+ * The EventBridge pattern of CloudTrail `ecr:PutImage` calls in the protected repositories (a failed call is
+ * delivered too, and ignored by the handler with a log line).
+ */
+export function ecrPutImagePattern(repositories: readonly string[]): events.EventPattern {
+  const all = repositories.includes(ALL_REPOSITORIES);
+  return {
+    source: ['aws.ecr'],
+    detailType: ['AWS API Call via CloudTrail'],
+    detail: {
+      eventSource: ['ecr.amazonaws.com'],
+      eventName: ['PutImage'],
+      ...(all
+        ? {}
+        : {
+            requestParameters: {
+              repositoryName: events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
+            },
+          }),
     },
   };
 }

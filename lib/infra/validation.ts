@@ -148,3 +148,14 @@ export function checkCandidateBases(problems: Problems, name: string, candidates
     }
   }
 }
+
+/** Where the CloudTrail management events the identity rule needs come from. */
+export const PROVENANCE_TRAIL_MODES = ['create', 'existing'] as const;
+export type ProvenanceTrailMode = (typeof PROVENANCE_TRAIL_MODES)[number];
+
+export function checkProvenanceTrail(problems: Problems, name: string, mode: unknown): void {
+  if (mode === undefined) return;
+  if (!(PROVENANCE_TRAIL_MODES as readonly unknown[]).includes(mode)) {
+    problems.add(`${name} ${show(mode)} must be 'create' or 'existing'`);
+  }
+}

@@ -189,7 +189,7 @@ describe('the app (bin/app.ts)', () => {
     }
   });
 
-  it('bundles the three handlers locally with esbuild: minified, with source maps, no Docker', () => {
+  it('bundles the four handlers locally with esbuild: minified, with source maps, no Docker', () => {
     // GIVEN the app with bundling on, as `cdk synth` runs it
     const { app, vault } = appFromContext({}, { bundle: true });
     // WHEN
@@ -203,7 +203,7 @@ describe('the app (bin/app.ts)', () => {
         (f as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key.replace(/\.zip$/, ''),
       )
       .filter((hash) => existsSync(path.join(assembly.directory, `asset.${hash}`, 'index.js.map')));
-    expect(keys).toHaveLength(3);
+    expect(keys).toHaveLength(4);
     for (const hash of keys) {
       expect(readdirSync(path.join(assembly.directory, `asset.${hash}`)).sort()).toEqual([
         'index.js',

@@ -298,7 +298,7 @@ describe('event path', () => {
           ]),
         },
       },
-      2,
+      3,
     );
   });
 
@@ -521,7 +521,7 @@ describe('alerts', () => {
     });
   });
 
-  it('watches the DLQ, the three Lambdas and the replication rule by their dimensions', () => {
+  it('watches the DLQs, the four Lambdas and the replication rule by their dimensions', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultSnapshotDeadLetterQueue', 'QueueName') }],
@@ -543,7 +543,15 @@ describe('alerts', () => {
         { Name: 'SourceBucket', Value: ref(VAULT_BUCKET) },
       ],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('VaultIdentityFunction') }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultIdentityDeadLetterQueue', 'QueueName') }],
+    });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 
   it('has a dashboard with the queue, the DLQ, Lambda duration and errors, bytes copied and replication latency', () => {

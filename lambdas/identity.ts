@@ -1,0 +1,20 @@
+/**
+ * The identity function: on every CloudTrail `ecr:PutImage` event (EventBridge, detail-type `AWS API Call via
+ * CloudTrail`), records who pushed the image in its provenance log — joined when the snapshot has written the
+ * record, kept pending until it does. The work is lib/services/identity-events; this wires the vault. Returns
+ * `{status: 'joined' | 'pending' | 'ignored', repository, digest}`.
+ *
+ * Environment: VAULT_BUCKET, VAULT_PREFIX (see ./config), POWERTOOLS_SERVICE_NAME.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { S3ObjectStore } from '../lib/content/s3';
+import { Vault } from '../lib/content/vault';
+import { createIdentityHandler } from '../lib/services/identity-events';
+import { identityConfig } from './config';
+
+const config = identityConfig();
+
+export const handler = createIdentityHandler({
+  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  logger: new Logger(),
+});

@@ -1,0 +1,386 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ImageVault, ImageVaultConfigError, type ImageVaultProps } from '../../lib/infra';
+import {
+  glueColumns,
+  hiveType,
+  PROVENANCE_COLUMNS,
+  PROVENANCE_SERDE,
+  serdeMappings,
+  type GlueType,
+} from '../../lib/infra/provenance-schema';
+import { logKey, recordProvenance, recordPushIdentity } from '../../lib/provenance';
+import { putImageEvent } from '../unit/provenance/events';
+import { putImage, tempVault } from '../unit/helpers';
+import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
+
+const IDENTITY = 'ImageVaultIdentity';
+
+function problemsOf(props: ImageVaultProps): readonly string[] {
+  try {
+    vaultStack(props, false);
+    return [];
+  } catch (e) {
+    if (e instanceof ImageVaultConfigError) return e.problems;
+    throw e;
+  }
+}
+
+describe('ImageVault provenance: who pushed (CloudTrail PutImage)', () => {
+  const t = vaultStack({}, false).template();
+
+  it('routes CloudTrail ecr:PutImage calls to the identity Lambda, retrying twice into a DLQ', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecr'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: { eventSource: ['ecr.amazonaws.com'], eventName: ['PutImage'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${IDENTITY}Function`), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 2 },
+          DeadLetterConfig: {
+            Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ImageVaultIdentityDeadLetterQueue'), 'Arn'] },
+          },
+        }),
+      ],
+    });
+  });
+
+  it('filters the rule by repository prefix like the push rule', () => {
+    vaultStack({ repositories: ['team-a/', 'payments'] }, false)
+      .template()
+      .hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          'detail-type': ['AWS API Call via CloudTrail'],
+          detail: {
+            requestParameters: { repositoryName: [{ prefix: 'team-a/' }, { prefix: 'payments' }] },
+          },
+        },
+      });
+  });
+
+  it('is a Node.js 24 arm64 function of 256 MB and 1 minute, 2 async retries, failures to its DLQ', () => {
+    const fn = resourceOf(t, 'AWS::Lambda::Function', `${IDENTITY}Function`).Properties as Record<
+      string,
+      unknown
+    >;
+    expect(fn).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 256,
+      Timeout: 60,
+      DeadLetterConfig: {
+        TargetArn: { 'Fn::GetAtt': [expect.stringMatching(/^ImageVaultIdentityDeadLetterQueue/), 'Arn'] },
+      },
+    });
+    expect(Object.keys((fn.Environment as { Variables: object }).Variables).sort()).toEqual([
+      'NODE_OPTIONS',
+      'POWERTOOLS_SERVICE_NAME',
+      'VAULT_BUCKET',
+      'VAULT_PREFIX',
+    ]);
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp(`^${IDENTITY}Function`) },
+      MaximumRetryAttempts: 2,
+    });
+  });
+
+  it('reads the vault and writes only under imagevault/provenance/', () => {
+    expect(actionsOf(t, `${IDENTITY}Role`)).toEqual([
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'sqs:SendMessage',
+    ]);
+    const puts = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
+      ([] as unknown[]).concat(s.Action).includes('s3:PutObject'),
+    );
+    expect(puts).toHaveLength(1);
+    expect(JSON.stringify(puts[0].Resource)).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}$/);
+    const kms = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
+      ([] as unknown[]).concat(s.Action).includes('kms:GenerateDataKey'),
+    );
+    expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/VaultKey|MessagingKey/);
+    const sqs = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
+      ([] as unknown[]).concat(s.Action).includes('sqs:SendMessage'),
+    );
+    expect(JSON.stringify(sqs.map((s) => s.Resource))).toContain('IdentityDeadLetterQueue');
+  });
+
+  it('writes under the vault prefix when there is one', () => {
+    const put = statementsOf(vaultStack({ vaultPrefix: 'team/vault' }, false).template(), `${IDENTITY}Role`)
+      .filter((s) => ([] as unknown[]).concat(s.Action).includes('s3:PutObject'))
+      .map((s) => JSON.stringify(s.Resource));
+    expect(put).toEqual([expect.stringContaining('/team/vault/imagevault/provenance/*')]);
+  });
+
+  it('relies on an existing trail by default: no trail, no trail bucket', () => {
+    t.resourceCountIs('AWS::CloudTrail::Trail', 0);
+  });
+
+  describe("provenanceTrail: 'create'", () => {
+    const { app, template } = vaultStack({ provenanceTrail: 'create' }, false);
+    const c = template();
+
+    it('creates a single-region trail of write management events with log file validation', () => {
+      c.resourceCountIs('AWS::CloudTrail::Trail', 1);
+      c.hasResourceProperties('AWS::CloudTrail::Trail', {
+        IsLogging: true,
+        IsMultiRegionTrail: false,
+        IncludeGlobalServiceEvents: false,
+        EnableLogFileValidation: true,
+        EventSelectors: [{ IncludeManagementEvents: true, ReadWriteType: 'WriteOnly' }],
+      });
+      const trail = resourceOf(c, 'AWS::CloudTrail::Trail', 'ImageVaultTrail').Properties as Record<
+        string,
+        unknown
+      >;
+      expect(JSON.stringify(trail.EventSelectors)).not.toContain('DataResources');
+    });
+
+    it('logs into an SSE-S3, SSL-only, access-logged bucket', () => {
+      const bucket = resourceOf(c, 'AWS::S3::Bucket', 'ImageVaultTrailBucket').Properties as Record<
+        string,
+        unknown
+      >;
+      expect(bucket).toMatchObject({
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        LoggingConfiguration: { LogFilePrefix: 'trail/' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      });
+      c.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: Match.stringLikeRegexp('^ImageVaultTrailBucket') },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Principal: { Service: 'cloudtrail.amazonaws.com' }, Action: 's3:PutObject' }),
+          ]),
+        },
+      });
+    });
+
+    it('passes cdk-nag AwsSolutions', () => {
+      app.synth();
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+      expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    });
+  });
+
+  it('validates provenanceTrail', () => {
+    expect(problemsOf({ provenanceTrail: 'create' })).toEqual([]);
+    expect(problemsOf({ provenanceTrail: 'existing' })).toEqual([]);
+    expect(problemsOf({ provenanceTrail: 'organization' as never })).toEqual([
+      `provenanceTrail "organization" must be 'create' or 'existing'`,
+    ]);
+  });
+
+  it('alarms on identity errors and on its dead letters', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp(`^${IDENTITY}Function`) } }],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: {
+            'Fn::GetAtt': [Match.stringLikeRegexp('^ImageVaultIdentityDeadLetterQueue'), 'QueueName'],
+          },
+        },
+      ],
+    });
+  });
+});
+
+describe('ImageVault provenance: the Athena table', () => {
+  const t = vaultStack({ vaultPrefix: 'team/vault' }, false).template();
+  const table = () =>
+    resourceOf(t, 'AWS::Glue::Table', 'ImageVaultProvenanceTable').Properties as {
+      DatabaseName: string;
+      TableInput: {
+        Name: string;
+        TableType: string;
+        StorageDescriptor: {
+          Location: unknown;
+          Columns: Array<{ Name: string; Type: string }>;
+          SerdeInfo: { SerializationLibrary: string; Parameters: Record<string, string> };
+          Parameters: Record<string, string>;
+        };
+      };
+    };
+
+  it('is an external JSON table in its own database over <prefix>/imagevault/provenance/', () => {
+    const db = resourceOf(t, 'AWS::Glue::Database', 'ImageVaultProvenanceDatabase').Properties as {
+      DatabaseInput: { Name: string };
+    };
+    expect(db.DatabaseInput.Name).toMatch(/^[a-z0-9_]+$/);
+    const p = table();
+    expect(p.DatabaseName).toBe(db.DatabaseInput.Name);
+    expect(p.TableInput.Name).toBe('provenance_log');
+    expect(p.TableInput.TableType).toBe('EXTERNAL_TABLE');
+    expect(p.TableInput.StorageDescriptor.Location).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          's3://',
+          { Ref: expect.stringMatching(/^ImageVault(Vault)?Bucket/) },
+          '/team/vault/imagevault/provenance/',
+        ],
+      ],
+    });
+    expect(p.TableInput.StorageDescriptor.Parameters).toMatchObject({ 'hive.input.dir.recursive': 'TRUE' });
+  });
+
+  it('reads with the OpenX JSON SerDe, mapping camelCase and _-keys to their lowercase columns', () => {
+    const serde = table().TableInput.StorageDescriptor.SerdeInfo;
+    expect(serde.SerializationLibrary).toBe(PROVENANCE_SERDE);
+    expect(serde.Parameters).toMatchObject({
+      'mapping._type': '_type',
+      'mapping.predicatetype': 'predicateType',
+      'mapping.sessionissuer': 'sessionIssuer',
+      'mapping.identitystatus': 'identityStatus',
+      'mapping.verifiedat': 'verifiedAt',
+    });
+    for (const [k, v] of Object.entries(serdeMappings())) {
+      expect(k).toBe(`mapping.${v.toLowerCase()}`);
+    }
+  });
+
+  it('has the log entry columns, lowercase', () => {
+    const cols = table().TableInput.StorageDescriptor.Columns;
+    expect(cols.map((c) => c.Name)).toEqual([
+      'seq',
+      'time',
+      'repository',
+      'digest',
+      'statement',
+      'previous',
+      'hash',
+    ]);
+    expect(cols.find((c) => c.Name === 'seq')?.Type).toBe('int');
+    const statement = cols.find((c) => c.Name === 'statement')!.Type;
+    expect(statement).toMatch(
+      /^struct<_type:string,subject:array<struct<name:string,digest:struct<sha256:string>>>,predicatetype:string,predicate:struct<push:struct<time:string,tags:array<string>,pusher:struct<arn:string,type:string,accountid:string,sessionissuer:struct</,
+    );
+    expect(statement).toBe(statement.toLowerCase());
+    expect(cols).toEqual(glueColumns().map((c) => ({ Name: c.name, Type: c.type })));
+  });
+
+  it('lives in a database of its own per vault', () => {
+    const app = newApp();
+    const stack = new Stack(app, 'Two', { env: PRIMARY });
+    new ImageVault(stack, 'A');
+    new ImageVault(stack, 'B');
+    const names = Object.values(Template.fromStack(stack).findResources('AWS::Glue::Database')).map(
+      (d) => (d as { Properties: { DatabaseInput: { Name: string } } }).Properties.DatabaseInput.Name,
+    );
+    expect(new Set(names).size).toBe(2);
+  });
+});
+
+/** Every key path of a JSON value: objects by key, arrays by their elements (`a.b[].c`). */
+function jsonPaths(value: unknown, at = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v) => jsonPaths(v, `${at}[]`));
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const p = at ? `${at}.${k}` : k;
+    return [p, ...jsonPaths(v, p)];
+  });
+}
+
+/** Every path of the schema; `required` marks the fields not optional in lib/provenance/types.ts. Maps are leaves. */
+function schemaPaths(type: GlueType, at = ''): Array<{ path: string; required: boolean; map: boolean }> {
+  if (typeof type === 'string' || 'map' in type) return [];
+  if ('array' in type) return schemaPaths(type.array, `${at}[]`);
+  return type.struct.flatMap((f) => {
+    const p = at ? `${at}.${f.name}` : f.name;
+    return [
+      { path: p, required: !f.optional, map: typeof f.type === 'object' && 'map' in f.type },
+      ...schemaPaths(f.type, p),
+    ];
+  });
+}
+
+describe('the Glue table schema matches the record shape', () => {
+  it('covers every key of a real log entry (with a joined identity), and every required column is in it', async () => {
+    // GIVEN a snapshotted image, its provenance record, and CloudTrail's identity joined to it
+    const vault = await tempVault();
+    const img = await putImage(vault, [Buffer.from('schema-layer')], {
+      annotations: { 'org.opencontainers.image.source': 'https://example.com/app' },
+    });
+    const now = '2026-01-10T09:06:00.000Z';
+    await vault.putImage({
+      repository: 'app/web',
+      descriptor: img.manifest,
+      firstSnapshotAt: now,
+      lastSnapshotAt: now,
+      blobs: 3,
+      bytes: 100,
+      referrers: [],
+      extensions: {},
+    });
+    await vault.recordTag({
+      repository: 'app/web',
+      tag: 'prod',
+      action: 'push',
+      descriptor: img.manifest,
+      observedAt: now,
+      source: { kind: 'test' },
+    });
+    await recordProvenance(vault, 'app/web', img.manifest.digest, { registry: 'example.com' });
+    const joined = await recordPushIdentity(
+      vault,
+      putImageEvent({
+        repository: 'app/web',
+        digest: img.manifest.digest,
+        tag: 'prod',
+        identity: 'assumed-role',
+      }),
+    );
+    expect(joined.status).toBe('joined');
+    // WHEN the entry is read as Athena would read the object
+    const bytes = await vault.store.getBytes(logKey('app/web', joined.entry!.seq));
+    const entry = JSON.parse(bytes!.toString('utf8')) as unknown;
+    // THEN every key path is a column path (case-insensitively; map columns hold any keys)
+    const schema = schemaPaths({ struct: PROVENANCE_COLUMNS });
+    const known = new Set(schema.map((s) => s.path.toLowerCase()));
+    const maps = schema.filter((s) => s.map).map((s) => `${s.path.toLowerCase()}.`);
+    const record = jsonPaths(entry).map((p) => p.toLowerCase());
+    const uncovered = record.filter((p) => !known.has(p) && !maps.some((m) => p.startsWith(m)));
+    expect(uncovered).toEqual([]);
+    // AND every required field whose parent the record has is in the record
+    const present = new Set(record);
+    const parentOf = (p: string) => p.replace(/\.[^.]+$/, '');
+    const missing = schema
+      .filter((s) => s.required)
+      .map((s) => s.path.toLowerCase())
+      .filter((p) => !p.includes('.') || present.has(parentOf(p)))
+      .filter((p) => !present.has(p));
+    expect(missing).toEqual([]);
+    // AND the pusher's identity is where the README's Athena example reads it
+    expect(present.has('statement.predicate.push.pusher.arn')).toBe(true);
+    expect(present.has('statement.predicate.push.pusher.sessionissuer.arn')).toBe(true);
+  });
+
+  it('spells map and array types as Hive does', () => {
+    expect(hiveType({ map: 'int' })).toBe('map<string,int>');
+    expect(hiveType({ array: { struct: [{ name: 'mediaType', type: 'string' }] } })).toBe(
+      'array<struct<mediatype:string>>',
+    );
+  });
+});
