@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'node:path';
 import type { Vault } from '../content';
 import { openVault } from '../content/open';
-import { Reference, validateRepository, validateTag, Digest } from '../oci';
+import { Reference, validateRepository } from '../oci';
 import { dockerConfigCredentials, type CredentialProvider } from '../registry';
 import {
   Registries,
@@ -21,6 +21,9 @@ import {
 } from '../services/bulk-restore';
 import type { CopyEvent } from '../copy';
 import { createBulkProgress, createProgress } from './progress';
+import { parseVaultRef } from './vault-ref';
+
+export { parseVaultRef };
 import { registerBaseCommand } from './commands/base';
 import type { CommandContext } from './commands/context';
 import { registerDriftCommand } from './commands/drift';
@@ -86,31 +89,6 @@ interface GlobalOptions {
   insecure: boolean;
   concurrency: number;
   progress: boolean;
-}
-
-/** A vault image: `repo:tag` or `repo@digest`. A registry host in front is dropped: the vault keys by repository. */
-export function parseVaultRef(value: string): { repository: string; tag?: string; digest?: string } {
-  let rest = value;
-  let digest: string | undefined;
-  let tag: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = Digest.parse(rest.slice(at + 1)).toString();
-    rest = rest.slice(0, at);
-  }
-  const slash = rest.lastIndexOf('/');
-  const colon = rest.lastIndexOf(':');
-  if (colon > slash) {
-    tag = rest.slice(colon + 1);
-    validateTag(tag);
-    rest = rest.slice(0, colon);
-  }
-  const parts = rest.split('/');
-  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost'))
-    parts.shift();
-  const repository = parts.join('/');
-  validateRepository(repository);
-  return { repository, tag: digest ? undefined : tag, digest };
 }
 
 function positiveInt(v: string): number {

@@ -3,9 +3,10 @@ import type { Vault } from '../../content';
 import { RegistrySource, VaultFirstSource, detectBase, type CandidateBases } from '../../drift/base';
 import { baseRecordOf } from '../../drift/build-drift';
 import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
-import { Digest, Reference, validateRepository, validateTag } from '../../oci';
+import { Reference } from '../../oci';
 import type { Registries } from '../../services/registries';
 import type { CommandContext } from './context';
+import { parseVaultRef } from '../vault-ref';
 
 /** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
 export interface UpstreamState {
@@ -89,7 +90,7 @@ export async function baseReport(
     image = ref.withDigest(desc.digest);
     kind = 'live';
   } else {
-    const { repository, tag, digest } = parseVaultImage(spec);
+    const { repository, tag, digest } = parseVaultRef(spec);
     const pinned = digest ?? (await vault.resolveTag(repository, tag ?? 'latest')).descriptor.digest;
     record = baseRecordOf(await vault.image(repository, pinned));
     // The registry part is never contacted for the image itself: its content is read from the vault by digest.
@@ -135,25 +136,6 @@ export async function baseReport(
   }
   const name = kind === 'live' && isRegistryReference(spec) ? Reference.parse(spec).toString() : spec;
   return { image: name, digest: image.digest!, source: kind, detectedAt: record.detectedAt, platforms };
-}
-
-function parseVaultImage(value: string): { repository: string; tag?: string; digest?: string } {
-  let rest = value;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = Digest.parse(rest.slice(at + 1)).toString();
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    validateTag(tag);
-    rest = rest.slice(0, colon);
-  }
-  validateRepository(rest);
-  return { repository: rest, tag: digest ? undefined : tag, digest };
 }
 
 const short = (digest: string) => (digest ? `${digest.slice(0, 19)}…` : '(no digest)');

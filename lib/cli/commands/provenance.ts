@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Vault } from '../../content';
-import { Digest, validateRepository, validateTag } from '../../oci';
 import {
   ProvenanceLog,
   buildProvenance,
@@ -13,6 +12,7 @@ import {
   type ProvenanceStatement,
 } from '../../provenance';
 import type { CommandContext } from './context';
+import { parseVaultRef } from '../vault-ref';
 
 /** Exit code when a chain is broken (ExitCode.VerifyFailed in main.ts; not imported from there to avoid a cycle). */
 const EXIT_VERIFY_FAILED = 4;
@@ -98,25 +98,6 @@ export function registerProvenanceCommand(program: Command, ctx: CommandContext)
       else process.stdout.write(`${formatVerify(reports)}\n`);
       if (reports.some((r) => !r.ok)) process.exitCode = EXIT_VERIFY_FAILED;
     });
-}
-
-function parseVaultRef(value: string): { repository: string; tag?: string; digest?: string } {
-  let rest = value;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = Digest.parse(rest.slice(at + 1)).toString();
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    validateTag(tag);
-    rest = rest.slice(0, colon);
-  }
-  validateRepository(rest);
-  return { repository: rest, tag: digest ? undefined : tag, digest };
 }
 
 export async function provenanceShow(
