@@ -549,7 +549,8 @@ export class ImageVault extends Construct {
               ...serdeMappings(),
             },
           },
-          // Entries sit at `<repository>/_log/<seq>.json`, any number of levels below the location.
+          // Entries sit at `<repository>/@log/<seq>.json`, any number of levels below the location; `_pending/` is
+          // hidden from Athena (a leading `_`), as it should be.
           parameters: { 'hive.input.dir.recursive': 'TRUE', 'mapred.input.dir.recursive': 'TRUE' },
         },
       },

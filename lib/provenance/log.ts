@@ -7,16 +7,18 @@ import type { LogEntry, ProvenanceStatement } from './types';
 
 /*
  * Key layout, next to the vault's own records:
- *   imagevault/provenance/<repository>/_log/<seq, 10 digits>.json      the hash-chained log, written create-only
+ *   imagevault/provenance/<repository>/@log/<seq, 10 digits>.json      the hash-chained log, written create-only
  *   imagevault/provenance/<repository>/_pending/<digest hex>.json      push identities (CloudTrail), see identity.ts
- * `_` starts no repository path component, so these cannot collide with a repository name.
+ * Neither `@` nor `_` starts a repository path component, so these cannot collide with a repository name. The log
+ * is `@log`, not `_log`: Athena (Hive) skips paths starting with `_` or `.` as hidden, and the Glue table over this
+ * prefix must see the log — while the pending identities, which are not log rows, are meant to stay hidden.
  */
 export const PROVENANCE_PREFIX = 'imagevault/provenance/';
 const SEQ_DIGITS = 10;
 /** Appends retried when another writer takes the same sequence number; a handful covers any real contention. */
 const APPEND_ATTEMPTS = 5;
 
-export const logPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/_log/`;
+export const logPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/@log/`;
 export const logKey = (repository: string, seq: number) =>
   `${logPrefix(repository)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 export const pendingKey = (repository: string, digest: string) =>
@@ -125,7 +127,7 @@ export class ProvenanceLog {
     const out: string[] = [];
     const walk = async (path: string): Promise<void> => {
       const dirs = await this.store.listDirs(`${PROVENANCE_PREFIX}${path}`);
-      if (dirs.includes('_log')) out.push(path.replace(/\/$/, ''));
+      if (dirs.includes('@log')) out.push(path.replace(/\/$/, ''));
       for (const d of dirs) if (!d.startsWith('_')) await walk(`${path}${d}/`);
     };
     await walk('');
