@@ -12,7 +12,7 @@ import {
 } from '../../lib/infra/provenance-schema';
 import { logKey, recordProvenance, recordPushIdentity } from '../../lib/provenance';
 import { putImageEvent } from '../unit/provenance/events';
-import { putImage, tempVault } from '../unit/helpers';
+import { snapshottedImage, tempVault } from '../unit/helpers';
 import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
 
 const IDENTITY = 'ImageVaultIdentity';
@@ -320,27 +320,8 @@ describe('the Glue table schema matches the record shape', () => {
   it('covers every key of a real log entry (with a joined identity), and every required column is in it', async () => {
     // GIVEN a snapshotted image, its provenance record, and CloudTrail's identity joined to it
     const vault = await tempVault();
-    const img = await putImage(vault, [Buffer.from('schema-layer')], {
+    const img = await snapshottedImage(vault, 'app/web', 'prod', 'schema-layer', {
       annotations: { 'org.opencontainers.image.source': 'https://example.com/app' },
-    });
-    const now = '2026-01-10T09:06:00.000Z';
-    await vault.putImage({
-      repository: 'app/web',
-      descriptor: img.manifest,
-      firstSnapshotAt: now,
-      lastSnapshotAt: now,
-      blobs: 3,
-      bytes: 100,
-      referrers: [],
-      extensions: {},
-    });
-    await vault.recordTag({
-      repository: 'app/web',
-      tag: 'prod',
-      action: 'push',
-      descriptor: img.manifest,
-      observedAt: now,
-      source: { kind: 'test' },
     });
     await recordProvenance(vault, 'app/web', img.manifest.digest, { registry: 'example.com' });
     const joined = await recordPushIdentity(

@@ -62,3 +62,37 @@ export async function putImage(
   const manifest = await put(MediaType.OciManifest, manifestBytes);
   return { manifest, manifestBytes, blobs };
 }
+
+/**
+ * An image as the snapshot path leaves it: content in the vault, its record, and one push observation of
+ * repository:tag. `extra` goes into the manifest (annotations, subject…).
+ */
+export async function snapshottedImage(
+  vault: Vault,
+  repository: string,
+  tag: string,
+  seed: string,
+  extra: Record<string, unknown> = {},
+  at = '2026-01-10T09:06:00.000Z',
+): Promise<TestImage> {
+  const img = await putImage(vault, [Buffer.from(seed)], extra);
+  await vault.putImage({
+    repository,
+    descriptor: img.manifest,
+    firstSnapshotAt: at,
+    lastSnapshotAt: at,
+    blobs: 3,
+    bytes: 100,
+    referrers: [],
+    extensions: {},
+  });
+  await vault.recordTag({
+    repository,
+    tag,
+    action: 'push',
+    descriptor: img.manifest,
+    observedAt: at,
+    source: { kind: 'test' },
+  });
+  return img;
+}

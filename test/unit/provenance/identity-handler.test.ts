@@ -3,34 +3,13 @@ import type { Vault } from '../../../lib/content';
 import { ProvenanceLog, recordProvenance } from '../../../lib/provenance';
 import { createIdentityHandler } from '../../../lib/services/identity-events';
 import { identityConfig } from '../../../lambdas/config';
-import { putImage, tempVault, type TestImage } from '../helpers';
+import { snapshottedImage, tempVault, type TestImage } from '../helpers';
 import { putImageEvent } from './events';
 
 const REPO = 'app/web';
 
-async function snapshotted(vault: Vault, seed: string): Promise<TestImage> {
-  const img = await putImage(vault, [Buffer.from(seed)]);
-  const now = '2026-01-10T09:06:00.000Z';
-  await vault.putImage({
-    repository: REPO,
-    descriptor: img.manifest,
-    firstSnapshotAt: now,
-    lastSnapshotAt: now,
-    blobs: 3,
-    bytes: 100,
-    referrers: [],
-    extensions: {},
-  });
-  await vault.recordTag({
-    repository: REPO,
-    tag: 'prod',
-    action: 'push',
-    descriptor: img.manifest,
-    observedAt: now,
-    source: { kind: 'test' },
-  });
-  return img;
-}
+const snapshotted = (vault: Vault, seed: string): Promise<TestImage> =>
+  snapshottedImage(vault, REPO, 'prod', seed);
 
 function fakeLogger() {
   const lines: Array<{ level: string; message: string; fields: unknown }> = [];

@@ -9,32 +9,11 @@ import {
   recordProvenance,
   recordPushIdentity,
 } from '../../../lib/provenance';
-import { putImage, tempVault, type TestImage } from '../helpers';
+import { putImage, snapshottedImage, tempVault, type TestImage } from '../helpers';
 import { putImageEvent } from './events';
 
-async function snapshotted(vault: Vault, repository: string, tag: string, seed: string): Promise<TestImage> {
-  const img = await putImage(vault, [Buffer.from(seed)]);
-  const now = '2026-01-10T09:06:00.000Z';
-  await vault.putImage({
-    repository,
-    descriptor: img.manifest,
-    firstSnapshotAt: now,
-    lastSnapshotAt: now,
-    blobs: 3,
-    bytes: 100,
-    referrers: [],
-    extensions: {},
-  });
-  await vault.recordTag({
-    repository,
-    tag,
-    action: 'push',
-    descriptor: img.manifest,
-    observedAt: now,
-    source: { kind: 'test' },
-  });
-  return img;
-}
+const snapshotted = (vault: Vault, repository: string, tag: string, seed: string): Promise<TestImage> =>
+  snapshottedImage(vault, repository, tag, seed);
 
 describe('Function: parsePutImageEvent', () => {
   const digest = `sha256:${'a'.repeat(64)}`;
