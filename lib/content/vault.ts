@@ -26,7 +26,8 @@ export const REPOSITORY_ANNOTATION = 'io.imagevault.repository';
 
 const repoPrefix = (repository: string) => `${META}/repositories/${repository}/`;
 const tagPrefix = (repository: string, tag: string) => `${repoPrefix(repository)}_tags/${tag}/`;
-const imageKey = (repository: string, digest: string) => {
+/** Where the record of (repository, digest) lives; provenance records name it. */
+export const imageKey = (repository: string, digest: string) => {
   const d = Digest.parse(digest);
   return `${repoPrefix(repository)}_images/${d.algorithm}/${d.hex}.json`;
 };

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
-import { readAll, type Vault } from '../content';
+import { blobKey, readAll, type Vault } from '../content';
 import {
-  Digest,
   Reference,
   isImageManifest,
   parseManifest,
@@ -116,8 +115,7 @@ export class VaultFirstSource implements ImageSource {
   }
 
   private async held(digest: string): Promise<Buffer | undefined> {
-    const d = Digest.parse(digest);
-    const bytes = await this.vault.store.getBytes(`blobs/${d.algorithm}/${d.hex}`);
+    const bytes = await this.vault.store.getBytes(blobKey(digest));
     if (bytes) verifyBytes(bytes, digest, undefined, `${this.vault.url}: blob ${digest}: `);
     return bytes;
   }

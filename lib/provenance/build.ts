@@ -1,4 +1,4 @@
-import { NotInVaultError, type ImageRecord, type Vault } from '../content';
+import { NotInVaultError, blobKey, imageKey, type ImageRecord, type Vault } from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Digest, parseManifest, platformString, type Descriptor, type Node } from '../oci';
 import { canonicalize } from './canonical';
@@ -63,14 +63,9 @@ export async function buildProvenance(
     status: 'unknown',
     reason: 'no scan findings received: ECR/Inspector scan results are not wired into imagevault yet',
   };
-  const hex = Digest.parse(digest).hex;
   const snapshot: SnapshotPredicate = {
     store: vault.url,
-    keys: {
-      manifest: `blobs/${Digest.parse(digest).algorithm}/${hex}`,
-      // Mirrors Vault's record key (lib/content/vault.ts imageKey).
-      record: `imagevault/repositories/${repository}/_images/${Digest.parse(digest).algorithm}/${hex}.json`,
-    },
+    keys: { manifest: blobKey(digest), record: imageKey(repository, digest) },
     ...(extra.versionIds ? { versionIds: extra.versionIds } : {}),
     verifiedAt: record.lastSnapshotAt,
     replication: extra.replication ?? 'unknown',

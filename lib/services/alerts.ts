@@ -183,6 +183,17 @@ export function formatAlert(alert: Alert): FormattedAlert {
 }
 
 /** `sha256:abcd1234`: enough of a digest for a subject line. */
+/** The exact command that puts `digest` back as registry/repository[:tag] from the vault. */
+function restoreCommand(
+  repository: string,
+  digest: string,
+  registry: string,
+  tag: string | undefined,
+  store: string,
+): string {
+  return `imagevault restore ${repository}@${digest} --to ${registry}/${repository}${tag ? `:${tag}` : ''} --store ${store}`;
+}
+
 function shortDigest(digest: string, hex: number): string {
   return digest.slice(0, digest.indexOf(':') + 1 + hex);
 }
@@ -248,9 +259,7 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
   );
   for (const i of a.affected) {
     const tag = i.tags[0];
-    text.push(
-      `  imagevault restore ${i.repository}@${i.digest} --to ${registry}/${i.repository}${tag ? `:${tag}` : ''} --store ${a.store}`,
-    );
+    text.push(`  ${restoreCommand(i.repository, i.digest, registry, tag, a.store)}`);
   }
   const head = `${PREFIX} upstream moved: `;
   // 8 hex digits each: the reference is what a reader needs whole (99 characters leave it 32).
@@ -294,7 +303,7 @@ function formatBuildDrift(a: BuildDriftAlert): FormattedAlert {
     '  - if the new base is intended: test the image as usual, nothing else to do;',
     `  - to build on the base the previous push used, pin it: ${pinnedFrom(a.base.reference, a.base.oldDigest)}`,
     '  - to put the previous image back now:',
-    `  imagevault restore ${img.repository}@${a.previous.digest} --to ${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''} --store ${a.store}`,
+    `  ${restoreCommand(img.repository, a.previous.digest, img.registry, img.tag, a.store)}`,
   ];
   return {
     subject: subject('build DRIFT:', img),
@@ -327,7 +336,7 @@ function formatRegistryDrift(a: RegistryDriftAlert): FormattedAlert {
     text.push(
       'Next step: find out who changed it (CloudTrail: PutImage / BatchDeleteImage). If it was not intended,',
       'restore the last snapshot:',
-      `  imagevault restore ${img.repository}@${last.digest} --to ${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''} --store ${a.store}`,
+      `  ${restoreCommand(img.repository, last.digest, img.registry, img.tag, a.store)}`,
     );
   } else {
     text.push('Next step: rebuild the image or find another copy; the vault never snapshotted it.');
@@ -387,7 +396,7 @@ function formatImageDeleted(a: ImageDeletedAlert): FormattedAlert {
   if (last) {
     text.push(
       'Next step: if the delete was a mistake, restore the last snapshot into ECR:',
-      `  imagevault restore ${img.repository}@${last.digest} --to ${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''} --store ${a.store}`,
+      `  ${restoreCommand(img.repository, last.digest, img.registry, img.tag, a.store)}`,
       '(the same command with the replica bucket works from the replica region)',
     );
   } else {
@@ -435,7 +444,7 @@ function formatReconcileGap(a: ReconcileGapAlert): FormattedAlert {
   const restorable = a.gaps.filter((g) => g.vault);
   for (const g of restorable) {
     text.push(
-      `  imagevault restore ${g.image.repository}@${g.vault!.digest} --to ${g.image.registry}/${g.image.repository}:${g.image.tag} --store ${a.store}`,
+      `  ${restoreCommand(g.image.repository, g.vault!.digest, g.image.registry, g.image.tag, a.store)}`,
     );
   }
   if (restorable.length === 0)
