@@ -4,7 +4,15 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { ObjectExistsError, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './objectstore';
+import {
+  ObjectExistsError,
+  ObjectNotFoundError,
+  UnsupportedOperationError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutBytesOptions,
+  type PutResult,
+} from './objectstore';
 
 /** Temp files start with this, so a listing never shows a half-written object. */
 const TEMP_PREFIX = '.tmp-';
@@ -67,7 +75,13 @@ export class DirectoryObjectStore implements ObjectStore {
     }
   }
 
-  async putBytes(key: string, data: Uint8Array, options: { ifNoneMatch?: boolean } = {}): Promise<void> {
+  async putBytes(key: string, data: Uint8Array, options: PutBytesOptions = {}): Promise<PutResult> {
+    // Read-only file modes would be no lock at all against the owner; refuse rather than pretend.
+    if (options.retention)
+      throw new UnsupportedOperationError(
+        this.url,
+        `cannot lock ${key}: a directory has no Object Lock (use an S3 bucket created with Object Lock)`,
+      );
     const target = this.file(key);
     const tmp = await this.tempFor(target);
     try {
@@ -81,6 +95,7 @@ export class DirectoryObjectStore implements ObjectStore {
       } else {
         await fs.rename(tmp, target);
       }
+      return {};
     } catch (e) {
       await fs.rm(tmp, { force: true });
       throw e;

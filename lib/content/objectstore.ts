@@ -22,9 +22,54 @@ export class ObjectExistsError extends Error {
   }
 }
 
+/**
+ * S3 replication of one object version, as S3 reports it (`x-amz-replication-status`): `pending` until the copy in
+ * the other region is written, `replica` for the copy itself.
+ */
+export type ReplicationStatus = 'pending' | 'completed' | 'failed' | 'replica';
+
+/** Object Lock retention of one object version: nobody may delete or overwrite that version before `until`. */
+export interface Retention {
+  /** GOVERNANCE: principals with s3:BypassGovernanceRetention may still remove it; COMPLIANCE: nobody, not root. */
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  until: Date;
+}
+
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** The current version's id, on a versioned bucket. */
+  versionId?: string;
+  /** Only from head(): the current version's replication, when the bucket replicates it. */
+  replication?: ReplicationStatus;
+  /** Only from head(): the current version's Object Lock retention, when it has one. */
+  retention?: Retention;
+}
+
+/** What a write made: the new version's id, on a versioned bucket. */
+export interface PutResult {
+  versionId?: string;
+}
+
+/** One version of one key, or a delete marker (listVersions). */
+export interface ObjectVersion {
+  key: string;
+  versionId: string;
+  /** The key's current version (a delete marker as the latest means the key reads as missing). */
+  isLatest: boolean;
+  deleteMarker: boolean;
+  lastModified?: Date;
+}
+
+/** Thrown when a write asks for what the store cannot do (Object Lock on a directory). */
+export class UnsupportedOperationError extends Error {
+  constructor(
+    readonly store: string,
+    message: string,
+  ) {
+    super(`${store}: ${message}`);
+    this.name = 'UnsupportedOperationError';
+  }
 }
 
 /**
@@ -36,7 +81,7 @@ export interface ObjectStore {
   /** The store's URL, for messages: `file:///path` or `s3://bucket/prefix`. */
   readonly url: string;
 
-  /** Size of the object at key, or undefined when there is none. */
+  /** Size (and version, replication, retention where the store has them) of the object at key, or undefined. */
   head(key: string): Promise<ObjectInfo | undefined>;
 
   /** Streams the object. Rejects with ObjectNotFoundError when there is none. */
@@ -54,17 +99,27 @@ export interface ObjectStore {
 
   /**
    * Writes small content. With `ifNoneMatch`, refuses with ObjectExistsError when the key exists (best effort on
-   * backends without conditional writes; the vault's history keys are unique anyway).
+   * backends without conditional writes; the vault's history keys are unique anyway). With `retention`, the new
+   * version is locked (S3 Object Lock; the bucket must have been created with it) or, on a store that cannot lock,
+   * nothing is written and UnsupportedOperationError says why.
    */
-  putBytes(
-    key: string,
-    data: Uint8Array,
-    options?: { ifNoneMatch?: boolean; contentType?: string },
-  ): Promise<void>;
+  putBytes(key: string, data: Uint8Array, options?: PutBytesOptions): Promise<PutResult>;
 
   /** Every object whose key starts with prefix, in lexicographic key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
 
   /** The distinct next path segments under prefix (which ends with `/`): like S3's CommonPrefixes. */
   listDirs(prefix: string): Promise<string[]>;
+
+  /**
+   * Every version and delete marker under prefix, by key, newest first within a key. Only stores that keep
+   * versions have it (a versioned S3 bucket): it is how an overwritten or deleted object is seen afterwards.
+   */
+  listVersions?(prefix: string): AsyncIterable<ObjectVersion>;
+}
+
+export interface PutBytesOptions {
+  ifNoneMatch?: boolean;
+  contentType?: string;
+  retention?: Retention;
 }

@@ -1,14 +1,25 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ObjectExistsError, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './objectstore';
+import {
+  ObjectExistsError,
+  ObjectNotFoundError,
+  type ObjectInfo,
+  type ObjectStore,
+  type ObjectVersion,
+  type PutBytesOptions,
+  type PutResult,
+  type ReplicationStatus,
+} from './objectstore';
 
 /** S3's smallest allowed part (except the last one). */
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -103,7 +114,18 @@ export class S3ObjectStore implements ObjectStore {
     const Key = this.key(key);
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
-      return { key, size: out.ContentLength ?? 0 };
+      const replication = replicationOf(out.ReplicationStatus);
+      const mode = out.ObjectLockMode;
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        // An unversioned bucket answers the version id "null".
+        ...(out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {}),
+        ...(replication ? { replication } : {}),
+        ...((mode === 'GOVERNANCE' || mode === 'COMPLIANCE') && out.ObjectLockRetainUntilDate
+          ? { retention: { mode, until: new Date(out.ObjectLockRetainUntilDate) } }
+          : {}),
+      };
     } catch (e) {
       // HEAD responses have no body, so a missing bucket is also just "NotFound"; the next write or list names it.
       if (isNotFound(e)) return undefined;
@@ -162,18 +184,15 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async putBytes(
-    key: string,
-    data: Uint8Array,
-    options: { ifNoneMatch?: boolean; contentType?: string } = {},
-  ): Promise<void> {
+  async putBytes(key: string, data: Uint8Array, options: PutBytesOptions = {}): Promise<PutResult> {
     const Key = this.key(key);
     // radosgw (and other S3 implementations) ignore If-None-Match on versioned buckets and write a new version, and
     // the vault's history buckets are versioned. Checking first makes the refusal hold there too (with a small race
     // window only such backends have); If-None-Match below still closes the window on AWS S3.
     if (options.ifNoneMatch && (await this.head(key))) throw new ObjectExistsError(key, this.url);
+    const lock = options.retention;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key,
@@ -181,8 +200,17 @@ export class S3ObjectStore implements ObjectStore {
           ContentLength: data.byteLength,
           ContentType: options.contentType,
           IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+          // S3 refuses Object Lock parameters without an integrity header; MD5 is the one every S3 API accepts.
+          ...(lock
+            ? {
+                ObjectLockMode: lock.mode,
+                ObjectLockRetainUntilDate: lock.until,
+                ContentMD5: createHash('md5').update(data).digest('base64'),
+              }
+            : {}),
         }),
       );
+      return out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {};
     } catch (e) {
       if (options.ifNoneMatch && (errorName(e) === 'PreconditionFailed' || httpStatus(e) === 412)) {
         throw new ObjectExistsError(key, this.url);
@@ -211,6 +239,60 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
     return dirs;
+  }
+
+  async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+    const Prefix = this.fullPrefix(prefix);
+    let KeyMarker: string | undefined;
+    let VersionIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectVersionsCommand({
+            Bucket: this.bucket,
+            Prefix,
+            MaxKeys: this.pageSize,
+            KeyMarker,
+            VersionIdMarker,
+          }),
+        );
+      } catch (e) {
+        throw new S3ObjectStoreError('ListObjectVersions', this.bucket, Prefix, { cause: e });
+      }
+      // S3 returns versions and delete markers in two lists; merged back into key order, newest first per key.
+      const merged: ObjectVersion[] = [];
+      for (const v of page.Versions ?? [])
+        merged.push(this.versionOf(v.Key, v.VersionId, v.IsLatest, false, v.LastModified));
+      for (const m of page.DeleteMarkers ?? [])
+        merged.push(this.versionOf(m.Key, m.VersionId, m.IsLatest, true, m.LastModified));
+      merged.sort(
+        (a, b) =>
+          a.key.localeCompare(b.key) ||
+          (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
+          Number(b.isLatest) - Number(a.isLatest),
+      );
+      for (const v of merged) if (v.key !== '') yield v;
+      const more = page.IsTruncated === true;
+      KeyMarker = more ? page.NextKeyMarker : undefined;
+      VersionIdMarker = more ? page.NextVersionIdMarker : undefined;
+    } while (KeyMarker);
+  }
+
+  private versionOf(
+    key: string | undefined,
+    versionId: string | undefined,
+    isLatest: boolean | undefined,
+    deleteMarker: boolean,
+    lastModified: Date | undefined,
+  ): ObjectVersion {
+    return {
+      key: key === undefined ? '' : this.relative(key),
+      versionId: versionId ?? 'null',
+      isLatest: isLatest === true,
+      deleteMarker,
+      ...(lastModified ? { lastModified } : {}),
+    };
   }
 
   private async *pages(prefix: string, delimiter?: string) {
@@ -303,6 +385,23 @@ function withUnsignedPayload(client: S3Client): S3Client {
 function endpointOverride(env: NodeJS.ProcessEnv): string | undefined {
   if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
   return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+}
+
+/** S3's `x-amz-replication-status` (COMPLETE on a source object in the API docs, COMPLETED in practice). */
+function replicationOf(status: string | undefined): ReplicationStatus | undefined {
+  switch (status) {
+    case 'PENDING':
+      return 'pending';
+    case 'COMPLETE':
+    case 'COMPLETED':
+      return 'completed';
+    case 'FAILED':
+      return 'failed';
+    case 'REPLICA':
+      return 'replica';
+    default:
+      return undefined;
+  }
 }
 
 function errorName(e: unknown): string | undefined {

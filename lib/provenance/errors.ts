@@ -21,3 +21,19 @@ export class LogContentionError extends ProvenanceError {
     this.name = 'LogContentionError';
   }
 }
+
+/**
+ * Thrown when an event is not a scan result we can record: not an ECR `ECR Image Scan` or Amazon Inspector
+ * `Inspector2 Scan` event for an ECR image, a scan status we do not know, or no valid repository or digest.
+ */
+export class InvalidScanEventError extends ProvenanceError {
+  constructor(
+    message: string,
+    readonly repository?: string,
+    readonly digest?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'InvalidScanEventError';
+  }
+}

@@ -9,9 +9,10 @@ import type { LogEntry, ProvenanceStatement } from './types';
  * Key layout, next to the vault's own records:
  *   imagevault/provenance/<repository>/@log/<seq, 10 digits>.json      the hash-chained log, written create-only
  *   imagevault/provenance/<repository>/_pending/<digest hex>.json      push identities (CloudTrail), see identity.ts
+ *   imagevault/provenance/<repository>/_scans/<digest hex>.json        the newest scan result (ECR/Inspector), see scan.ts
  * Neither `@` nor `_` starts a repository path component, so these cannot collide with a repository name. The log
  * is `@log`, not `_log`: Athena (Hive) skips paths starting with `_` or `.` as hidden, and the Glue table over this
- * prefix must see the log — while the pending identities, which are not log rows, are meant to stay hidden.
+ * prefix must see the log — while the pending identities and scans, which are not log rows, are meant to stay hidden.
  */
 export const PROVENANCE_PREFIX = 'imagevault/provenance/';
 const SEQ_DIGITS = 10;
@@ -23,6 +24,8 @@ export const logKey = (repository: string, seq: number) =>
   `${logPrefix(repository)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 export const pendingKey = (repository: string, digest: string) =>
   `${PROVENANCE_PREFIX}${repository}/_pending/${Digest.parse(digest).hex}.json`;
+export const scanKey = (repository: string, digest: string) =>
+  `${PROVENANCE_PREFIX}${repository}/_scans/${Digest.parse(digest).hex}.json`;
 
 const LogEntrySchema = z.object({
   seq: z.number().int().positive(),

@@ -106,13 +106,45 @@ export interface ReferrerPredicate {
   signer?: Signer;
 }
 
-/** Placeholder until ECR basic/Inspector scan findings are wired in. */
+/** Most severe findings kept in the record: CRITICAL and HIGH only, at most this many (the counts cover the rest). */
+export const MAX_TOP_FINDINGS = 20;
+
+/** `ecr-basic`: ECR basic scanning (`ECR Image Scan` events); `inspector`: ECR enhanced scanning by Amazon Inspector. */
+export type Scanner = 'ecr-basic' | 'inspector';
+
+/** One vulnerability finding, as ECR's DescribeImageScanFindings reports it (basic or enhanced). */
+export interface ScanFinding {
+  /** The vulnerability id (a CVE), or the finding's title or ARN when it names none. */
+  id: string;
+  /** The scanner's severity: CRITICAL, HIGH, … */
+  severity: string;
+  /** The vulnerable package (the first one, when a finding names several). */
+  package?: string;
+  /** The package version installed in the image. */
+  version?: string;
+  /** The version that fixes it, when the scanner knows one (Inspector only). */
+  fixedIn?: string;
+  /** Where the vulnerability is described. */
+  uri?: string;
+}
+
+/**
+ * The newest vulnerability scan of the image. `unknown` when no scan result was received (scanning off, still
+ * running, or an image that is not in ECR), with the reason; `complete` or `failed` as the scanner reported it.
+ */
 export interface ScanPredicate {
   status: 'unknown' | 'complete' | 'failed';
+  /** Why the status is unknown or failed; for a complete scan, what could not be read (finding details). */
   reason?: string;
-  scanner?: string;
+  scanner?: Scanner;
+  /** When the scan completed: the time of the scanner's EventBridge event. */
   completedAt?: string;
+  /** Finding counts by severity, as the scanner reported them (Inspector adds TOTAL). A severity with none is absent. */
   findings?: Record<string, number>;
+  /** The most severe findings (CRITICAL, then HIGH; at most MAX_TOP_FINDINGS), when their details were read. */
+  top?: ScanFinding[];
+  /** The id of the EventBridge event the result came from. */
+  eventId?: string;
 }
 
 export interface SnapshotPredicate {

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -400,6 +401,79 @@ describe('Class: S3ObjectStore (radosgw)', () => {
       );
     });
   });
+  describe('Versions and Object Lock', () => {
+    const locked = `iv-s3store-l-${run}`;
+
+    beforeAll(async () => {
+      await client.send(new CreateBucketCommand({ Bucket: locked, ObjectLockEnabledForBucket: true }));
+    });
+
+    it('reports the version a write made, and head the current version', async () => {
+      const store = new S3ObjectStore({ bucket: versioned, prefix: 'ver', client });
+
+      const first = await store.putBytes('k', Buffer.from('one'));
+      const second = await store.putBytes('k', Buffer.from('two'));
+
+      expect(first.versionId).toMatch(/\S+/);
+      expect(second.versionId).toMatch(/\S+/);
+      expect(second.versionId).not.toBe(first.versionId);
+      expect(await store.head('k')).toEqual({ key: 'k', size: 3, versionId: second.versionId });
+      // radosgw has no replication here: no status is reported rather than a made-up one
+      expect((await store.head('k'))?.replication).toBeUndefined();
+    });
+
+    it('reports no version id on an unversioned bucket', async () => {
+      const store = new S3ObjectStore({ bucket: plain, prefix: 'nover', client });
+      expect(await store.putBytes('k', Buffer.from('x'))).toEqual({});
+      expect(await store.head('k')).toEqual({ key: 'k', size: 1 });
+    });
+
+    it('locks a version with a retention nobody can delete before it ends', async () => {
+      const store = new S3ObjectStore({ bucket: locked, prefix: 'lock', client });
+      const until = new Date(Date.now() + 86_400_000);
+
+      const put = await store.putBytes('entry', Buffer.from('{"seq":1}'), {
+        retention: { mode: 'COMPLIANCE', until },
+        ifNoneMatch: true,
+      });
+
+      const head = await store.head('entry');
+      expect(head?.versionId).toBe(put.versionId);
+      expect(head?.retention?.mode).toBe('COMPLIANCE');
+      expect(Math.abs(head!.retention!.until.getTime() - until.getTime())).toBeLessThan(1000);
+      // A plain delete only hides it behind a delete marker; deleting the version itself is refused.
+      await client.send(new DeleteObjectCommand({ Bucket: locked, Key: 'lock/entry' }));
+      await expect(
+        client.send(new DeleteObjectCommand({ Bucket: locked, Key: 'lock/entry', VersionId: put.versionId })),
+      ).rejects.toMatchObject({ name: 'AccessDenied' });
+      const raw = await client.send(
+        new GetObjectCommand({ Bucket: locked, Key: 'lock/entry', VersionId: put.versionId }),
+      );
+      expect(await raw.Body?.transformToString()).toBe('{"seq":1}');
+    });
+
+    it('lists every version and delete marker, by key, newest first, across pages', async () => {
+      const store = new S3ObjectStore({ bucket: versioned, prefix: 'lv', client, pageSize: 2 });
+      const a1 = await store.putBytes('a', Buffer.from('1'));
+      const a2 = await store.putBytes('a', Buffer.from('2'));
+      const b1 = await store.putBytes('b', Buffer.from('1'));
+      const removed = await client.send(new DeleteObjectCommand({ Bucket: versioned, Key: 'lv/b' }));
+      const c1 = await store.putBytes('c', Buffer.from('1'));
+
+      const all = [];
+      for await (const v of store.listVersions('')) all.push(v);
+
+      expect(
+        all.map(({ key, versionId, isLatest, deleteMarker }) => ({ key, versionId, isLatest, deleteMarker })),
+      ).toEqual([
+        { key: 'a', versionId: a2.versionId, isLatest: true, deleteMarker: false },
+        { key: 'a', versionId: a1.versionId, isLatest: false, deleteMarker: false },
+        { key: 'b', versionId: removed.VersionId, isLatest: true, deleteMarker: true },
+        { key: 'b', versionId: b1.versionId, isLatest: false, deleteMarker: false },
+        { key: 'c', versionId: c1.versionId, isLatest: true, deleteMarker: false },
+      ]);
+    });
+  });
 });
 
 describe('Class: S3ObjectStore (client mock)', () => {
@@ -456,6 +530,21 @@ describe('Class: S3ObjectStore (client mock)', () => {
       );
       expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
       expect(s3.commandCalls(PutObjectCommand)[0].args[0].input.IfNoneMatch).toBeUndefined();
+    });
+  });
+
+  describe('Method: head', () => {
+    it.each([
+      ['PENDING', 'pending'],
+      ['COMPLETED', 'completed'],
+      ['COMPLETE', 'completed'],
+      ['FAILED', 'failed'],
+      ['REPLICA', 'replica'],
+    ] as const)('maps replication status %s (no local peer replicates) to %s', async (status, expected) => {
+      const { s3, store } = mocked();
+      s3.on(HeadObjectCommand).resolves({ ContentLength: 2, VersionId: 'v1', ReplicationStatus: status });
+
+      expect(await store.head('k')).toEqual({ key: 'k', size: 2, versionId: 'v1', replication: expected });
     });
   });
 

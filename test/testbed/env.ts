@@ -46,7 +46,7 @@ export function startRegistry(name: string): string {
  */
 export async function testBucket(
   name: string,
-  options: { versioned?: boolean } = {},
+  options: { versioned?: boolean; objectLock?: boolean } = {},
 ): Promise<{ client: import('@aws-sdk/client-s3').S3Client; bucket: string }> {
   // Loaded here, not at the top: most test files read env.ts and never touch S3.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -60,7 +60,13 @@ export async function testBucket(
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  await client.send(new sdk.CreateBucketCommand({ Bucket: name }));
+  // Object Lock can only be chosen at creation, and turns versioning on with it (as on AWS).
+  await client.send(
+    new sdk.CreateBucketCommand({
+      Bucket: name,
+      ...(options.objectLock ? { ObjectLockEnabledForBucket: true } : {}),
+    }),
+  );
   if (options.versioned !== false) {
     await client.send(
       new sdk.PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),

@@ -37,6 +37,16 @@ describe('Class: DirectoryObjectStore', () => {
     expect((await s.getBytes('h/1'))?.toString()).toBe('first');
   });
 
+  it('refuses a retention it cannot enforce, and writes nothing', async () => {
+    const s = new DirectoryObjectStore(tempDir());
+    await expect(
+      s.putBytes('log/1.json', Buffer.from('{}'), {
+        retention: { mode: 'COMPLIANCE', until: new Date(Date.now() + 86_400_000) },
+      }),
+    ).rejects.toThrow(/cannot lock log\/1\.json: a directory has no Object Lock/);
+    expect(await s.head('log/1.json')).toBeUndefined();
+  });
+
   it('reports missing objects', async () => {
     const s = new DirectoryObjectStore(tempDir());
     expect(await s.head('nope')).toBeUndefined();
