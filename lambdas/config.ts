@@ -1,6 +1,7 @@
 import { RepositoryFilter } from '../lib/aws/events';
 import type { CandidateBases } from '../lib/drift/base';
 import { Reference } from '../lib/oci/reference';
+import type { LogRetention } from '../lib/provenance/log';
 
 /**
  * Configuration of the Lambda functions, read from environment variables through typed helpers. Each helper throws
@@ -139,6 +140,23 @@ export function candidateBases(name: string, env: Env = process.env): CandidateB
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * PROVENANCE_LOCK_MODE (GOVERNANCE or COMPLIANCE) and PROVENANCE_LOCK_DAYS: the Object Lock each provenance log
+ * entry is written with. Both or neither; undefined when neither is set (entries get the bucket's default).
+ */
+export function provenanceRetention(env: Env = process.env): LogRetention | undefined {
+  const mode = optionalString('PROVENANCE_LOCK_MODE', '', env).toUpperCase();
+  const daysSet = optionalString('PROVENANCE_LOCK_DAYS', '', env) !== '';
+  if (mode === '' && !daysSet) return undefined;
+  if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE')
+    throw new ConfigError(
+      'PROVENANCE_LOCK_MODE',
+      `must be GOVERNANCE or COMPLIANCE when PROVENANCE_LOCK_DAYS is set, got "${env.PROVENANCE_LOCK_MODE ?? ''}"`,
+    );
+  if (!daysSet) throw new ConfigError('PROVENANCE_LOCK_DAYS', 'is required when PROVENANCE_LOCK_MODE is set');
+  return { mode, days: integer('PROVENANCE_LOCK_DAYS', 1, 1, env) };
+}
+
 /** What both functions read. */
 export interface CommonConfig {
   readonly vaultBucket: string;
@@ -159,6 +177,8 @@ export interface SnapshotConfig extends CommonConfig {
   readonly metricsPerRepository: boolean;
   /** Candidate bases per repository prefix, for base detection. @default none */
   readonly candidates?: CandidateBases;
+  /** Object Lock on provenance entries. @default none */
+  readonly provenanceRetention?: LogRetention;
 }
 
 export interface ReconcileConfig extends CommonConfig {
@@ -178,7 +198,8 @@ function commonConfig(env: Env): CommonConfig {
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
- * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none).
+ * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none), PROVENANCE_LOCK_MODE and
+ * PROVENANCE_LOCK_DAYS (default none).
  */
 export function snapshotConfig(env: Env = process.env): SnapshotConfig {
   return {
@@ -186,6 +207,7 @@ export function snapshotConfig(env: Env = process.env): SnapshotConfig {
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 3, 1, env),
     metricsPerRepository: boolean('METRICS_PER_REPOSITORY', false, env),
     candidates: candidateBases('CANDIDATE_BASES', env),
+    provenanceRetention: provenanceRetention(env),
   };
 }
 
@@ -235,12 +257,23 @@ export interface IdentityConfig {
   readonly vaultBucket: string;
   /** Key prefix in the bucket; '' is the bucket root. */
   readonly vaultPrefix: string;
+  /** Object Lock on provenance entries. @default none */
+  readonly provenanceRetention?: LogRetention;
 }
 
-/** VAULT_BUCKET, VAULT_PREFIX (may be empty). */
+/** VAULT_BUCKET, VAULT_PREFIX (may be empty), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (optional). */
 export function identityConfig(env: Env = process.env): IdentityConfig {
   return {
     vaultBucket: requiredString('VAULT_BUCKET', env),
     vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+    provenanceRetention: provenanceRetention(env),
   };
+}
+
+/** The scan function reads what the identity function reads. */
+export type ScanConfig = IdentityConfig;
+
+/** VAULT_BUCKET, VAULT_PREFIX (may be empty), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (optional). */
+export function scanConfig(env: Env = process.env): ScanConfig {
+  return identityConfig(env);
 }

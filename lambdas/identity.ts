@@ -4,7 +4,7 @@
  * record, kept pending until it does. The work is lib/services/identity-events; this wires the vault. Returns
  * `{status: 'joined' | 'pending' | 'ignored', repository, digest}`.
  *
- * Environment: VAULT_BUCKET, VAULT_PREFIX (see ./config), POWERTOOLS_SERVICE_NAME.
+ * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { S3ObjectStore } from '../lib/content/s3';
@@ -17,4 +17,5 @@ const config = identityConfig();
 export const handler = createIdentityHandler({
   vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
   logger: new Logger(),
+  retention: config.provenanceRetention,
 });

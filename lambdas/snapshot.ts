@@ -3,7 +3,7 @@
  * record processed by lib/services/snapshot-events; failures come back as batchItemFailures.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT,
- * METRICS_PER_REPOSITORY, CANDIDATE_BASES (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+ * METRICS_PER_REPOSITORY, CANDIDATE_BASES, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -34,4 +34,5 @@ export const handler = createSnapshotHandler({
   maxReceiveCount: config.maxReceiveCount,
   metricsPerRepository: config.metricsPerRepository,
   candidates: config.candidates,
+  provenanceRetention: config.provenanceRetention,
 });

@@ -7,10 +7,15 @@ import {
   checkInteger,
   checkKeyPrefix,
   checkObjectLock,
+  checkProvenanceRetention,
+  checkProvenanceTrail,
   checkRepositories,
+  OBJECT_LOCK_MODES,
   Problems,
   type ObjectLockMode,
+  type ProvenanceTrailMode,
 } from './validation';
+import { STORAGE_DEFAULTS } from './vault-bucket';
 
 /** The app's settings, from cdk.json's context (or `-c key=value`) and the CDK CLI's environment. */
 export interface AppConfig {
@@ -29,6 +34,10 @@ export interface AppConfig {
   readonly upstreamSchedule: string;
   /** The complete ARN of the secret with upstream registry credentials. @default none: anonymous */
   readonly upstreamCredentialsSecretArn?: string;
+  /** Where the CloudTrail PutImage events come from: an existing trail, or one the stack creates. */
+  readonly provenanceTrail: ProvenanceTrailMode;
+  /** Object Lock days of each provenance entry. @default the construct's (365, or objectLockDays if longer) */
+  readonly provenanceRetentionDays?: number;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -40,6 +49,7 @@ export const CONTEXT_DEFAULTS = {
   upstreamSchedule: 'rate(1 hour)',
   objectLock: 'off' as ObjectLockMode,
   noncurrentTransitionDays: 30,
+  provenanceTrail: 'existing' as ProvenanceTrailMode,
   vaultPrefix: '',
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
@@ -163,6 +173,17 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   const objectLockDays = int('objectLockDays');
   checkObjectLock(problems, { mode: 'objectLock', days: 'objectLockDays' }, objectLock, objectLockDays);
 
+  const provenanceTrail = str('provenanceTrail', CONTEXT_DEFAULTS.provenanceTrail) as ProvenanceTrailMode;
+  checkProvenanceTrail(problems, 'provenanceTrail', provenanceTrail);
+  const provenanceRetentionDays = int('provenanceRetentionDays');
+  if ((OBJECT_LOCK_MODES as readonly string[]).includes(objectLock))
+    checkProvenanceRetention(
+      problems,
+      objectLock,
+      objectLockDays ?? STORAGE_DEFAULTS.objectLockDays,
+      provenanceRetentionDays,
+    );
+
   const noncurrentTransitionDays =
     int('noncurrentTransitionDays') ?? CONTEXT_DEFAULTS.noncurrentTransitionDays;
   checkInteger(problems, 'noncurrentTransitionDays', noncurrentTransitionDays, 1, 36500);
@@ -189,6 +210,8 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     ...(upstreamCredentialsSecretArn
       ? { upstreamCredentialsSecretArn: upstreamCredentialsSecretArn as string }
       : {}),
+    provenanceTrail,
+    ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
   };
 }
 
@@ -225,6 +248,8 @@ export function addImageVaultStacks(
     candidateBases: config.candidateBases,
     upstreamSchedule: events.Schedule.expression(config.upstreamSchedule),
     upstreamCredentialsSecretArn: config.upstreamCredentialsSecretArn,
+    provenanceTrail: config.provenanceTrail,
+    provenanceRetentionDays: config.provenanceRetentionDays,
   });
   return { vault, replica };
 }

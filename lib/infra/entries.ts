@@ -12,6 +12,7 @@ export function projectRoot(from: string = __dirname): string {
   }
 }
 
+export type HandlerName = 'snapshot' | 'reconcile' | 'upstream' | 'identity' | 'scan';
+
 /** Lambda handler sources, bundled by NodejsFunction (the infrastructure imports no runtime code). */
-export const handlerEntry = (name: 'snapshot' | 'reconcile' | 'upstream' | 'identity'): string =>
-  path.join(projectRoot(), 'lambdas', `${name}.ts`);
+export const handlerEntry = (name: HandlerName): string => path.join(projectRoot(), 'lambdas', `${name}.ts`);

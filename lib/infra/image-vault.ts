@@ -19,7 +19,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
-import { handlerEntry, projectRoot } from './entries';
+import { handlerEntry, projectRoot, type HandlerName } from './entries';
 import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
   ALL_REPOSITORIES,
@@ -27,6 +27,7 @@ import {
   checkEmails,
   checkInteger,
   checkKeyPrefix,
+  checkProvenanceRetention,
   checkProvenanceTrail,
   checkRepositories,
   Problems,
@@ -126,6 +127,15 @@ export interface ImageVaultProps extends VaultStorageProps {
    * @default 'existing'
    */
   readonly provenanceTrail?: ProvenanceTrailMode;
+
+  /**
+   * With `objectLock` on: how long each provenance log entry is locked, in days, in the bucket's Object Lock mode.
+   * Set on each entry as it is written (so records can outlive the blobs' default retention); at least
+   * `objectLockDays`, so a record is never less protected than what it describes.
+   *
+   * @default the larger of 365 and `objectLockDays` when objectLock is on; must not be set when it is 'off'
+   */
+  readonly provenanceRetentionDays?: number;
 }
 
 /** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
@@ -148,12 +158,14 @@ export const VAULT_DEFAULTS = {
   upstreamTimeout: Duration.minutes(5),
   /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
   upstreamStateKeys: 'imagevault/upstream/*',
+  /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
+  provenanceRetentionDays: 365,
   identityMemoryMb: 256,
   identityTimeout: Duration.minutes(1),
   /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
   identityRetries: 2,
   provenanceTrail: 'existing' as ProvenanceTrailMode,
-  /** The provenance log (and pending identities), under the vault prefix: all the identity Lambda may write. */
+  /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
   provenanceKeys: 'imagevault/provenance/*',
   provenanceLocation: 'imagevault/provenance/',
   provenanceTableName: 'provenance_log',
@@ -195,6 +207,10 @@ export class ImageVault extends Construct {
   readonly identityFunction: nodejs.NodejsFunction;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
   readonly identityDeadLetterQueue: sqs.Queue;
+  /** Records ECR basic and Inspector scan results in each image's provenance log. */
+  readonly scanFunction: nodejs.NodejsFunction;
+  /** Scan events that failed after their retries (or could not be delivered); alarmed on. */
+  readonly scanDeadLetterQueue: sqs.Queue;
   /** The trail, when `provenanceTrail: 'create'`. */
   readonly trail?: cloudtrail.Trail;
   /** The Glue database of the Athena table over the provenance logs. */
@@ -204,6 +220,9 @@ export class ImageVault extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
+  /** PROVENANCE_LOCK_MODE/DAYS for every function that appends to a provenance log; empty without Object Lock. */
+  private readonly provenanceLock: Record<string, string>;
+  private readonly provenanceKeys: string;
 
   constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
     super(scope, id);
@@ -213,6 +232,10 @@ export class ImageVault extends Construct {
 
     this.vault = new VaultBucket(this, 'Vault', { ...props, purpose: 'vault', replica: props.replica });
     this.bucket = this.vault.bucket;
+    this.provenanceLock = provenanceLockEnvironment(props);
+    this.provenanceKeys = this.bucket.arnForObjects(
+      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.provenanceKeys}` : VAULT_DEFAULTS.provenanceKeys,
+    );
     this.encryptionKey = this.vault.encryptionKey;
     if (this.vault.replicationRole) {
       acknowledgeWildcards(this.vault.replicationRole, [
@@ -297,6 +320,7 @@ export class ImageVault extends Construct {
         ...(props.candidateBases && Object.keys(props.candidateBases).length > 0
           ? { CANDIDATE_BASES: JSON.stringify(props.candidateBases) }
           : {}),
+        ...this.provenanceLock,
       },
     });
     this.snapshotFunction.addEventSource(
@@ -317,6 +341,7 @@ export class ImageVault extends Construct {
     );
     this.vault.grantRead(snapshotRole);
     this.vault.grantWrite(snapshotRole);
+    this.grantProvenanceLock(snapshotRole);
     this.grantAlert(snapshotRole);
     acknowledgeWildcards(snapshotRole, [
       ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
@@ -380,6 +405,9 @@ export class ImageVault extends Construct {
     const identity = this.identity(repositories, vaultPrefix);
     this.identityFunction = identity.fn;
     this.identityDeadLetterQueue = identity.deadLetterQueue;
+    const scan = this.scan(repositories, vaultPrefix);
+    this.scanFunction = scan.fn;
+    this.scanDeadLetterQueue = scan.deadLetterQueue;
     if ((props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail) === 'create')
       this.trail = this.createTrail();
     const glueTable = this.provenanceGlueTable(vaultPrefix);
@@ -441,40 +469,11 @@ export class ImageVault extends Construct {
     repositories: readonly string[],
     vaultPrefix: string,
   ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
-    const deadLetterQueue = new sqs.Queue(this, 'IdentityDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
-    });
-    const fn = this.handler('Identity', {
-      entry: handlerEntry('identity'),
-      memorySize: VAULT_DEFAULTS.identityMemoryMb,
-      timeout: VAULT_DEFAULTS.identityTimeout,
+    const writer = this.provenanceWriter('Identity', 'identity', vaultPrefix, {
       description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
-      environment: {
-        VAULT_BUCKET: this.bucket.bucketName,
-        VAULT_PREFIX: vaultPrefix,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-identity',
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      retryAttempts: VAULT_DEFAULTS.identityRetries,
-      deadLetterQueue,
+      serviceName: 'imagevault-identity',
+      eventsReason: 'the provenance logs: one object per entry and per pending identity, per repository',
     });
-    const role = fn.role!;
-    this.vault.grantRead(role);
-    const provenanceKeys = this.bucket.arnForObjects(
-      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.provenanceKeys}` : VAULT_DEFAULTS.provenanceKeys,
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [provenanceKeys] }),
-    );
-    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    acknowledgeWildcards(role, [
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [provenanceKeys, 'the provenance logs: one object per entry and per pending identity, per repository'],
-    ]);
     const rule = new events.Rule(this, 'EcrPutImageRule', {
       description:
         'CloudTrail ecr:PutImage calls in the protected repositories, to the imagevault identity Lambda',
@@ -482,9 +481,117 @@ export class ImageVault extends Construct {
     });
     // Events EventBridge cannot deliver go to the same DLQ as invocations that failed after Lambda's retries.
     rule.addTarget(
-      new targets.LambdaFunction(fn, { retryAttempts: VAULT_DEFAULTS.identityRetries, deadLetterQueue }),
+      new targets.LambdaFunction(writer.fn, {
+        retryAttempts: VAULT_DEFAULTS.identityRetries,
+        deadLetterQueue: writer.deadLetterQueue,
+      }),
     );
+    return writer;
+  }
+
+  /**
+   * Scan results: ECR basic scanning (`ECR Image Scan`) and Amazon Inspector (`Inspector2 Scan`) events for the
+   * protected repositories, and the function that records them (with the CRITICAL/HIGH findings read from ECR) in
+   * the provenance log. Scanning itself is configured on the registry (scan on push, or Inspector); without it
+   * no event comes and records say the scan is unknown.
+   */
+  private scan(
+    repositories: readonly string[],
+    vaultPrefix: string,
+  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+    const writer = this.provenanceWriter('Scan', 'scan', vaultPrefix, {
+      description: 'Records ECR/Inspector scan results of an ECR image in its imagevault provenance log',
+      serviceName: 'imagevault-scan',
+      eventsReason: 'the provenance logs: one object per entry and per pending scan, per repository',
+    });
+    const pullRepositories = repositoryArns(this, repositories);
+    writer.fn.role!.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['ecr:DescribeImageScanFindings'], resources: pullRepositories }),
+    );
+    // With Inspector (enhanced scanning), ECR answers DescribeImageScanFindings from Inspector's findings, on the
+    // caller's permissions: https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
+    writer.fn.role!.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['inspector2:ListFindings'], resources: ['*'] }),
+    );
+    acknowledgeWildcards(writer.fn.role!, [
+      ['*', 'inspector2:ListFindings has no resource-level permissions'],
+      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
+    ]);
+    // Two rules to one target: the patterns differ in source and in how they name the repository (name or ARN).
+    const rule = new events.Rule(this, 'EcrScanRule', {
+      description: 'ECR basic scan results in the protected repositories, to the imagevault scan Lambda',
+      eventPattern: ecrScanPattern(repositories),
+    });
+    const inspector = new events.Rule(this, 'InspectorScanRule', {
+      description:
+        'Amazon Inspector scans of images in the protected repositories, to the imagevault scan Lambda',
+      eventPattern: inspectorScanPattern(this, repositories),
+    });
+    for (const r of [rule, inspector])
+      r.addTarget(
+        new targets.LambdaFunction(writer.fn, {
+          retryAttempts: VAULT_DEFAULTS.identityRetries,
+          deadLetterQueue: writer.deadLetterQueue,
+        }),
+      );
+    return writer;
+  }
+
+  /**
+   * A small function driven by EventBridge that appends to the provenance logs: reads the vault, writes only under
+   * `imagevault/provenance/` (locking entries when Object Lock is on), retries twice, then a KMS-encrypted DLQ.
+   */
+  private provenanceWriter(
+    id: string,
+    entry: HandlerName,
+    vaultPrefix: string,
+    options: { description: string; serviceName: string; eventsReason: string },
+  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.messagingKey,
+      dataKeyReuse: Duration.hours(1),
+      enforceSSL: true,
+      retentionPeriod: VAULT_DEFAULTS.retention,
+    });
+    const fn = this.handler(id, {
+      entry: handlerEntry(entry),
+      memorySize: VAULT_DEFAULTS.identityMemoryMb,
+      timeout: VAULT_DEFAULTS.identityTimeout,
+      description: options.description,
+      environment: {
+        VAULT_BUCKET: this.bucket.bucketName,
+        VAULT_PREFIX: vaultPrefix,
+        POWERTOOLS_SERVICE_NAME: options.serviceName,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...this.provenanceLock,
+      },
+      retryAttempts: VAULT_DEFAULTS.identityRetries,
+      deadLetterQueue,
+    });
+    const role = fn.role!;
+    this.vault.grantRead(role);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.provenanceKeys] }),
+    );
+    this.grantProvenanceLock(role);
+    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeWildcards(role, [
+      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      [this.provenanceKeys, options.eventsReason],
+    ]);
     return { fn, deadLetterQueue };
+  }
+
+  /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */
+  private grantProvenanceLock(role: iam.IRole): void {
+    if (Object.keys(this.provenanceLock).length === 0) return;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObjectRetention'], resources: [this.provenanceKeys] }),
+    );
+    acknowledgeWildcards(role, [
+      [this.provenanceKeys, 'the provenance log entries, one object per entry, each locked as it is written'],
+    ]);
   }
 
   /**
@@ -572,6 +679,12 @@ export class ImageVault extends Construct {
     checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
     checkCandidateBases(problems, 'candidateBases', props.candidateBases);
     checkProvenanceTrail(problems, 'provenanceTrail', props.provenanceTrail);
+    checkProvenanceRetention(
+      problems,
+      props.objectLock ?? STORAGE_DEFAULTS.objectLock,
+      props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays,
+      props.provenanceRetentionDays,
+    );
     if (props.maxSnapshotConcurrency !== undefined) {
       checkInteger(problems, 'maxSnapshotConcurrency', props.maxSnapshotConcurrency, 2, 1000);
     }
@@ -690,28 +803,42 @@ export class ImageVault extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     });
-    add('IdentityErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the identity Lambda failed, so who pushed an image may be missing from its provenance record. Lambda retries twice, then the event goes to the identity DLQ. Next step: read the identity logs.',
-      metric: this.identityFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    add('IdentityDeadLetterAlarm', {
-      alarmDescription:
-        'imagevault: a CloudTrail PutImage event could not be recorded and is in the identity dead-letter queue. Next step: read the message and the identity logs, fix the cause, then re-invoke the identity Lambda with the message body.',
-      metric: this.identityDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
+    const writers = [
+      {
+        id: 'Identity',
+        fn: this.identityFunction,
+        dlq: this.identityDeadLetterQueue,
+        lost: 'who pushed an image may be missing from its provenance record',
+        event: 'a CloudTrail PutImage event',
+      },
+      {
+        id: 'Scan',
+        fn: this.scanFunction,
+        dlq: this.scanDeadLetterQueue,
+        lost: "an image's scan findings may be missing from its provenance record",
+        event: 'an ECR/Inspector scan result',
+      },
+    ];
+    for (const w of writers) {
+      const name = w.id.toLowerCase();
+      add(`${w.id}ErrorsAlarm`, {
+        alarmDescription: `imagevault: the ${name} Lambda failed, so ${w.lost}. Lambda retries twice, then the event goes to the ${name} DLQ. Next step: read the ${name} logs.`,
+        metric: w.fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      add(`${w.id}DeadLetterAlarm`, {
+        alarmDescription: `imagevault: ${w.event} could not be recorded and is in the ${name} dead-letter queue. Next step: read the message and the ${name} logs, fix the cause, then re-invoke the ${name} Lambda with the message body.`,
+        metric: w.dlq.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
     add('ReconcileErrorsAlarm', {
       alarmDescription:
         'imagevault: the reconcile Lambda failed, so images missed by events are not being backfilled. Next step: read the reconcile logs.',
@@ -857,6 +984,46 @@ export function ecrPutImagePattern(repositories: readonly string[]): events.Even
           }),
     },
   };
+}
+
+/** ECR basic scan results (`ECR Image Scan`) in the protected repositories; the detail names the repository. */
+export function ecrScanPattern(repositories: readonly string[]): events.EventPattern {
+  const all = repositories.includes(ALL_REPOSITORIES);
+  return {
+    source: ['aws.ecr'],
+    detailType: ['ECR Image Scan'],
+    ...(all
+      ? {}
+      : {
+          detail: {
+            'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
+          },
+        }),
+  };
+}
+
+/**
+ * Amazon Inspector scan results (`Inspector2 Scan`) for images in the protected repositories. Inspector names the
+ * repository by ARN, so the prefixes are matched on `arn:…:repository/<prefix>` (EC2 and Lambda scans, with other
+ * ARNs, never match).
+ */
+export function inspectorScanPattern(scope: Construct, repositories: readonly string[]): events.EventPattern {
+  const arns = repositoryArns(scope, repositories).map((a) => a.replace(/\*$/, ''));
+  return {
+    source: ['aws.inspector2'],
+    detailType: ['Inspector2 Scan'],
+    detail: { 'repository-name': events.Match.anyOf(...arns.map((a) => events.Match.prefix(a))) },
+  };
+}
+
+/** The functions' PROVENANCE_LOCK_* variables: the bucket's Object Lock mode and the entries' retention. */
+function provenanceLockEnvironment(props: ImageVaultProps): Record<string, string> {
+  const mode = props.objectLock ?? STORAGE_DEFAULTS.objectLock;
+  if (mode === 'off') return {};
+  const days =
+    props.provenanceRetentionDays ??
+    Math.max(VAULT_DEFAULTS.provenanceRetentionDays, props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
+  return { PROVENANCE_LOCK_MODE: mode.toUpperCase(), PROVENANCE_LOCK_DAYS: String(days) };
 }
 
 /** ARNs of the protected repositories: `repository/*` for all, `repository/<prefix>*` per prefix. */

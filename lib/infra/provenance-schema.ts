@@ -104,6 +104,21 @@ const SCAN = struct(
   f('scanner', 'string', true),
   f('completedAt', 'string', true),
   f('findings', map('int'), true),
+  f(
+    'top',
+    array(
+      struct(
+        f('id', 'string'),
+        f('severity', 'string'),
+        f('package', 'string', true),
+        f('version', 'string', true),
+        f('fixedIn', 'string', true),
+        f('uri', 'string', true),
+      ),
+    ),
+    true,
+  ),
+  f('eventId', 'string', true),
 );
 
 const SNAPSHOT = struct(
@@ -111,7 +126,8 @@ const SNAPSHOT = struct(
   f('keys', struct(f('manifest', 'string'), f('record', 'string'))),
   f('versionIds', struct(f('manifest', 'string', true), f('record', 'string', true)), true),
   f('verifiedAt', 'string'),
-  f('replication', 'string', true),
+  f('replication', 'string'),
+  f('replicationReason', 'string', true),
 );
 
 const STATEMENT = struct(

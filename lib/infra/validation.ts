@@ -153,6 +153,29 @@ export function checkCandidateBases(problems: Problems, name: string, candidates
 export const PROVENANCE_TRAIL_MODES = ['create', 'existing'] as const;
 export type ProvenanceTrailMode = (typeof PROVENANCE_TRAIL_MODES)[number];
 
+/** provenanceRetentionDays: only with Object Lock on, and never shorter than the bucket's default retention. */
+export function checkProvenanceRetention(
+  problems: Problems,
+  objectLock: unknown,
+  objectLockDays: number | undefined,
+  days: number | undefined,
+): void {
+  if (days === undefined) return;
+  if (objectLock === 'off') {
+    problems.add(
+      `provenanceRetentionDays (${days}) is set but objectLock is 'off': records can only be locked in a bucket with Object Lock`,
+    );
+    return;
+  }
+  if (objectLockDays !== undefined && Number.isInteger(days) && days < objectLockDays) {
+    problems.add(
+      `provenanceRetentionDays (${days}) is shorter than objectLockDays (${objectLockDays}): a record must stay locked at least as long as what it describes`,
+    );
+    return;
+  }
+  checkInteger(problems, 'provenanceRetentionDays', days, 1, 36500);
+}
+
 export function checkProvenanceTrail(problems: Problems, name: string, mode: unknown): void {
   if (mode === undefined) return;
   if (!(PROVENANCE_TRAIL_MODES as readonly unknown[]).includes(mode)) {

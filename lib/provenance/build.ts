@@ -9,8 +9,9 @@ import {
   parsePutImageEvent,
   type PushIdentity,
 } from './identity';
-import { ProvenanceLog } from './log';
+import { ProvenanceLog, type LogRetention } from './log';
 import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer, isBuildKitAttestation } from './referrers';
+import { PendingScans, scanPredicateOf } from './scan';
 import {
   PREDICATE_TYPE,
   STATEMENT_TYPE,
@@ -22,6 +23,7 @@ import {
   type ReferrerPredicate,
   type ScanPredicate,
   type SnapshotPredicate,
+  type SnapshotReplication,
 } from './types';
 
 const OCI = 'org.opencontainers.image.';
@@ -33,10 +35,6 @@ export interface BuildProvenanceOptions {
   readonly identity?: PushIdentity;
   /** Scan findings. @default `status: 'unknown'` with the reason */
   readonly scan?: ScanPredicate;
-  /** Object version ids, when the store reports them. */
-  readonly versionIds?: SnapshotPredicate['versionIds'];
-  /** @default 'unknown' */
-  readonly replication?: SnapshotPredicate['replication'];
   /** @default new Date() */
   readonly now?: Date;
   /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
@@ -61,15 +59,10 @@ export async function buildProvenance(
   const { time, tags } = await pushOf(vault, record);
   const scan: ScanPredicate = extra.scan ?? {
     status: 'unknown',
-    reason: 'no scan findings received: ECR/Inspector scan results are not wired into imagevault yet',
+    reason:
+      'no ECR basic or Amazon Inspector scan result received for this image (scanning off for the repository, the scan still running, or the image is not in ECR)',
   };
-  const snapshot: SnapshotPredicate = {
-    store: vault.url,
-    keys: { manifest: blobKey(digest), record: imageKey(repository, digest) },
-    ...(extra.versionIds ? { versionIds: extra.versionIds } : {}),
-    verifiedAt: record.lastSnapshotAt,
-    replication: extra.replication ?? 'unknown',
-  };
+  const snapshot = await snapshotOf(vault, repository, digest, record.lastSnapshotAt);
   let predicate: ProvenancePredicate = {
     push: { time, tags, identityStatus: 'pending', reason: '' },
     image,
@@ -85,6 +78,62 @@ export async function buildProvenance(
     predicate = { ...predicate, push: { ...predicate.push, ...status } };
   }
   return statementOf(extra.registry ? `${extra.registry}/${repository}` : repository, digest, predicate);
+}
+
+/**
+ * Where the verified copy is: the root manifest and the image record, with their S3 version ids and replication as
+ * the store reports them now. A blob is written once (content-addressed), so the manifest's version never changes.
+ */
+async function snapshotOf(
+  vault: Vault,
+  repository: string,
+  digest: string,
+  verifiedAt: string,
+): Promise<SnapshotPredicate> {
+  const keys = { manifest: blobKey(digest), record: imageKey(repository, digest) };
+  let heads;
+  try {
+    heads = await Promise.all([vault.store.head(keys.manifest), vault.store.head(keys.record)]);
+  } catch (e) {
+    return {
+      store: vault.url,
+      keys,
+      verifiedAt,
+      replication: 'unknown',
+      replicationReason: `the store could not be asked: ${(e as Error).message}`,
+    };
+  }
+  const [manifest, record] = heads;
+  const versionIds = {
+    ...(manifest?.versionId ? { manifest: manifest.versionId } : {}),
+    ...(record?.versionId ? { record: record.versionId } : {}),
+  };
+  const statuses = [manifest?.replication, record?.replication];
+  let replication: SnapshotReplication;
+  let replicationReason: string;
+  if (statuses.includes('failed')) {
+    replication = 'failed';
+    replicationReason = 'S3 replication FAILED for an object of this snapshot: the replica region lacks it';
+  } else if (statuses.includes('pending')) {
+    replication = 'pending';
+    replicationReason = 'S3 is still copying this snapshot to the replica region';
+  } else if (statuses.every((s) => s === 'completed' || s === 'replica')) {
+    replication = 'completed';
+    replicationReason = 'S3 reports the manifest and the record replicated';
+  } else {
+    replication = 'not-replicated';
+    replicationReason = manifest?.versionId
+      ? 'the bucket reports no replication for these objects (no replication rule covers them)'
+      : 'this store has no replication (a directory or an unversioned bucket)';
+  }
+  return {
+    store: vault.url,
+    keys,
+    ...(Object.keys(versionIds).length > 0 ? { versionIds } : {}),
+    verifiedAt,
+    replication,
+    replicationReason,
+  };
 }
 
 function statementOf(name: string, digest: string, predicate: ProvenancePredicate): ProvenanceStatement {
@@ -247,6 +296,8 @@ function baseOf(record: ImageRecord): BasePredicate {
 export interface RecordProvenanceOptions extends BuildProvenanceOptions {
   /** When the entry is appended. @default now */
   readonly time?: string;
+  /** Object Lock on the entry appended. @default none (the bucket's default retention, if any) */
+  readonly retention?: LogRetention;
 }
 
 export interface RecordProvenanceResult {
@@ -257,14 +308,21 @@ export interface RecordProvenanceResult {
 }
 
 /**
- * Equal but for when the snapshot was last re-verified: every re-snapshot (a reconcile pass, a duplicate event)
- * refreshes that time, and a new log entry for it alone would grow the log without telling anyone anything.
+ * Equal but for when the snapshot was last re-verified and which version of the image record that wrote: every
+ * re-snapshot (a reconcile pass, a duplicate event) refreshes both, and a new log entry for them alone would grow
+ * the log without telling anyone anything.
  */
 function sameFacts(a: ProvenanceStatement, b: ProvenanceStatement): boolean {
-  const strip = (x: ProvenanceStatement) => ({
-    ...x,
-    predicate: { ...x.predicate, snapshot: { ...x.predicate.snapshot, verifiedAt: undefined } },
-  });
+  const strip = (x: ProvenanceStatement) => {
+    const { versionIds, ...snapshot } = x.predicate.snapshot;
+    return {
+      ...x,
+      predicate: {
+        ...x.predicate,
+        snapshot: { ...snapshot, verifiedAt: undefined, manifestVersion: versionIds?.manifest },
+      },
+    };
+  };
   return canonicalize(strip(a)) === canonicalize(strip(b));
 }
 
@@ -279,10 +337,12 @@ export async function recordProvenance(
   digest: string,
   options: RecordProvenanceOptions = {},
 ): Promise<RecordProvenanceResult> {
-  const log = new ProvenanceLog(vault.store);
+  const log = new ProvenanceLog(vault.store, { retention: options.retention });
   const identity = options.identity ?? (await new PendingIdentities(vault.store).get(repository, digest));
+  const pendingScan = options.scan ? undefined : await new PendingScans(vault.store).get(repository, digest);
+  const scan = options.scan ?? (pendingScan ? scanPredicateOf(pendingScan) : undefined);
   const previous = await log.latest(repository, digest);
-  let statement = await buildProvenance(vault, repository, digest, { ...options, identity });
+  let statement = await buildProvenance(vault, repository, digest, { ...options, identity, scan });
   if (previous) statement = carryForward(statement, previous.statement);
   if (previous && sameFacts(previous.statement, statement))
     return { statement, entry: previous, appended: false };
@@ -315,10 +375,10 @@ export interface RecordIdentityResult {
 export async function recordPushIdentity(
   vault: Vault,
   cloudTrailPutImage: unknown,
-  options: { time?: string } = {},
+  options: { time?: string; retention?: LogRetention } = {},
 ): Promise<RecordIdentityResult> {
   const identity = await new PendingIdentities(vault.store).put(parsePutImageEvent(cloudTrailPutImage));
-  const log = new ProvenanceLog(vault.store);
+  const log = new ProvenanceLog(vault.store, { retention: options.retention });
   const latest = await log.latest(identity.repository, identity.digest);
   if (!latest) return { identity, status: 'pending' };
   const statement: ProvenanceStatement = {

@@ -4,4 +4,5 @@ export * from './canonical';
 export * from './log';
 export * from './referrers';
 export * from './identity';
+export * from './scan';
 export * from './build';

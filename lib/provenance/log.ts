@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ObjectExistsError, type ObjectStore } from '../content';
+import { ObjectExistsError, type ObjectStore, type ObjectVersion, type Retention } from '../content';
 import { Digest, validateRepository } from '../oci';
 import { canonicalHash } from './canonical';
 import { LogContentionError, ProvenanceError } from './errors';
@@ -18,6 +18,7 @@ export const PROVENANCE_PREFIX = 'imagevault/provenance/';
 const SEQ_DIGITS = 10;
 /** Appends retried when another writer takes the same sequence number; a handful covers any real contention. */
 const APPEND_ATTEMPTS = 5;
+const DAY_MS = 86_400_000;
 
 export const logPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/@log/`;
 export const logKey = (repository: string, seq: number) =>
@@ -45,7 +46,11 @@ export function entryHash(entry: Omit<LogEntry, 'hash'> & { hash?: string }): st
   return canonicalHash(rest);
 }
 
-export type ChainProblemKind = 'edited' | 'removed' | 'reordered' | 'unreadable';
+/**
+ * `overwritten` and `deleted` come from the bucket's version history, not the chain: they show a rewrite that kept
+ * the chain consistent (a re-hashed forgery) and a removed newest entry, which no chain can show by itself.
+ */
+export type ChainProblemKind = 'edited' | 'removed' | 'reordered' | 'unreadable' | 'overwritten' | 'deleted';
 
 export interface ChainProblem {
   kind: ChainProblemKind;
@@ -62,6 +67,26 @@ export interface ChainReport {
   problems: ChainProblem[];
   /** The last entry's hash: keep it elsewhere to detect a truncated tail, which no chain can show by itself. */
   head?: string;
+  /**
+   * `checked`: the store keeps versions and every entry key was found written exactly once and never deleted;
+   * `not-kept`: the store has no version history (a directory), so only the chain was checked.
+   */
+  versions: 'checked' | 'not-kept';
+}
+
+/** Object Lock for each new log entry: its mode, and how many days from the append nobody may remove it. */
+export interface LogRetention {
+  readonly mode: Retention['mode'];
+  readonly days: number;
+}
+
+export interface ProvenanceLogOptions {
+  /**
+   * Lock every entry written (S3 Object Lock; the bucket must have been created with it). Independent of the
+   * bucket's default retention, so records can be kept longer than the blobs.
+   * @default none: entries get the bucket's default retention, if it has one
+   */
+  readonly retention?: LogRetention;
 }
 
 /**
@@ -70,7 +95,14 @@ export interface ChainReport {
  * same digest; the newest entry for a digest is its current record.
  */
 export class ProvenanceLog {
-  constructor(readonly store: ObjectStore) {}
+  constructor(
+    readonly store: ObjectStore,
+    readonly options: ProvenanceLogOptions = {},
+  ) {
+    const r = options.retention;
+    if (r && (!Number.isSafeInteger(r.days) || r.days < 1))
+      throw new ProvenanceError(`provenance retention must be a whole number of days ≥ 1, got ${r.days}`);
+  }
 
   /** Every entry, in sequence order, parsed but not verified (see verify). */
   async entries(repository: string): Promise<LogEntry[]> {
@@ -109,11 +141,19 @@ export class ProvenanceLog {
         previous: last?.hash ?? null,
       };
       const entry: LogEntry = { ...body, hash: entryHash(body) };
+      const lock = this.options.retention;
       try {
         await this.store.putBytes(
           logKey(repository, entry.seq),
           Buffer.from(JSON.stringify(entry, null, 2) + '\n'),
-          { ifNoneMatch: true, contentType: 'application/json' },
+          {
+            ifNoneMatch: true,
+            contentType: 'application/json',
+            // From the real clock, not the entry's time: a lock is about when the object was written.
+            ...(lock
+              ? { retention: { mode: lock.mode, until: new Date(Date.now() + lock.days * DAY_MS) } }
+              : {}),
+          },
         );
         return entry;
       } catch (e) {
@@ -203,13 +243,70 @@ export class ProvenanceLog {
       previousHash = entry.hash;
       linkKnown = true;
     }
+    const versions = await this.checkVersions(repository, problems);
     return {
       repository,
       entries: count,
       ok: problems.length === 0,
       problems,
       ...(previousHash ? { head: previousHash } : {}),
+      versions,
     };
+  }
+
+  /**
+   * On a versioned store, every entry key must have exactly one version and no delete marker: entries are written
+   * create-only, so a second version is an overwrite and a marker a deletion — whatever the chain says. Under
+   * Object Lock neither can remove the original version, which is still there to compare.
+   */
+  private async checkVersions(
+    repository: string,
+    problems: ChainProblem[],
+  ): Promise<ChainReport['versions']> {
+    if (!this.store.listVersions) return 'not-kept';
+    const byKey = new Map<string, ObjectVersion[]>();
+    for await (const v of this.store.listVersions(logPrefix(repository))) {
+      const list = byKey.get(v.key) ?? [];
+      list.push(v);
+      byKey.set(v.key, list);
+    }
+    for (const [key, versions] of byKey) {
+      const seq = Number(/(\d+)\.json$/.exec(key)?.[1] ?? NaN);
+      const at = Number.isFinite(seq) ? { seq } : {};
+      const markers = versions.filter((v) => v.deleteMarker);
+      const written = versions.filter((v) => !v.deleteMarker);
+      const latest = versions.find((v) => v.isLatest);
+      if (latest?.deleteMarker) {
+        problems.push({
+          kind: 'deleted',
+          key,
+          ...at,
+          detail: `entry ${Number.isFinite(seq) ? seq : key} was deleted (delete marker ${latest.versionId}); ${
+            written.length > 0
+              ? `its written version ${written[written.length - 1].versionId} is still in the bucket`
+              : 'no version of it is left'
+          }`,
+        });
+      } else if (markers.length > 0) {
+        problems.push({
+          kind: 'deleted',
+          key,
+          ...at,
+          detail: `entry ${Number.isFinite(seq) ? seq : key} was deleted and written again`,
+        });
+      }
+      if (written.length > 1) {
+        problems.push({
+          kind: 'overwritten',
+          key,
+          ...at,
+          detail: `entry ${Number.isFinite(seq) ? seq : key} was written ${written.length} times; the first version, ${
+            written[written.length - 1].versionId
+          }, is the original`,
+        });
+      }
+    }
+    return 'checked';
   }
 }
 

@@ -147,15 +147,27 @@ export interface ScanPredicate {
   eventId?: string;
 }
 
+/**
+ * Replication of the snapshot's objects to the replica region: `pending` until S3 has copied them all, `failed`
+ * when it gave up on one; `not-replicated` when the store reports no replication (a directory, a bucket without a
+ * replication rule); `unknown` when the store could not be asked.
+ */
+export type SnapshotReplication = 'unknown' | 'not-replicated' | 'pending' | 'completed' | 'failed';
+
 export interface SnapshotPredicate {
   /** The vault's URL: `file:///…` or `s3://bucket/prefix`. */
   store: string;
   keys: { manifest: string; record: string };
-  /** Object version ids, when the store reports them. */
+  /**
+   * Object version ids, when the store keeps versions: the manifest's pins the exact bytes restored from; the
+   * record's is the version of the image record when this entry was written (re-snapshots write new ones).
+   */
   versionIds?: { manifest?: string; record?: string };
   /** When the vault last copied and verified the whole graph (the record's lastSnapshotAt). */
   verifiedAt: string;
-  replication?: 'unknown' | 'pending' | 'completed' | 'failed';
+  replication: SnapshotReplication;
+  /** What the replication status means here, or why it is unknown. */
+  replicationReason?: string;
 }
 
 export interface ProvenancePredicate {

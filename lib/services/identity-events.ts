@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Vault } from '../content/vault';
-import { InvalidPutImageEventError, recordPushIdentity } from '../provenance';
+import { InvalidPutImageEventError, recordPushIdentity, type LogRetention } from '../provenance';
 
 export interface IdentityEventDeps {
   readonly vault: Vault;
@@ -8,6 +8,8 @@ export interface IdentityEventDeps {
   readonly logger?: Logger;
   /** When enrichment entries are appended. @default the current time */
   readonly now?: () => Date;
+  /** Object Lock on each provenance entry. @default none (the bucket's default retention, if any) */
+  readonly retention?: LogRetention;
 }
 
 export interface IdentityEventResult {
@@ -50,6 +52,7 @@ export function createIdentityHandler(deps: IdentityEventDeps): IdentityEventHan
     try {
       result = await recordPushIdentity(deps.vault, event, {
         ...(deps.now ? { time: deps.now().toISOString() } : {}),
+        retention: deps.retention,
       });
     } catch (e) {
       if (!(e instanceof InvalidPutImageEventError)) throw e;

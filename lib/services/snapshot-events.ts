@@ -8,7 +8,7 @@ import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/event
 import { Reference, type Descriptor } from '../oci';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious } from '../drift/build-drift';
-import { recordProvenance } from '../provenance';
+import { recordProvenance, type LogRetention } from '../provenance';
 import { buildDriftAlertOf, type AlertPublisher } from './alerts';
 import type { Registries } from './registries';
 import { Snapshotter } from './snapshot';
@@ -57,6 +57,8 @@ export interface SnapshotHandlerDeps {
   readonly detectBases?: boolean;
   /** Candidate bases per repository prefix, for images that do not say what they were built on. @default none */
   readonly candidates?: CandidateBases;
+  /** Object Lock on each provenance entry. @default none (the bucket's default retention, if any) */
+  readonly provenanceRetention?: LogRetention;
 }
 
 export type SnapshotHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
@@ -188,7 +190,10 @@ export class SnapshotEvents {
         await this.alertBuildDrift(event, event.tag, result.record, host, log);
     }
     // Written after the tag (the record lists the image's tags); a duplicate delivery appends nothing.
-    await recordProvenance(this.deps.vault, event.repository, result.descriptor.digest, { registry: host });
+    await recordProvenance(this.deps.vault, event.repository, result.descriptor.digest, {
+      registry: host,
+      retention: this.deps.provenanceRetention,
+    });
     const copy = result.copy;
     this.publishMetrics(event, {
       BytesCopied: [MetricUnit.Bytes, copy.bytes.copied],

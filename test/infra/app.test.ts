@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import cdkJson from '../../cdk.json';
 import { CONTEXT_DEFAULTS, ImageVaultConfigError, readAppConfig } from '../../lib/infra';
 import { appFromContext } from './support';
@@ -32,6 +32,8 @@ describe('app context (cdk.json)', () => {
       objectLockDays: null,
       noncurrentTransitionDays: 30,
       vaultPrefix: '',
+      provenanceTrail: 'existing',
+      provenanceRetentionDays: null,
     });
   });
 
@@ -58,6 +60,7 @@ describe('app context (cdk.json)', () => {
       objectLockDays: undefined,
       noncurrentTransitionDays: 30,
       vaultPrefix: '',
+      provenanceTrail: 'existing',
     });
   });
 
@@ -142,6 +145,24 @@ describe('app context (cdk.json)', () => {
     ]);
   });
 
+  it('reads provenanceTrail and provenanceRetentionDays (strings from -c too)', () => {
+    expect(
+      config({ provenanceTrail: 'create', objectLock: 'compliance', provenanceRetentionDays: '3650' }),
+    ).toMatchObject({ provenanceTrail: 'create', provenanceRetentionDays: 3650 });
+  });
+
+  it('rejects a bad provenanceTrail, and provenanceRetentionDays without Object Lock or below its days', () => {
+    expect(problemsOf({ provenanceTrail: 'org' })).toEqual([
+      `provenanceTrail "org" must be 'create' or 'existing'`,
+    ]);
+    expect(problemsOf({ provenanceRetentionDays: 400 })).toEqual([
+      "provenanceRetentionDays (400) is set but objectLock is 'off': records can only be locked in a bucket with Object Lock",
+    ]);
+    expect(problemsOf({ objectLock: 'governance', provenanceRetentionDays: 10 })).toEqual([
+      'provenanceRetentionDays (10) is shorter than objectLockDays (30): a record must stay locked at least as long as what it describes',
+    ]);
+  });
+
   it('rejects an unknown objectLock mode', () => {
     expect(problemsOf({ objectLock: 'on' })).toEqual([
       `objectLock "on" must be one of 'off', 'governance', 'compliance'`,
@@ -173,11 +194,19 @@ describe('the app (bin/app.ts)', () => {
       objectLock: 'governance',
       objectLockDays: 7,
       reconcileSchedule: 'rate(1 day)',
+      provenanceTrail: 'create',
+      provenanceRetentionDays: 400,
     });
     expect([replica.stackName, vault.stackName]).toEqual(['ImageVaultReplica', 'ImageVault']);
     const t = Template.fromStack(vault);
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 day)' });
     t.resourceCountIs('AWS::SNS::Subscription', 1);
+    t.resourceCountIs('AWS::CloudTrail::Trail', 1);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ PROVENANCE_LOCK_MODE: 'GOVERNANCE', PROVENANCE_LOCK_DAYS: '400' }),
+      },
+    });
     // Object Lock on both sides, or replication of locked versions would fail.
     for (const stack of [vault, replica]) {
       Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
@@ -189,7 +218,7 @@ describe('the app (bin/app.ts)', () => {
     }
   });
 
-  it('bundles the four handlers locally with esbuild: minified, with source maps, no Docker', () => {
+  it('bundles the five handlers locally with esbuild: minified, with source maps, no Docker', () => {
     // GIVEN the app with bundling on, as `cdk synth` runs it
     const { app, vault } = appFromContext({}, { bundle: true });
     // WHEN
@@ -203,7 +232,7 @@ describe('the app (bin/app.ts)', () => {
         (f as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key.replace(/\.zip$/, ''),
       )
       .filter((hash) => existsSync(path.join(assembly.directory, `asset.${hash}`, 'index.js.map')));
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(5);
     for (const hash of keys) {
       expect(readdirSync(path.join(assembly.directory, `asset.${hash}`)).sort()).toEqual([
         'index.js',

@@ -298,7 +298,7 @@ describe('event path', () => {
           ]),
         },
       },
-      3,
+      4,
     );
   });
 
@@ -521,7 +521,7 @@ describe('alerts', () => {
     });
   });
 
-  it('watches the DLQs, the four Lambdas and the replication rule by their dimensions', () => {
+  it('watches the DLQs, the five Lambdas and the replication rule by their dimensions', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultSnapshotDeadLetterQueue', 'QueueName') }],
@@ -551,7 +551,15 @@ describe('alerts', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultIdentityDeadLetterQueue', 'QueueName') }],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('VaultScanFunction') }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultScanDeadLetterQueue', 'QueueName') }],
+    });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
   });
 
   it('has a dashboard with the queue, the DLQ, Lambda duration and errors, bytes copied and replication latency', () => {

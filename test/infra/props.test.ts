@@ -164,12 +164,12 @@ describe('ImageVault props', () => {
   });
 
   describe('vaultPrefix', () => {
-    it('passes the prefix to the four Lambdas', () => {
+    it('passes the prefix to the five Lambdas', () => {
       const t = vaultStack({ vaultPrefix: 'team/vault' }).template();
       t.resourcePropertiesCountIs(
         'AWS::Lambda::Function',
         { Environment: { Variables: Match.objectLike({ VAULT_PREFIX: 'team/vault' }) } },
-        4,
+        5,
       );
     });
   });
@@ -195,7 +195,7 @@ describe('ImageVault props', () => {
     });
 
     it('omitted: no replication alarms or dashboard widget', () => {
-      t.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
       const body = JSON.stringify(
         resourceOf(t, 'AWS::CloudWatch::Dashboard', 'ImageVaultDashboard').Properties,
       );
@@ -235,7 +235,7 @@ describe('VaultReplica.grantRead', () => {
 describe('stack defaults', () => {
   it('keeps Lambda logs for a year', () => {
     const t = vaultStack().template();
-    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 4);
+    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 5);
   });
 
   it('retains the access log bucket and expires access logs after 365 days', () => {

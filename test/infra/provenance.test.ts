@@ -27,6 +27,131 @@ function problemsOf(props: ImageVaultProps): readonly string[] {
   }
 }
 
+describe('ImageVault provenance: scan results (ECR basic, Inspector)', () => {
+  const SCAN = 'ImageVaultScan';
+  const t = vaultStack({ repositories: ['team-a/', 'payments'] }, false).template();
+  const ecrRepoArn = (prefix: string) =>
+    `arn:aws:ecr:${PRIMARY.region}:${PRIMARY.account}:repository/${prefix}`;
+
+  it('routes ECR basic scans by repository name and Inspector scans by repository ARN to one Lambda', () => {
+    const target = Match.objectLike({
+      Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${SCAN}Function`), 'Arn'] },
+      RetryPolicy: { MaximumRetryAttempts: 2 },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${SCAN}DeadLetterQueue`), 'Arn'] } },
+    });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecr'],
+        'detail-type': ['ECR Image Scan'],
+        detail: { 'repository-name': [{ prefix: 'team-a/' }, { prefix: 'payments' }] },
+      },
+      Targets: [target],
+    });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.inspector2'],
+        'detail-type': ['Inspector2 Scan'],
+        detail: {
+          'repository-name': [{ prefix: ecrRepoArn('team-a/') }, { prefix: ecrRepoArn('payments') }],
+        },
+      },
+      Targets: [target],
+    });
+  });
+
+  it('may read scan findings of the protected repositories only, and write only under imagevault/provenance/', () => {
+    expect(actionsOf(t, `${SCAN}Role`)).toEqual([
+      'ecr:DescribeImageScanFindings',
+      'inspector2:ListFindings',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'sqs:SendMessage',
+    ]);
+    const describe = statementsOf(t, `${SCAN}Role`).find((s) => s.Action === 'ecr:DescribeImageScanFindings');
+    expect(describe?.Resource).toEqual([ecrRepoArn('payments*'), ecrRepoArn('team-a/*')]);
+    const puts = statementsOf(t, `${SCAN}Role`).filter((s) => s.Action === 's3:PutObject');
+    expect(JSON.stringify(puts.map((p) => p.Resource))).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}\]$/);
+  });
+
+  it('alarms on scan errors and on its dead letters', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp(`^${SCAN}Function`) } }],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${SCAN}DeadLetterQueue`), 'QueueName'] },
+        },
+      ],
+    });
+  });
+});
+
+describe('ImageVault provenance: Object Lock on the records', () => {
+  const lockEnv = (t: Template) =>
+    Object.values(t.findResources('AWS::Lambda::Function'))
+      .map((f) => (f as { Properties: { Environment?: { Variables: Record<string, unknown> } } }).Properties)
+      .filter((p) => p.Environment?.Variables.PROVENANCE_LOCK_MODE !== undefined)
+      .map(
+        (p) =>
+          `${String(p.Environment?.Variables.POWERTOOLS_SERVICE_NAME)} ${String(p.Environment?.Variables.PROVENANCE_LOCK_MODE)} ${String(p.Environment?.Variables.PROVENANCE_LOCK_DAYS)}`,
+      )
+      .sort();
+
+  it('without Object Lock: no lock variables, no s3:PutObjectRetention', () => {
+    const t = vaultStack({}, false).template();
+    expect(lockEnv(t)).toEqual([]);
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toContain('s3:PutObjectRetention');
+  });
+
+  it('locks each entry for a year by default, in the bucket mode, from every function that appends', () => {
+    const t = vaultStack({ objectLock: 'compliance' }, false).template();
+    expect(lockEnv(t)).toEqual([
+      'imagevault-identity COMPLIANCE 365',
+      'imagevault-scan COMPLIANCE 365',
+      'imagevault-snapshot COMPLIANCE 365',
+    ]);
+    for (const role of ['ImageVaultSnapshotRole', `${IDENTITY}Role`, 'ImageVaultScanRole']) {
+      const retention = statementsOf(t, role).filter((s) =>
+        ([] as unknown[]).concat(s.Action).includes('s3:PutObjectRetention'),
+      );
+      expect(retention).toHaveLength(1);
+      expect(JSON.stringify(retention[0].Resource)).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}$/);
+    }
+  });
+
+  it('takes provenanceRetentionDays, and objectLockDays when that is longer than a year', () => {
+    expect(
+      lockEnv(vaultStack({ objectLock: 'governance', provenanceRetentionDays: 3650 }, false).template()),
+    ).toContain('imagevault-scan GOVERNANCE 3650');
+    expect(
+      lockEnv(vaultStack({ objectLock: 'governance', objectLockDays: 500 }, false).template()),
+    ).toContain('imagevault-snapshot GOVERNANCE 500');
+  });
+
+  it('validates provenanceRetentionDays', () => {
+    expect(problemsOf({ provenanceRetentionDays: 400 })).toEqual([
+      "provenanceRetentionDays (400) is set but objectLock is 'off': records can only be locked in a bucket with Object Lock",
+    ]);
+    expect(problemsOf({ objectLock: 'compliance', objectLockDays: 90, provenanceRetentionDays: 60 })).toEqual(
+      [
+        'provenanceRetentionDays (60) is shorter than objectLockDays (90): a record must stay locked at least as long as what it describes',
+      ],
+    );
+    expect(problemsOf({ objectLock: 'compliance', provenanceRetentionDays: 40000 })).toEqual([
+      'provenanceRetentionDays 40000 must be a whole number from 1 to 36500',
+    ]);
+  });
+});
+
 describe('ImageVault provenance: who pushed (CloudTrail PutImage)', () => {
   const t = vaultStack({}, false).template();
 

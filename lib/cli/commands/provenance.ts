@@ -2,14 +2,19 @@ import type { Command } from 'commander';
 import type { Vault } from '../../content';
 import {
   ProvenanceLog,
+  SEVERITY_ORDER,
   buildProvenance,
+  findingsAtLeast,
   identityStatusAt,
   latestByDigest,
   logKey,
+  orderedCounts,
+  scannerName,
   type ChainReport,
   type IdentityStatus,
   type LogEntry,
   type ProvenanceStatement,
+  type ScanPredicate,
 } from '../../provenance';
 import type { CommandContext } from './context';
 import { parseVaultRef } from '../vault-ref';
@@ -41,6 +46,9 @@ export interface ProvenanceListRow {
   bases: string[];
   source?: string;
   revision?: string;
+  /** The scan's status, and its finding counts by severity when it completed. */
+  scan: ScanPredicate['status'];
+  vulnerabilities?: Record<string, number>;
   seq: number;
 }
 
@@ -50,6 +58,8 @@ export interface ProvenanceListFilter {
   pushedBy?: string;
   base?: string;
   unsigned?: boolean;
+  /** Only images whose scan found something at this severity or worse; `true` (the bare flag) means HIGH. */
+  vulnerable?: string | boolean;
 }
 
 /** `imagevault provenance show|list|verify`: who pushed what, on which base, signed by whom, and proof of it. */
@@ -80,6 +90,10 @@ export function registerProvenanceCommand(program: Command, ctx: CommandContext)
     .option('--pushed-by <substring>', 'only images whose pusher ARN or session issuer contains this')
     .option('--base <ref>', 'only images whose base reference or digest contains this')
     .option('--unsigned', 'only images with no signature referrer')
+    .option(
+      '--vulnerable [severity]',
+      `only images whose scan found something at SEVERITY or worse (${SEVERITY_ORDER.slice(0, 5).join(', ')}; default HIGH)`,
+    )
     .option('--json', 'machine-readable output on stdout')
     .action(async (o: ProvenanceListFilter & { json?: boolean }) => {
       const rows = await provenanceList(await ctx.vault(), o);
@@ -132,6 +146,12 @@ export async function provenanceList(
   const since = filter.since ? new Date(filter.since) : undefined;
   if (since && Number.isNaN(since.getTime()))
     throw new Error(`--since "${filter.since}" is not a valid time`);
+  const vulnerable =
+    filter.vulnerable === true ? 'HIGH' : filter.vulnerable ? filter.vulnerable.toUpperCase() : undefined;
+  if (vulnerable !== undefined && !(SEVERITY_ORDER as readonly string[]).includes(vulnerable))
+    throw new Error(
+      `--vulnerable "${String(filter.vulnerable)}" is not a severity: use one of ${SEVERITY_ORDER.join(', ')}`,
+    );
   const repos = (await log.repositories()).filter(
     (r) => !filter.repo || r === filter.repo || r.startsWith(`${filter.repo}/`),
   );
@@ -151,6 +171,7 @@ export async function provenanceList(
         if (!hit) continue;
       }
       if (filter.unsigned && row.signed) continue;
+      if (vulnerable && findingsAtLeast(row.vulnerabilities, vulnerable) === 0) continue;
       rows.push(row);
     }
   }
@@ -175,6 +196,8 @@ function rowOf(e: LogEntry, now: Date): ProvenanceListRow {
     ] as string[],
     ...(p.image.source ? { source: p.image.source } : {}),
     ...(p.image.revision ? { revision: p.image.revision } : {}),
+    scan: p.scan.status,
+    ...(p.scan.status === 'complete' && p.scan.findings ? { vulnerabilities: p.scan.findings } : {}),
     seq: e.seq,
   };
 }
@@ -241,22 +264,33 @@ export function formatProvenance(r: ProvenanceShowReport): string {
     lines.push(
       `  ${a.kind === 'sbom' ? 'sbom:      ' : 'attests:   '}${a.artifactType ?? a.mediaType}${a.predicateType ? ` (${a.predicateType})` : ''} ${short(a.digest)}${a.via === 'index' ? ' (in the index)' : ''}`,
     );
+  lines.push(...formatScan(p.scan));
   lines.push(
-    p.scan.status === 'unknown'
-      ? `  scanned:   unknown: ${p.scan.reason ?? 'no findings received'}`
-      : `  scanned:   ${p.scan.status}${p.scan.scanner ? ` by ${p.scan.scanner}` : ''}${
-          p.scan.findings
-            ? `: ${Object.entries(p.scan.findings)
-                .map(([k, v]) => `${v} ${k}`)
-                .join(', ')}`
-            : ''
-        }`,
-  );
-  lines.push(
-    `  copy:      ${p.snapshot.store} ${p.snapshot.keys.manifest}, verified ${p.snapshot.verifiedAt}`,
-    `             record ${p.snapshot.keys.record}; replication ${p.snapshot.replication ?? 'unknown'}${p.snapshot.versionIds ? '' : '; version ids not reported by this store'}`,
+    `  copy:      ${p.snapshot.store} ${p.snapshot.keys.manifest}${versionOf(p.snapshot.versionIds?.manifest)}, verified ${p.snapshot.verifiedAt}`,
+    `             record ${p.snapshot.keys.record}${versionOf(p.snapshot.versionIds?.record)}${p.snapshot.versionIds ? '' : ' (this store keeps no versions)'}`,
+    `  replica:   ${p.snapshot.replication}${p.snapshot.replicationReason ? `: ${p.snapshot.replicationReason}` : ''}`,
   );
   return lines.join('\n');
+}
+
+const countsOf = (findings: Record<string, number>) =>
+  orderedCounts(findings)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ') || 'no findings';
+
+/** The scan: who scanned and when, the counts (most severe first), then the CRITICAL and HIGH findings. */
+export function formatScan(scan: ScanPredicate): string[] {
+  if (scan.status === 'unknown') return [`  scanned:   unknown: ${scan.reason ?? 'no scan result received'}`];
+  const by = `${scan.scanner ? ` by ${scannerName(scan.scanner)}` : ''}${scan.completedAt ? `, ${scan.completedAt}` : ''}`;
+  if (scan.status === 'failed') return [`  scanned:   FAILED${by}${scan.reason ? `: ${scan.reason}` : ''}`];
+  const lines = [`  scanned:   complete${by}: ${countsOf(scan.findings ?? {})}`];
+  for (const f of scan.top ?? []) {
+    const pkg = f.package ? ` ${f.package}${f.version ? ` ${f.version}` : ''}` : '';
+    const fix = f.package ? (f.fixedIn ? ` → ${f.fixedIn}` : ' (no fixed version known)') : '';
+    lines.push(`             ${f.severity.padEnd(8)} ${f.id}${pkg}${fix}`);
+  }
+  if (scan.reason) lines.push(`             note: ${scan.reason}`);
+  return lines;
 }
 
 function formatList(rows: ProvenanceListRow[]): string {
@@ -270,16 +304,27 @@ function formatList(rows: ProvenanceListRow[]): string {
         r.pushedBy ?? `(${r.identity})`,
         r.signed ? 'signed' : 'UNSIGNED',
         r.bases.join(',') || '(base unknown)',
+        r.vulnerabilities ? countsOf(r.vulnerabilities) : `(scan ${r.scan})`,
       ].join('\t'),
     )
     .join('\n');
 }
 
+const versionOf = (id: string | undefined) => (id ? ` (version ${id})` : '');
+
 function formatVerify(reports: ChainReport[]): string {
   if (reports.length === 0) return 'no provenance logs';
   const lines: string[] = [];
   for (const r of reports) {
-    lines.push(`${r.repository}: ${r.entries} entries, ${r.ok ? 'chain intact' : 'CHAIN BROKEN'}`);
+    const versions =
+      r.versions === 'checked'
+        ? 'each entry written once, none deleted'
+        : 'versions not checked: this store keeps none';
+    lines.push(
+      r.ok
+        ? `${r.repository}: ${r.entries} entries, chain intact, ${versions}; head ${r.head ?? 'none'}`
+        : `${r.repository}: ${r.entries} entries, CHAIN BROKEN`,
+    );
     for (const p of r.problems) lines.push(`  ${p.kind}: ${p.key}: ${p.detail}`);
   }
   return lines.join('\n');

@@ -2,6 +2,8 @@ import {
   ConfigError,
   boolean,
   candidateBases,
+  identityConfig,
+  provenanceRetention,
   integer,
   queueUrl,
   reconcileConfig,
@@ -184,5 +186,30 @@ describe('Function: upstreamConfig', () => {
     expect(() => upstreamConfig({ ...ENV, VAULT_BUCKET: undefined })).toThrow(/^VAULT_BUCKET: /);
     expect(() => upstreamConfig({ ...ENV, ALERT_TOPIC_ARN: 'topic' })).toThrow(/^ALERT_TOPIC_ARN: /);
     expect(() => upstreamConfig({ ...ENV, ECR_REGISTRY: 'https://x/y' })).toThrow(/^ECR_REGISTRY: /);
+  });
+});
+
+describe('Function: provenanceRetention', () => {
+  it('is undefined when neither variable is set', () => {
+    expect(provenanceRetention({})).toBeUndefined();
+    expect(identityConfig({ VAULT_BUCKET: 'b' }).provenanceRetention).toBeUndefined();
+  });
+
+  it('reads the mode (any case) and the days, for the snapshot and identity functions', () => {
+    const env = { PROVENANCE_LOCK_MODE: 'compliance', PROVENANCE_LOCK_DAYS: '3650' };
+    expect(provenanceRetention(env)).toEqual({ mode: 'COMPLIANCE', days: 3650 });
+    expect(identityConfig({ VAULT_BUCKET: 'b', ...env }).provenanceRetention).toEqual({
+      mode: 'COMPLIANCE',
+      days: 3650,
+    });
+  });
+
+  it.each([
+    [{ PROVENANCE_LOCK_DAYS: '30' }, 'PROVENANCE_LOCK_MODE: must be GOVERNANCE or COMPLIANCE when'],
+    [{ PROVENANCE_LOCK_MODE: 'LEGAL', PROVENANCE_LOCK_DAYS: '30' }, 'got "LEGAL"'],
+    [{ PROVENANCE_LOCK_MODE: 'GOVERNANCE' }, 'PROVENANCE_LOCK_DAYS: is required when PROVENANCE_LOCK_MODE'],
+    [{ PROVENANCE_LOCK_MODE: 'GOVERNANCE', PROVENANCE_LOCK_DAYS: '0' }, 'must be an integer of at least 1'],
+  ])('names the variable at fault: %j', (env, message) => {
+    expect(() => provenanceRetention(env)).toThrow(message);
   });
 });

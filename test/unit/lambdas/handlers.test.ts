@@ -127,3 +127,89 @@ describe('Function: reconcile handler module', () => {
     await expect(handler({ mode: 'now' })).rejects.toThrow(/not a reconcile trigger/);
   });
 });
+
+type ScanModule = typeof import('../../../lambdas/scan');
+
+describe('Function: scan handler module', () => {
+  it('keeps a scan pending in the vault, with the top findings read from ECR', async () => {
+    // Prepare
+    /* eslint-disable @typescript-eslint/no-require-imports -- the SDK copy the isolated module sees */
+    let put!: () => Array<string | undefined>;
+    let described!: () => unknown[];
+    const { handler } = load<ScanModule>(
+      '../../../lambdas/scan',
+      {
+        VAULT_BUCKET: 'v',
+        VAULT_PREFIX: '',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'secret',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+      },
+      () => {
+        const { mockClient: mock } = require('aws-sdk-client-mock') as typeof import('aws-sdk-client-mock');
+        const ecrCmds = require('@aws-sdk/client-ecr') as typeof import('@aws-sdk/client-ecr');
+        const s3Cmds = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+        const ecr = mock(ecrCmds.ECRClient);
+        const s3 = mock(s3Cmds.S3Client);
+        /* eslint-enable @typescript-eslint/no-require-imports */
+        ecr.on(ecrCmds.DescribeImageScanFindingsCommand).resolves({
+          imageScanStatus: { status: 'ACTIVE' },
+          imageScanFindings: {
+            enhancedFindings: [
+              {
+                severity: 'HIGH',
+                packageVulnerabilityDetails: {
+                  vulnerabilityId: 'CVE-2019-17498',
+                  vulnerablePackages: [{ name: 'libssh2', version: '1.4.3' }],
+                },
+              },
+            ],
+          },
+        });
+        s3.on(s3Cmds.ListObjectsV2Command).resolves({});
+        s3.on(s3Cmds.GetObjectCommand).rejects(
+          Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }),
+        );
+        s3.on(s3Cmds.PutObjectCommand).resolves({});
+        put = () => s3.commandCalls(s3Cmds.PutObjectCommand).map((c) => c.args[0].input.Key);
+        described = () =>
+          ecr.commandCalls(ecrCmds.DescribeImageScanFindingsCommand).map((c) => c.args[0].input);
+      },
+    );
+    const digest = `sha256:${'9'.repeat(64)}`;
+
+    // Act
+    const result = await handler({
+      version: '0',
+      id: 'fdaa751a-984c-a709-44f9-9a9da9cd3606',
+      'detail-type': 'Inspector2 Scan',
+      source: 'aws.inspector2',
+      account: '111122223333',
+      time: '2023-01-20T23:15:18Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:ecr:us-east-1:111122223333:repository/inspector2'],
+      detail: {
+        'scan-status': 'INITIAL_SCAN_COMPLETE',
+        'repository-name': 'arn:aws:ecr:us-east-1:111122223333:repository/inspector2',
+        'finding-severity-counts': { CRITICAL: 0, HIGH: 1, MEDIUM: 0, TOTAL: 1 },
+        'image-digest': digest,
+        'image-tags': ['ubuntu22'],
+        version: '1.0',
+      },
+    });
+
+    // Assess
+    expect(result).toEqual({ status: 'pending', repository: 'inspector2', digest });
+    expect(described()).toEqual([
+      expect.objectContaining({ registryId: '111122223333', repositoryName: 'inspector2' }),
+    ]);
+    expect(put()).toEqual([`imagevault/provenance/inspector2/_scans/${'9'.repeat(64)}.json`]);
+  });
+
+  it('fails its cold start naming a missing VAULT_BUCKET', () => {
+    expect(() => load('../../../lambdas/scan', { VAULT_BUCKET: undefined })).toThrow(
+      /^VAULT_BUCKET: environment variable is required but not set$/,
+    );
+  });
+});

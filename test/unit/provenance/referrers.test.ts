@@ -128,7 +128,9 @@ describe('Function: buildProvenance', () => {
       store: vault.url,
       keys: { manifest: `blobs/sha256/${index.digest.slice(7)}` },
       verifiedAt: '2026-01-10T09:00:00.000Z',
-      replication: 'unknown',
+      replication: 'not-replicated',
+      replicationReason: 'this store has no replication (a directory or an unversioned bucket)',
     });
+    expect(s.predicate.snapshot.versionIds).toBeUndefined();
   });
 });
