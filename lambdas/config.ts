@@ -185,6 +185,8 @@ export interface ReconcileConfig extends CommonConfig {
   readonly queueUrl: string;
   /** Images pushed this recently are left to their own push event (probably still in the queue). @default 900 */
   readonly gracePeriodSeconds: number;
+  /** Object Lock on provenance entries the refresh appends. @default none */
+  readonly provenanceRetention?: LogRetention;
 }
 
 function commonConfig(env: Env): CommonConfig {
@@ -211,12 +213,16 @@ export function snapshotConfig(env: Env = process.env): SnapshotConfig {
   };
 }
 
-/** The common variables, QUEUE_URL, and GRACE_PERIOD_SECONDS (default 900). */
+/**
+ * The common variables, QUEUE_URL, GRACE_PERIOD_SECONDS (default 900), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS
+ * (default none).
+ */
 export function reconcileConfig(env: Env = process.env): ReconcileConfig {
   return {
     ...commonConfig(env),
     queueUrl: queueUrl('QUEUE_URL', env),
     gracePeriodSeconds: integer('GRACE_PERIOD_SECONDS', 900, 0, env),
+    provenanceRetention: provenanceRetention(env),
   };
 }
 

@@ -1,10 +1,11 @@
 /**
  * The reconcile function: on a schedule (EventBridge) and once after the first deploy (a trigger), walks ECR and
- * enqueues every image the vault is missing, alerts on tags the vault's history does not match, and rewrites the
- * vault's OCI index.json. Returns the summary {mode, repositories, images, enqueued, gaps, recent}.
+ * enqueues every image the vault is missing, alerts on tags the vault's history does not match, rewrites the
+ * vault's OCI index.json, and asks again what provenance records left pending (replication, the pusher). Returns the
+ * summary {mode, repositories, images, enqueued, gaps, deleted, recent, provenanceUpdated}.
  *
- * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, QUEUE_URL, GRACE_PERIOD_SECONDS
- * (see ./config), AWS_REGION (set by Lambda), POWERTOOLS_SERVICE_NAME.
+ * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, QUEUE_URL, GRACE_PERIOD_SECONDS,
+ * PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), AWS_REGION (set by Lambda), POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECRClient } from '@aws-sdk/client-ecr';
@@ -27,6 +28,7 @@ const reconciler = new Reconciler({
   region: requiredString('AWS_REGION'),
   repositories: config.repositories,
   gracePeriodSeconds: config.gracePeriodSeconds,
+  provenanceRetention: config.provenanceRetention,
   logger,
 });
 

@@ -167,6 +167,8 @@ export const VAULT_DEFAULTS = {
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
   provenanceKeys: 'imagevault/provenance/*',
+  /** Tag history and image records, under the vault prefix. */
+  historyKeys: 'imagevault/repositories/*',
   provenanceLocation: 'imagevault/provenance/',
   provenanceTableName: 'provenance_log',
   /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
@@ -358,6 +360,7 @@ export class ImageVault extends Construct {
         ...environment,
         QUEUE_URL: this.queue.queueUrl,
         POWERTOOLS_SERVICE_NAME: 'imagevault-reconcile',
+        ...this.provenanceLock,
       },
     });
     const reconcileRole = this.reconcileFunction.role!;
@@ -376,10 +379,26 @@ export class ImageVault extends Construct {
     );
     this.messagingKey.grant(reconcileRole, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.vault.grantRead(reconcileRole);
+    // What the reconcile writes: the OCI layout's index.json (rebuilt each run), tag history (a tag deleted in ECR
+    // without an event is recorded as a delete), and provenance entries (replication done, identity now unknown).
+    const reconcileWrites = [
+      this.bucket.arnForObjects(vaultPrefix ? `${vaultPrefix}/index.json` : 'index.json'),
+      this.bucket.arnForObjects(
+        vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.historyKeys}` : VAULT_DEFAULTS.historyKeys,
+      ),
+      this.provenanceKeys,
+    ];
+    reconcileRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: reconcileWrites }),
+    );
+    this.encryptionKey.grant(reconcileRole, 'kms:GenerateDataKey');
+    this.grantProvenanceLock(reconcileRole);
     this.grantAlert(reconcileRole);
     acknowledgeWildcards(reconcileRole, [
       ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
+      [reconcileWrites[1], 'tag history: one object per observation, per repository and tag'],
+      [this.provenanceKeys, 'the provenance logs: the refresh appends one object per entry'],
       ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
     ]);
 

@@ -9,7 +9,7 @@ import {
   parsePutImageEvent,
   type PushIdentity,
 } from './identity';
-import { ProvenanceLog, type LogRetention } from './log';
+import { ProvenanceLog, latestByDigest, type LogRetention } from './log';
 import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer, isBuildKitAttestation } from './referrers';
 import { PendingScans, scanPredicateOf } from './scan';
 import {
@@ -389,4 +389,49 @@ export async function recordPushIdentity(
     return { identity, status: 'joined', entry: latest };
   const entry = await log.append(identity.repository, identity.digest, statement, options.time);
   return { identity, status: 'joined', entry };
+}
+
+export interface RefreshProvenanceOptions {
+  /** @default new Date() */
+  readonly now?: Date;
+  /** Object Lock on entries appended. @default none */
+  readonly retention?: LogRetention;
+  /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
+  readonly identityWindowHours?: number;
+}
+
+export interface RefreshProvenanceResult {
+  repository: string;
+  /** Records whose newest entry was still waiting on replication or on CloudTrail. */
+  checked: number;
+  /** Entries appended because the answer changed (replicated, failed, identity now unknown). */
+  appended: number;
+}
+
+/**
+ * Asks again what a record left pending: whether S3 has replicated the snapshot, and whether the CloudTrail
+ * identity is still coming (after the window it is unknown). Nothing else calls back when these change, so the
+ * reconcile runs this; an answer that changed is a new entry, the earlier one stays.
+ */
+export async function refreshProvenance(
+  vault: Vault,
+  repository: string,
+  options: RefreshProvenanceOptions = {},
+): Promise<RefreshProvenanceResult> {
+  const log = new ProvenanceLog(vault.store);
+  let checked = 0;
+  let appended = 0;
+  for (const latest of latestByDigest(await log.entries(repository))) {
+    const p = latest.statement.predicate;
+    if (p.snapshot.replication !== 'pending' && p.push.identityStatus !== 'pending') continue;
+    checked++;
+    const name = latest.statement.subject[0]?.name ?? repository;
+    const registry = name.endsWith(`/${repository}`) ? name.slice(0, -repository.length - 1) : undefined;
+    const result = await recordProvenance(vault, repository, latest.digest, {
+      ...(registry ? { registry } : {}),
+      ...options,
+    });
+    if (result.appended) appended++;
+  }
+  return { repository, checked, appended };
 }

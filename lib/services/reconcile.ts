@@ -14,6 +14,7 @@ import {
   type ImageActionEvent,
   type ReconcileMode,
 } from '../aws/events';
+import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
 import type { AlertPublisher, ReconcileGap } from './alerts';
 
 /*
@@ -54,6 +55,13 @@ export interface ReconcileDeps {
   readonly now?: () => Date;
   /** Rewrite the vault's OCI index.json at the end of the run (see createSnapshotHandler for why here). @default true */
   readonly writeLayoutIndex?: boolean;
+  /**
+   * Ask again what provenance records left pending (replication, the CloudTrail identity): nothing else calls back
+   * when those change. @default true
+   */
+  readonly refreshProvenance?: boolean;
+  /** Object Lock on provenance entries the refresh appends. @default none (the bucket's default retention) */
+  readonly provenanceRetention?: LogRetention;
 }
 
 export interface ReconcileSummary {
@@ -70,6 +78,8 @@ export interface ReconcileSummary {
   readonly deleted: number;
   /** Images skipped because they were pushed within the grace period. */
   readonly recent: number;
+  /** Provenance entries appended because a pending answer changed (replicated, identity now unknown). */
+  readonly provenanceUpdated: number;
 }
 
 export class Reconciler {
@@ -83,6 +93,26 @@ export class Reconciler {
     this.repositories = deps.repositories ?? RepositoryFilter.ALL;
     this.registryFor = deps.registryFor ?? ecrRegistryHost;
     this.now = deps.now ?? (() => new Date());
+  }
+
+  /** refreshProvenance over every protected repository's log; a failure is logged, not fatal to the run. */
+  private async refreshProvenance(now: Date): Promise<number> {
+    let appended = 0;
+    const log = new ProvenanceLog(this.deps.vault.store);
+    for (const repository of await log.repositories()) {
+      if (!this.repositories.matches(repository)) continue;
+      try {
+        const r = await refreshProvenance(this.deps.vault, repository, {
+          now,
+          retention: this.deps.provenanceRetention,
+        });
+        appended += r.appended;
+        if (r.appended > 0) this.logger.info('provenance updated', { ...r });
+      } catch (e) {
+        this.logger.error('provenance refresh failed', { repository, error: (e as Error).message });
+      }
+    }
+    return appended;
   }
 
   async run(mode: ReconcileMode): Promise<ReconcileSummary> {
@@ -134,7 +164,18 @@ export class Reconciler {
     }
     await this.alert(gaps, started);
     if (this.deps.writeLayoutIndex ?? true) await this.deps.vault.writeLayoutIndex();
-    const summary = { mode, repositories, images, enqueued, gaps: gaps.length, deleted, recent };
+    const provenanceUpdated =
+      (this.deps.refreshProvenance ?? true) ? await this.refreshProvenance(started) : 0;
+    const summary = {
+      mode,
+      repositories,
+      images,
+      enqueued,
+      gaps: gaps.length,
+      deleted,
+      recent,
+      provenanceUpdated,
+    };
     this.logger.info('reconciled', { ...summary });
     return summary;
   }

@@ -424,7 +424,7 @@ describe('reconcile Lambda', () => {
     });
   });
 
-  it('may list repositories and images, read the vault, enqueue and alert: nothing else', () => {
+  it('may list repositories and images, read the vault, write index, history and provenance, enqueue and alert', () => {
     expect(actionsOf(template, 'VaultReconcileRole')).toEqual([
       'ecr:DescribeImages',
       'ecr:DescribeRepositories',
@@ -434,9 +434,13 @@ describe('reconcile Lambda', () => {
       'logs:PutLogEvents',
       's3:GetObject',
       's3:ListBucket',
+      's3:PutObject',
       'sns:Publish',
       'sqs:SendMessage',
     ]);
+    const put = statementsOf(template, 'VaultReconcileRole').find((s) => s.Action === 's3:PutObject');
+    const keys = (put?.Resource as { 'Fn::Join': [string, unknown[]] }[]).map((r) => r['Fn::Join'][1][1]);
+    expect(keys).toEqual(['/imagevault/provenance/*', '/imagevault/repositories/*', '/index.json']);
     const send = statementsOf(template, 'VaultReconcileRole').find((s) => s.Action === 'sqs:SendMessage');
     expect(send?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^VaultSnapshotQueue/), 'Arn'] });
   });

@@ -49,6 +49,7 @@ describe('cdk-nag AwsSolutions', () => {
       'Annotation::AwsSolutions-IAM5[Resource::*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/provenance/*]',
+      'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/repositories/*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/upstream/*]',
       'Annotation::AwsSolutions-IAM5[Resource::arn:aws:ecr:us-east-1:<AWS::AccountId>:repository/team-a/*]',
       'Annotation::AwsSolutions-IAM5[Resource::{"Fn::GetStackOutput":{"StackName":"ImageVaultReplica","Region":"us-west-2","OutputName":"PublishOutputFnGetAttReplicaBucket69A78C64Arn1FADB829"}}/*]',

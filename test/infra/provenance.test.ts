@@ -116,10 +116,16 @@ describe('ImageVault provenance: Object Lock on the records', () => {
     const t = vaultStack({ objectLock: 'compliance' }, false).template();
     expect(lockEnv(t)).toEqual([
       'imagevault-identity COMPLIANCE 365',
+      'imagevault-reconcile COMPLIANCE 365',
       'imagevault-scan COMPLIANCE 365',
       'imagevault-snapshot COMPLIANCE 365',
     ]);
-    for (const role of ['ImageVaultSnapshotRole', `${IDENTITY}Role`, 'ImageVaultScanRole']) {
+    for (const role of [
+      'ImageVaultSnapshotRole',
+      `${IDENTITY}Role`,
+      'ImageVaultScanRole',
+      'ImageVaultReconcileRole',
+    ]) {
       const retention = statementsOf(t, role).filter((s) =>
         ([] as unknown[]).concat(s.Action).includes('s3:PutObjectRetention'),
       );

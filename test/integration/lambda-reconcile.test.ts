@@ -20,6 +20,7 @@ import { RepositoryFilter, SqsEventQueue, parseImageEvent } from '../../lib/aws/
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { Digest, MediaType } from '../../lib/oci';
+import { ProvenanceLog, recordProvenance } from '../../lib/provenance';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Reconciler, type ReconcileDeps } from '../../lib/services/reconcile';
 import { testBucket } from '../testbed/env';
@@ -175,6 +176,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       gaps: 3,
       deleted: 0,
       recent: 1,
+      provenanceUpdated: 0,
     });
     expect(ecr.commandCalls(DescribeRepositoriesCommand).map((c) => c.args[0].input.nextToken)).toEqual([
       undefined,
@@ -275,6 +277,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       gaps: 0,
       deleted: 0,
       recent: 1,
+      provenanceUpdated: 0,
     });
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
@@ -303,5 +306,27 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
     expect((await vault.history('app', 'old')).map((o) => o.action)).toEqual(['push', 'delete']);
     expect(second.deleted).toBe(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('asks again what provenance records left pending: an identity CloudTrail never sent becomes unknown', async () => {
+    // Prepare: app@A recorded an hour after its push, when CloudTrail could still have been on its way
+    const recorded = await recordProvenance(vault, 'app', A, {
+      now: new Date(LONG_AGO.getTime() + 3600_000),
+    });
+    expect(recorded.statement.predicate.push.identityStatus).toBe('pending');
+
+    // Act
+    const first = await reconciler().run('scheduled');
+    const second = await reconciler().run('scheduled');
+
+    // Assess: one entry appended, in radosgw, and nothing more on the next run
+    expect(first.provenanceUpdated).toBe(1);
+    expect(second.provenanceUpdated).toBe(0);
+    const entries = await new ProvenanceLog(vault.store).entries('app');
+    expect(entries.map((e) => e.statement.predicate.push.identityStatus)).toEqual(['pending', 'unknown']);
+    expect(entries[1].statement.predicate.snapshot).toMatchObject({
+      replication: 'not-replicated',
+      versionIds: { record: expect.any(String) },
+    });
   });
 });

@@ -106,6 +106,7 @@ describe('Function: reconcile handler module', () => {
       gaps: 0,
       deleted: 0,
       recent: 0,
+      provenanceUpdated: 0,
     });
     const batch = m.sent()[0];
     expect(batch.QueueUrl).toBe(ENV.QUEUE_URL);
