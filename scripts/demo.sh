@@ -50,4 +50,8 @@ done < <(jq -r '.[] | "\(.repo) \(if .tag == "" then "-" else .tag end) \(.diges
 
 step "6. the vault verifies (every blob re-hashed)"
 run iv verify
+
+step "7. provenance: what security asks of an image, and the tamper-evident log behind it"
+run iv provenance show demo/multi:1
+run iv provenance verify
 [ "$fail" = 0 ] && printf '\n\033[1mAll images restored bit-for-bit.\033[0m\n' || { echo "some digests differ" >&2; exit 1; }

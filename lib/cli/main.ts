@@ -216,7 +216,10 @@ export function buildProgram(): Command {
           const r = await snap.snapshot({ reference: ref });
           results.push(r);
           // The provenance record: appended when something about the image is new (first snapshot, a new tag).
-          await recordProvenance(vault, r.repository, r.descriptor.digest, { registry: ref.registry });
+          await recordProvenance(vault, r.repository, r.descriptor.digest, {
+            registry: ref.registry,
+            cloudTrail: isEcrHost(ref.registry),
+          });
           // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
           if (r.tag && r.observation && r.record) {
             drifts.push(...(await compareWithPrevious(vault, r.repository, r.tag, r.record)));

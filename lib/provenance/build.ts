@@ -39,6 +39,11 @@ export interface BuildProvenanceOptions {
   readonly now?: Date;
   /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
   readonly identityWindowHours?: number;
+  /**
+   * Whether a CloudTrail PutImage event can name the pusher: only for pushes to ECR. `false` says the identity is
+   * unknown right away instead of pending for a day. @default true
+   */
+  readonly cloudTrail?: boolean;
 }
 
 /**
@@ -73,6 +78,16 @@ export async function buildProvenance(
   };
   if (extra.identity) {
     predicate = applyIdentity(predicate, extra.identity);
+  } else if (extra.cloudTrail === false) {
+    const where = extra.registry ?? 'this registry';
+    predicate = {
+      ...predicate,
+      push: {
+        ...predicate.push,
+        identityStatus: 'unknown',
+        reason: `${where} is not ECR: no CloudTrail PutImage event names who pushed (the registry's own logs might)`,
+      },
+    };
   } else {
     const status = identityStatusAt(predicate, extra.now, extra.identityWindowHours);
     predicate = { ...predicate, push: { ...predicate.push, ...status } };
@@ -350,13 +365,16 @@ export async function recordProvenance(
   return { statement, entry, appended: true };
 }
 
-/** Keeps an identity or scan an earlier entry learnt when the new statement has none. */
+/** Keeps an identity or scan an earlier entry learnt when the new statement has none, and an identity's unknown. */
 function carryForward(next: ProvenanceStatement, prev: ProvenanceStatement): ProvenanceStatement {
   const p = next.predicate;
   const q = prev.predicate;
   let push = p.push;
   if (p.push.identityStatus !== 'known' && q.push.identityStatus === 'known')
     push = { ...q.push, tags: [...new Set([...q.push.tags, ...p.push.tags])].sort() };
+  // Unknown (the window passed, or not ECR) never turns back into pending; only a CloudTrail event changes it.
+  else if (p.push.identityStatus === 'pending' && q.push.identityStatus === 'unknown')
+    push = { ...p.push, identityStatus: 'unknown', reason: q.push.reason };
   const scan = p.scan.status === 'unknown' && q.scan.status !== 'unknown' ? q.scan : p.scan;
   return { ...next, predicate: { ...p, push, scan } };
 }

@@ -10,7 +10,8 @@ import {
   serdeMappings,
   type GlueType,
 } from '../../lib/infra/provenance-schema';
-import { logKey, recordProvenance, recordPushIdentity } from '../../lib/provenance';
+import { logKey, recordProvenance, recordPushIdentity, recordScan } from '../../lib/provenance';
+import { inspectorScanDocumented, withDigest } from '../unit/provenance/scan-events';
 import { putImageEvent } from '../unit/provenance/events';
 import { snapshottedImage, tempVault } from '../unit/helpers';
 import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
@@ -448,7 +449,7 @@ function schemaPaths(type: GlueType, at = ''): Array<{ path: string; required: b
 }
 
 describe('the Glue table schema matches the record shape', () => {
-  it('covers every key of a real log entry (with a joined identity), and every required column is in it', async () => {
+  it('covers every key of a real log entry (with a joined identity and scan), and every required column is in it', async () => {
     // GIVEN a snapshotted image, its provenance record, and CloudTrail's identity joined to it
     const vault = await tempVault();
     const img = await snapshottedImage(vault, 'app/web', 'prod', 'schema-layer', {
@@ -465,8 +466,27 @@ describe('the Glue table schema matches the record shape', () => {
       }),
     );
     expect(joined.status).toBe('joined');
+    const scanned = await recordScan(
+      vault,
+      withDigest(inspectorScanDocumented(), img.manifest.digest, { repository: 'app/web' }),
+      {
+        findings: {
+          topFindings: async () => [
+            {
+              id: 'CVE-2023-0001',
+              severity: 'CRITICAL',
+              package: 'glibc',
+              version: '2.31',
+              fixedIn: '2.31-13',
+              uri: 'https://nvd.nist.gov/vuln/detail/CVE-2023-0001',
+            },
+          ],
+        },
+      },
+    );
+    expect(scanned.status).toBe('joined');
     // WHEN the entry is read as Athena would read the object
-    const bytes = await vault.store.getBytes(logKey('app/web', joined.entry!.seq));
+    const bytes = await vault.store.getBytes(logKey('app/web', scanned.entry!.seq));
     const entry = JSON.parse(bytes!.toString('utf8')) as unknown;
     // THEN every key path is a column path (case-insensitively; map columns hold any keys)
     const schema = schemaPaths({ struct: PROVENANCE_COLUMNS });

@@ -94,3 +94,28 @@ describe('Function: refreshProvenance', () => {
     });
   });
 });
+
+describe('Function: recordProvenance (what earlier entries learnt)', () => {
+  it('never turns an unknown identity back into pending (a re-record without the not-ECR hint)', async () => {
+    const store = new DirectoryObjectStore(tempDir());
+    const vault = new Vault(store);
+    await vault.init();
+    const { digest } = (await snapshottedImage(vault, 'team/app', 'v1', 'not-ecr')).manifest;
+    await recordProvenance(vault, 'team/app', digest, { registry: 'registry.example', cloudTrail: false });
+    await vault.putImage({
+      ...(await vault.image('team/app', digest))!,
+      lastSnapshotAt: '2026-01-10T10:00:00.000Z',
+    });
+
+    const again = await recordProvenance(vault, 'team/app', digest, {
+      registry: 'registry.example',
+      now: new Date('2026-01-10T10:00:00.000Z'),
+    });
+
+    expect(again.appended).toBe(false);
+    expect(again.statement.predicate.push).toMatchObject({
+      identityStatus: 'unknown',
+      reason: expect.stringMatching(/^registry\.example is not ECR/),
+    });
+  });
+});
