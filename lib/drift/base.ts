@@ -1,8 +1,12 @@
 import type { Readable } from 'node:stream';
 import { blobKey, readAll, type Vault } from '../content';
 import {
+  REFERENCE_DIGEST_ANNOTATION,
   Reference,
+  SLSA_PROVENANCE_V1,
+  isAttestationManifest,
   isImageManifest,
+  isSlsaProvenanceLayer,
   parseManifest,
   platformString,
   verifyBytes,
@@ -29,14 +33,6 @@ import type { BaseMethod, BaseRecord, BaseRef, PlatformBase } from './types';
 
 export const BASE_NAME_ANNOTATION = 'org.opencontainers.image.base.name';
 export const BASE_DIGEST_ANNOTATION = 'org.opencontainers.image.base.digest';
-/** BuildKit marks its attestation manifests in an index with these annotations. */
-export const REFERENCE_TYPE_ANNOTATION = 'vnd.docker.reference.type';
-export const REFERENCE_DIGEST_ANNOTATION = 'vnd.docker.reference.digest';
-export const ATTESTATION_MANIFEST = 'attestation-manifest';
-export const IN_TOTO_MEDIA_TYPE = 'application/vnd.in-toto+json';
-export const PREDICATE_TYPE_ANNOTATION = 'in-toto.io/predicate-type';
-export const SLSA_PROVENANCE_V02 = 'https://slsa.dev/provenance/v0.2';
-export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 
 /** Chains longer than this are cut: real ones are 2–3 deep, a longer one is more likely a loop we did not see. */
 export const DEFAULT_MAX_DEPTH = 5;
@@ -183,8 +179,7 @@ export async function loadPlatforms(source: ImageSource, ref: Reference): Promis
   const attestations = new Map<string, Descriptor>();
   for (const m of index.manifests) {
     const subject = m.annotations?.[REFERENCE_DIGEST_ANNOTATION];
-    if (m.annotations?.[REFERENCE_TYPE_ANNOTATION] === ATTESTATION_MANIFEST && subject)
-      attestations.set(subject, m);
+    if (isAttestationManifest(m) && subject) attestations.set(subject, m);
   }
   const out: PlatformImage[] = [];
   for (const m of index.manifests) {
@@ -204,10 +199,7 @@ export async function loadPlatforms(source: ImageSource, ref: Reference): Promis
 }
 
 function isAttestation(d: Descriptor): boolean {
-  return (
-    d.annotations?.[REFERENCE_TYPE_ANNOTATION] === ATTESTATION_MANIFEST ||
-    platformString(d.platform) === 'unknown/unknown'
-  );
+  return isAttestationManifest(d) || platformString(d.platform) === 'unknown/unknown';
 }
 
 async function loadManifest(
@@ -404,9 +396,7 @@ class Detector {
     const node = parseManifest(await this.source.manifest(image.ref, image.attestation.digest));
     if (node.kind !== 'manifest') return undefined;
     for (const layer of node.manifest.layers) {
-      const type = layer.annotations?.[PREDICATE_TYPE_ANNOTATION];
-      if (!layer.mediaType.startsWith(IN_TOTO_MEDIA_TYPE)) continue;
-      if (type !== SLSA_PROVENANCE_V02 && type !== SLSA_PROVENANCE_V1) continue;
+      if (!isSlsaProvenanceLayer(layer)) continue;
       const statement: unknown = JSON.parse((await this.source.blob(image.ref, layer)).toString('utf8'));
       const claim = claimFromProvenance(statement);
       if (claim) return claim;

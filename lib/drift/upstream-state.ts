@@ -50,6 +50,18 @@ const digestKey = (digest: string) => {
   return `${d.algorithm}-${d.hex}`;
 };
 
+/** Where an upstream base tag stands against the digest an image was built on (UpstreamState.statusOf). */
+export interface UpstreamStatus {
+  reference: string;
+  status: 'unchanged' | 'platform-unchanged' | 'moved' | 'unchecked' | 'pinned';
+  /** The tag's digest now, by the watcher's last recorded change, and when that change was first seen. */
+  digest?: string;
+  observedAt?: string;
+  /** The tag's manifest for the image's platform now, when the watcher fetched it. */
+  platformDigest?: string;
+  detail: string;
+}
+
 /** The watcher's memory on an ObjectStore (the vault's). */
 export class UpstreamState {
   constructor(private readonly store: ObjectStore) {}
@@ -101,6 +113,60 @@ export class UpstreamState {
       if (bytes) out.push(AlertedTransitionSchema.parse(JSON.parse(bytes.toString('utf8'))));
     }
     return out.sort((a, b) => (a.alertedAt < b.alertedAt ? -1 : a.alertedAt > b.alertedAt ? 1 : 0));
+  }
+
+  /**
+   * Whether an upstream tag still points where it did when an image was built on it, by what the watcher has
+   * recorded (it writes on changes only, so `observedAt` is when the current digest was first seen, not the last
+   * check). `built` is the base as the image records it: the platform manifest and, for a multi-platform tag, the
+   * index digest.
+   */
+  async statusOf(
+    reference: string,
+    platform: string,
+    built: { manifest: string; index?: string },
+  ): Promise<UpstreamStatus> {
+    let ref: Reference;
+    try {
+      ref = Reference.parse(reference);
+    } catch {
+      return { reference, status: 'unchecked', detail: 'not a reference the watcher can check' };
+    }
+    if (!ref.tag) return { reference, status: 'pinned', detail: 'named by digest: it cannot move' };
+    const tagged = ref.digest
+      ? Reference.parse(`${ref.registry}/${ref.repository}:${ref.tag}`).toString()
+      : reference;
+    const latest = await this.latest(tagged);
+    if (!latest)
+      return {
+        reference: tagged,
+        status: 'unchecked',
+        detail:
+          'the upstream check has not recorded this tag yet (imagevault drift check, or the Upstream Lambda)',
+      };
+    const current = { digest: latest.digest, observedAt: latest.observedAt };
+    if (latest.digest === (built.index ?? built.manifest))
+      return {
+        reference: tagged,
+        status: 'unchanged',
+        ...current,
+        detail: 'still the digest the image was built on',
+      };
+    const platformNow = latest.platforms?.[platform] ?? latest.platforms?.['*'];
+    if (platformNow === built.manifest)
+      return {
+        reference: tagged,
+        status: 'platform-unchanged',
+        ...current,
+        detail: `the tag moved, but its ${platform} manifest is still the one the image was built on`,
+      };
+    return {
+      reference: tagged,
+      status: 'moved',
+      ...current,
+      ...(platformNow ? { platformDigest: platformNow } : {}),
+      detail: `the tag moved since the image was built: rebuild on it, or pin FROM ${tagged.replace(/:[^:/]+$/, '')}@${built.index ?? built.manifest}`,
+    };
   }
 
   private alertKey(reference: string, oldDigest: string, newDigest: string): string {

@@ -121,6 +121,20 @@ const SCAN = struct(
   f('eventId', 'string', true),
 );
 
+const BUILD = struct(
+  f('status', 'string'),
+  f('reason', 'string', true),
+  f('attestation', struct(f('digest', 'string'), f('predicateType', 'string')), true),
+  f('builderId', 'string', true),
+  f('invocationId', 'string', true),
+  f('configSource', 'string', true),
+  f('source', 'string', true),
+  f('revision', 'string', true),
+  f('revisionFrom', 'string', true),
+  f('startedOn', 'string', true),
+  f('finishedOn', 'string', true),
+);
+
 const SNAPSHOT = struct(
   f('store', 'string'),
   f('keys', struct(f('manifest', 'string'), f('record', 'string'))),
@@ -139,6 +153,7 @@ const STATEMENT = struct(
     struct(
       f('push', PUSH),
       f('image', IMAGE),
+      f('build', BUILD, true),
       f('base', BASE),
       f('referrers', array(REFERRER)),
       f('scan', SCAN),

@@ -4,3 +4,4 @@ export * from './reference';
 export * from './mediatype';
 export * from './descriptor';
 export * from './manifest';
+export * from './attestation';

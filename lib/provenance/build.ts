@@ -1,6 +1,14 @@
-import { NotInVaultError, blobKey, imageKey, type ImageRecord, type Vault } from '../content';
+import { NotInVaultError, blobKey, imageKey, readAll, type ImageRecord, type Vault } from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
-import { Digest, parseManifest, platformString, type Descriptor, type Node } from '../oci';
+import {
+  Digest,
+  isAttestationManifest,
+  isSlsaProvenanceLayer,
+  parseManifest,
+  platformString,
+  type Descriptor,
+  type Node,
+} from '../oci';
 import { canonicalize } from './canonical';
 import {
   PendingIdentities,
@@ -10,12 +18,14 @@ import {
   type PushIdentity,
 } from './identity';
 import { ProvenanceLog, latestByDigest, type LogRetention } from './log';
-import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer, isBuildKitAttestation } from './referrers';
+import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer } from './referrers';
 import { PendingScans, scanPredicateOf } from './scan';
+import { buildFactsOf } from './slsa';
 import {
   PREDICATE_TYPE,
   STATEMENT_TYPE,
   type BasePredicate,
+  type BuildPredicate,
   type ImagePredicate,
   type LogEntry,
   type ProvenancePredicate,
@@ -59,7 +69,7 @@ export async function buildProvenance(
 ): Promise<ProvenanceStatement> {
   const record = await vault.image(repository, digest);
   if (!record) throw new NotInVaultError(`${repository}@${digest} has no snapshot in ${vault.url}`);
-  const { image, indexReferrers } = await describeImage(vault, record.descriptor);
+  const { image, indexReferrers, build } = await describeImage(vault, record.descriptor);
   const referrers = await referrersOf(vault, record, indexReferrers);
   const { time, tags } = await pushOf(vault, record);
   const scan: ScanPredicate = extra.scan ?? {
@@ -71,6 +81,7 @@ export async function buildProvenance(
   let predicate: ProvenancePredicate = {
     push: { time, tags, identityStatus: 'pending', reason: '' },
     image,
+    build,
     base: baseOf(record),
     referrers,
     scan,
@@ -177,19 +188,48 @@ async function readNode(vault: Vault, desc: Descriptor): Promise<Node | undefine
   }
 }
 
+/** SLSA statements carry every material of a build; 16 MiB is far above any seen, and bounds memory. */
+const MAX_STATEMENT_BYTES = 16 * 1024 * 1024;
+
+const NO_BUILD_ATTESTATION: BuildPredicate = {
+  status: 'unknown',
+  reason:
+    'no SLSA provenance attestation in the image (BuildKit adds one with --provenance, or docker/build-push-action by default)',
+};
+
+/** The build facts of the first SLSA provenance layer of a BuildKit attestation manifest, if it has one. */
+async function buildOf(vault: Vault, attestation: Node | undefined): Promise<BuildPredicate | undefined> {
+  if (attestation?.kind !== 'manifest') return undefined;
+  const layer = attestation.manifest.layers.find(isSlsaProvenanceLayer);
+  if (!layer) return undefined;
+  const predicateType = PREDICATE_TYPE_ANNOTATIONS.map((k) => layer.annotations?.[k]).find(Boolean) ?? '';
+  const from = { digest: layer.digest, predicateType };
+  try {
+    const bytes = await readAll(await vault.fetch(layer), MAX_STATEMENT_BYTES, `attestation ${layer.digest}`);
+    return { status: 'known', attestation: from, ...buildFactsOf(JSON.parse(bytes.toString('utf8'))) };
+  } catch (e) {
+    return {
+      status: 'unknown',
+      reason: `the SLSA provenance attestation could not be read: ${(e as Error).message}`,
+      attestation: from,
+    };
+  }
+}
+
 async function describeImage(
   vault: Vault,
   root: Descriptor,
-): Promise<{ image: ImagePredicate; indexReferrers: ReferrerPredicate[] }> {
+): Promise<{ image: ImagePredicate; indexReferrers: ReferrerPredicate[]; build: BuildPredicate }> {
   const node = await readNode(vault, root);
   const platforms: string[] = [];
   const indexReferrers: ReferrerPredicate[] = [];
+  let build: BuildPredicate | undefined;
   let annotations: Record<string, string> = {};
   let first: Descriptor | undefined;
   if (node?.kind === 'index') {
     annotations = { ...node.index.annotations };
     for (const m of node.index.manifests) {
-      if (isBuildKitAttestation(m)) {
+      if (isAttestationManifest(m)) {
         const att = await readNode(vault, m);
         const layerTypes =
           att?.kind === 'manifest'
@@ -198,6 +238,8 @@ async function describeImage(
                 .filter((v): v is string => v !== undefined)
             : [];
         indexReferrers.push(classifyReferrer(m, 'index', [...new Set(layerTypes)].join(',') || undefined));
+        // One build made every platform: the first platform's statement speaks for the image.
+        if (build?.status !== 'known') build = (await buildOf(vault, att)) ?? build;
         continue;
       }
       first ??= m;
@@ -223,10 +265,15 @@ async function describeImage(
       return {
         image: imagePredicate(root.mediaType, platforms, labels, annotations, created),
         indexReferrers,
+        build: build ?? NO_BUILD_ATTESTATION,
       };
     }
   }
-  return { image: imagePredicate(root.mediaType, platforms, labels, annotations), indexReferrers };
+  return {
+    image: imagePredicate(root.mediaType, platforms, labels, annotations),
+    indexReferrers,
+    build: build ?? NO_BUILD_ATTESTATION,
+  };
 }
 
 function imagePredicate(

@@ -6,3 +6,4 @@ export * from './referrers';
 export * from './identity';
 export * from './scan';
 export * from './build';
+export * from './slsa';

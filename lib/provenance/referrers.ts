@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { Descriptor } from '../oci';
+import { isAttestationManifest, type Descriptor } from '../oci';
 import type { ReferrerKind, ReferrerPredicate, Signer } from './types';
 
 /** Artifact types by what they are. Sources: cosign, Notation, SPDX, CycloneDX, in-toto, Sigstore, BuildKit. */
@@ -33,21 +33,12 @@ const KINDS: Record<string, ReferrerKind> = {
   [ArtifactType.SigstoreBundle]: 'attestation',
 };
 
-/** BuildKit marks attestation manifests in an index with these annotations (docs.docker.com, attestation storage). */
-export const BUILDKIT_REFERENCE_TYPE = 'vnd.docker.reference.type';
-export const BUILDKIT_ATTESTATION = 'attestation-manifest';
-export const BUILDKIT_REFERENCE_DIGEST = 'vnd.docker.reference.digest';
 /** On an attestation's layers (BuildKit) and on cosign/Sigstore bundle referrers. */
 export const PREDICATE_TYPE_ANNOTATIONS = ['in-toto.io/predicate-type', 'dev.sigstore.bundle.predicateType'];
 
 const COSIGN_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 const COSIGN_SIGNATURE = 'dev.cosignproject.cosign/signature';
 const NOTATION_THUMBPRINTS = 'io.cncf.notary.x509chain.thumbprint#S256';
-
-/** True for an index entry that is a BuildKit attestation manifest rather than a platform image. */
-export function isBuildKitAttestation(d: Descriptor): boolean {
-  return d.annotations?.[BUILDKIT_REFERENCE_TYPE] === BUILDKIT_ATTESTATION;
-}
 
 /**
  * What a referrer is, by its artifactType (or media type), and who signed it when its annotations say.
@@ -63,7 +54,7 @@ export function classifyReferrer(
   const predicate =
     predicateType ?? PREDICATE_TYPE_ANNOTATIONS.map((k) => annotations[k]).find((v) => v !== undefined);
   let kind: ReferrerKind = KINDS[type] ?? 'other';
-  if (via === 'index' && isBuildKitAttestation(d)) kind = 'attestation';
+  if (via === 'index' && isAttestationManifest(d)) kind = 'attestation';
   if (kind === 'other' && predicate) kind = 'attestation';
   if (kind === 'other' && (type.includes('spdx') || type.includes('cyclonedx'))) kind = 'sbom';
   const out: ReferrerPredicate = { digest: d.digest, mediaType: d.mediaType, kind, via };

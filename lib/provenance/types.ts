@@ -170,9 +170,39 @@ export interface SnapshotPredicate {
   replicationReason?: string;
 }
 
+/**
+ * How the image was built, as its SLSA provenance attestation claims (BuildKit's, in the image's index). Unsigned
+ * claims of the builder: they say which CI run and commit, they do not prove it.
+ */
+export interface BuildPredicate {
+  status: 'known' | 'unknown';
+  /** Why it is unknown, or what could not be read. */
+  reason?: string;
+  /** The attestation the facts come from: its in-toto layer's digest (a blob in the vault) and predicate type. */
+  attestation?: { digest: string; predicateType: string };
+  /** The builder's id: BuildKit sets it to the CI run's URL (GitHub Actions: …/actions/runs/<id>) when it has one. */
+  builderId?: string;
+  /** The build's invocation id (BuildKit's buildInvocationID / invocationID). */
+  invocationId?: string;
+  /** What the build was configured from: a git URL (with ref) or a local Dockerfile path. */
+  configSource?: string;
+  /** The source repository and commit, from the build's VCS metadata or the config source's digest. */
+  source?: string;
+  revision?: string;
+  /**
+   * `config-source`: BuildKit resolved the git context itself; `vcs-hint`: the build client's `vcs:revision`, which
+   * BuildKit does not check.
+   */
+  revisionFrom?: 'config-source' | 'vcs-hint';
+  startedOn?: string;
+  finishedOn?: string;
+}
+
 export interface ProvenancePredicate {
   push: PushPredicate;
   image: ImagePredicate;
+  /** Absent from entries written before imagevault read build attestations. */
+  build?: BuildPredicate;
   base: BasePredicate;
   referrers: ReferrerPredicate[];
   scan: ScanPredicate;

@@ -13,7 +13,8 @@ import {
 import { logKey, recordProvenance, recordPushIdentity, recordScan } from '../../lib/provenance';
 import { inspectorScanDocumented, withDigest } from '../unit/provenance/scan-events';
 import { putImageEvent } from '../unit/provenance/events';
-import { snapshottedImage, tempVault } from '../unit/helpers';
+import { attestedIndex, putImage, snapshottedImage, tempVault } from '../unit/helpers';
+import { slsaV02FromGit } from '../unit/provenance/slsa-statements';
 import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
 
 const IDENTITY = 'ImageVaultIdentity';
@@ -485,14 +486,25 @@ describe('the Glue table schema matches the record shape', () => {
       },
     );
     expect(scanned.status).toBe('joined');
-    // WHEN the entry is read as Athena would read the object
-    const bytes = await vault.store.getBytes(logKey('app/web', scanned.entry!.seq));
-    const entry = JSON.parse(bytes!.toString('utf8')) as unknown;
+    // AND an image built by BuildKit with a SLSA provenance attestation in its index
+    const built = await attestedIndex(vault, 'app/built', await putImage(vault, [Buffer.from('built')]), {
+      bytes: Buffer.from(JSON.stringify(slsaV02FromGit())),
+      predicateType: 'https://slsa.dev/provenance/v0.2',
+    });
+    const attested = await recordProvenance(vault, 'app/built', built.index.digest);
+    expect(attested.statement.predicate.build?.status).toBe('known');
+    // WHEN the entries are read as Athena would read the objects
+    const read = async (repository: string, seq: number) =>
+      JSON.parse((await vault.store.getBytes(logKey(repository, seq)))!.toString('utf8')) as unknown;
+    const entry = await read('app/web', scanned.entry!.seq);
     // THEN every key path is a column path (case-insensitively; map columns hold any keys)
     const schema = schemaPaths({ struct: PROVENANCE_COLUMNS });
     const known = new Set(schema.map((s) => s.path.toLowerCase()));
     const maps = schema.filter((s) => s.map).map((s) => `${s.path.toLowerCase()}.`);
+    const builtPaths = jsonPaths(await read('app/built', attested.entry.seq)).map((p) => p.toLowerCase());
+    expect(builtPaths).toContain('statement.predicate.build.builderid');
     const record = jsonPaths(entry).map((p) => p.toLowerCase());
+    expect(builtPaths.filter((p) => !known.has(p) && !maps.some((m) => p.startsWith(m)))).toEqual([]);
     const uncovered = record.filter((p) => !known.has(p) && !maps.some((m) => p.startsWith(m)));
     expect(uncovered).toEqual([]);
     // AND every required field whose parent the record has is in the record

@@ -70,6 +70,11 @@ describe('the seed incident: ruby:2.7 republished under a running app', () => {
     expect(s.buildDrift).toEqual([]);
     const check = await cli('--store', store, 'drift', 'check');
     expect(check.code).toBe(0);
+    // provenance answers "has that base moved since?" from what the check recorded
+    const shown = await cli('--store', store, 'provenance', 'show', 'app/web:prod');
+    expect(shown.stdout).toContain(
+      `upstream:  linux/amd64: ${registry}/base/ruby:2.7 UNCHANGED (tag now ${img.ruby1.digest.slice(0, 19)}…`,
+    );
   });
 
   it('2. upstream republishes ruby:2.7: drift check exits 3 and names the app built on the old digest', async () => {
@@ -82,6 +87,17 @@ describe('the seed incident: ruby:2.7 republished under a running app', () => {
     expect(check.stdout).toContain('linux/amd64: base layers changed at 1');
     expect(check.stdout).toContain('- RUN apt-get install openssl=1.1');
     expect(check.stdout).toContain('+ RUN apt-get install openssl=3.0');
+    const shown = await cliJson<{ upstream: { platform: string; status: string; digest: string }[] }>(
+      '--store',
+      store,
+      'provenance',
+      'show',
+      '--json',
+      'app/web:prod',
+    );
+    expect(shown.upstream).toEqual([
+      expect.objectContaining({ platform: 'linux/amd64', status: 'moved', digest: img.ruby2.digest }),
+    ]);
   });
 
   it('3. the rebuild on the new base: snapshot reports build drift with the layer and history lines', async () => {

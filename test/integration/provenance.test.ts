@@ -100,6 +100,7 @@ describe('imagevault provenance (real registry)', () => {
     expect(stdout).toContain('source:    https://example.invalid/multi');
     expect(stdout).toContain('commit:    unknown (no org.opencontainers.image.revision');
     expect(stdout).toContain('base:      unknown: base detection did not run');
+    expect(stdout).toContain('built by:  unknown: no SLSA provenance attestation in the image');
     expect(stdout).toContain('scanned:   unknown:');
     expect(stdout).toContain(`copy:      ${vault.url} blobs/sha256/${fx.multiLayer.digest.slice(7)}`);
     expect(stdout).toContain('(this store keeps no versions)');

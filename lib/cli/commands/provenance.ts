@@ -12,10 +12,12 @@ import {
   scannerName,
   type ChainReport,
   type IdentityStatus,
+  type BuildPredicate,
   type LogEntry,
   type ProvenanceStatement,
   type ScanPredicate,
 } from '../../provenance';
+import { UpstreamState, type UpstreamStatus } from '../../drift/upstream-state';
 import type { CommandContext } from './context';
 import { parseVaultRef } from '../vault-ref';
 
@@ -31,6 +33,11 @@ export interface ProvenanceShowReport {
   entry?: { seq: number; time: string; hash: string; key: string };
   /** The identity status as of now: a pending identity past its window is unknown. */
   identity: { status: IdentityStatus; reason: string };
+  /**
+   * Has the base moved since? Per platform with a known base, where its upstream tag stands now by the upstream
+   * check's record. Not part of the record: it changes after the image was pushed.
+   */
+  upstream: Array<UpstreamStatus & { platform: string }>;
   statement: ProvenanceStatement;
 }
 
@@ -45,7 +52,10 @@ export interface ProvenanceListRow {
   signed: boolean;
   bases: string[];
   source?: string;
+  /** The revision annotation, else the commit the build attestation names. */
   revision?: string;
+  /** The build attestation's builder id: the CI run's URL when BuildKit ran in CI. */
+  builtBy?: string;
   /** The scan's status, and its finding counts by severity when it completed. */
   scan: ScanPredicate['status'];
   vulnerabilities?: Record<string, number>;
@@ -133,8 +143,22 @@ export async function provenanceShow(
       ? { entry: { seq: entry.seq, time: entry.time, hash: entry.hash, key: logKey(repository, entry.seq) } }
       : {}),
     identity: { status: status.identityStatus, reason: status.reason },
+    upstream: await upstreamOf(vault, statement),
     statement,
   };
+}
+
+async function upstreamOf(
+  vault: Vault,
+  statement: ProvenanceStatement,
+): Promise<ProvenanceShowReport['upstream']> {
+  const state = new UpstreamState(vault.store);
+  const out: ProvenanceShowReport['upstream'] = [];
+  for (const b of statement.predicate.base.platforms) {
+    if (!b.reference || !b.digests) continue;
+    out.push({ platform: b.platform, ...(await state.statusOf(b.reference, b.platform, b.digests)) });
+  }
+  return out;
 }
 
 export async function provenanceList(
@@ -195,7 +219,12 @@ function rowOf(e: LogEntry, now: Date): ProvenanceListRow {
       ...new Set(p.base.platforms.map((b) => b.reference ?? b.digests?.manifest).filter(Boolean)),
     ] as string[],
     ...(p.image.source ? { source: p.image.source } : {}),
-    ...(p.image.revision ? { revision: p.image.revision } : {}),
+    ...(p.image.revision
+      ? { revision: p.image.revision }
+      : p.build?.revision
+        ? { revision: p.build.revision }
+        : {}),
+    ...(p.build?.builderId ? { builtBy: p.build.builderId } : {}),
     scan: p.scan.status,
     ...(p.scan.status === 'complete' && p.scan.findings ? { vulnerabilities: p.scan.findings } : {}),
     seq: e.seq,
@@ -211,6 +240,28 @@ export async function provenanceVerify(vault: Vault, repository?: string): Promi
 }
 
 const short = (digest: string) => `${digest.slice(0, 19)}…`;
+
+/** The commit: the image's revision annotation, else what its build attestation says (and how far to trust it). */
+function commitOf(p: ProvenanceStatement['predicate']): string {
+  if (p.image.revision) return p.image.revision;
+  const b = p.build;
+  if (b?.revision)
+    return `${b.revision}${b.source ? ` of ${b.source}` : ''} (${b.revisionFrom === 'vcs-hint' ? "the build client's claim in the attestation, not checked by BuildKit" : 'the git context BuildKit built from'})`;
+  return 'unknown (no org.opencontainers.image.revision annotation or label, no commit in a build attestation)';
+}
+
+/** The CI run and build invocation, from the SLSA provenance attestation. */
+function builtBy(b: BuildPredicate | undefined): string {
+  if (!b) return 'unknown: recorded before imagevault read build attestations (re-snapshot to add it)';
+  if (b.status === 'unknown') return `unknown: ${b.reason ?? 'no build attestation'}`;
+  const run = b.builderId ?? 'a builder that gave no id (no CI run URL)';
+  const parts = [
+    b.invocationId && `invocation ${b.invocationId}`,
+    b.startedOn && `started ${b.startedOn}`,
+    b.configSource && `from ${b.configSource}`,
+  ].filter(Boolean);
+  return `${run}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}; as the SLSA attestation ${short(b.attestation?.digest ?? '')} claims (its signature not checked here)`;
+}
 
 export function formatProvenance(r: ProvenanceShowReport): string {
   const p = r.statement.predicate;
@@ -233,9 +284,10 @@ export function formatProvenance(r: ProvenanceShowReport): string {
   );
   lines.push(
     `  source:    ${p.image.source ?? 'unknown (no org.opencontainers.image.source annotation or label)'}`,
-    `  commit:    ${p.image.revision ?? 'unknown (no org.opencontainers.image.revision annotation or label)'}`,
+    `  commit:    ${commitOf(p)}`,
     `  created:   ${p.image.created ?? 'unknown (no org.opencontainers.image.created, no config created time)'}`,
     `  image:     ${p.image.mediaType}, platforms ${p.image.platforms.join(', ') || 'unknown'}`,
+    `  built by:  ${builtBy(p.build)}`,
   );
   if (p.base.status === 'unknown' && p.base.platforms.every((b) => b.depth === 0)) {
     lines.push(`  base:      unknown: ${p.base.reason ?? 'no base found'}`);
@@ -247,7 +299,10 @@ export function formatProvenance(r: ProvenanceShowReport): string {
           : `  base:      ${b.platform}: ${b.reference ?? b.repository ?? '(unnamed)'} ${short(b.digests!.manifest)} (${b.method}${b.evidence ? `, ${b.evidence}` : ''}, ${b.verified ? 'verified' : 'NOT verified'})`,
       );
     }
-    lines.push('             whether the base moved upstream: not checked here, run imagevault drift check');
+    for (const u of r.upstream) {
+      const now = u.digest ? ` (tag now ${short(u.digest)}, first seen ${u.observedAt})` : '';
+      lines.push(`  upstream:  ${u.platform}: ${u.reference} ${u.status.toUpperCase()}${now}: ${u.detail}`);
+    }
   }
   const signatures = p.referrers.filter((x) => x.kind === 'signature');
   if (signatures.length === 0) lines.push('  signed:    no: no signature referrer in the vault');

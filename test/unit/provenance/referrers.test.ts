@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
 import { MediaType, type Descriptor } from '../../../lib/oci';
 import { ArtifactType, buildProvenance, classifyReferrer } from '../../../lib/provenance';
-import { descOf, putImage, tempVault } from '../helpers';
+import { attestedIndex, putImage, tempVault } from '../helpers';
 
 const d = (artifactType: string, annotations?: Record<string, string>): Descriptor => ({
   mediaType: MediaType.OciManifest,
@@ -60,46 +59,11 @@ describe('Function: buildProvenance', () => {
         'org.opencontainers.image.revision': '0123abcd',
       },
     });
-    const statementLayer = Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1"}');
-    const layer = {
-      ...descOf('application/vnd.in-toto+json', statementLayer),
-      annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' },
-    };
-    await vault.push(layer, Readable.from([statementLayer]));
-    const emptyConfig = Buffer.from('{}');
-    const cfg = descOf(MediaType.OciConfig, emptyConfig);
-    await vault.push(cfg, Readable.from([emptyConfig]));
-    const attBytes = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfg, layers: [layer] }),
-    );
-    const att = {
-      ...descOf(MediaType.OciManifest, attBytes),
-      platform: { os: 'unknown', architecture: 'unknown' },
-      annotations: {
-        'vnd.docker.reference.type': 'attestation-manifest',
-        'vnd.docker.reference.digest': img.manifest.digest,
-      },
-    };
-    await vault.push(att, Readable.from([attBytes]));
-    const indexBytes = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.OciIndex,
-        manifests: [{ ...img.manifest, platform: { os: 'linux', architecture: 'amd64' } }, att],
-      }),
-    );
-    const index = descOf(MediaType.OciIndex, indexBytes);
-    await vault.push(index, Readable.from([indexBytes]));
-    await vault.putImage({
-      repository: 'app/web',
-      descriptor: index,
-      firstSnapshotAt: '2026-01-10T09:00:00.000Z',
-      lastSnapshotAt: '2026-01-10T09:00:00.000Z',
-      blobs: 6,
-      bytes: 100,
-      referrers: [],
-      extensions: {},
+    const { index, attestation: att } = await attestedIndex(vault, 'app/web', img, {
+      bytes: Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1"}'),
+      predicateType: 'https://slsa.dev/provenance/v0.2',
     });
+
     // Act
     const s = await buildProvenance(vault, 'app/web', index.digest, { registry: 'ecr.example' });
     // Assess
@@ -113,7 +77,7 @@ describe('Function: buildProvenance', () => {
     });
     expect(s.predicate.referrers).toEqual([
       expect.objectContaining({
-        digest: att.digest,
+        digest: att!.digest,
         kind: 'attestation',
         via: 'index',
         predicateType: 'https://slsa.dev/provenance/v0.2',
