@@ -2,7 +2,7 @@
  * The provenance record: an in-toto Statement v1 whose predicate (type PREDICATE_TYPE) says who pushed an image,
  * what it is, what it is built on, what refers to it (signatures, SBOMs, attestations), whether it was scanned, and
  * where the verified copy is. Every field that can be unknown says so with a status and a reason, never by omission
- * alone. Documented in lib/provenance/README.md.
+ * alone. Documented in the README (Provenance).
  */
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
