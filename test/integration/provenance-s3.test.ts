@@ -14,6 +14,11 @@ import {
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault, blobKey, imageKey } from '../../lib/content';
 import { ProvenanceLog, entryHash, logKey, recordProvenance, type LogEntry } from '../../lib/provenance';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createIdentityHandler } from '../../lib/services/identity-events';
+import { createScanHandler } from '../../lib/services/scan-events';
+import { putImageEvent } from '../unit/provenance/events';
+import { ecrImageScanDocumented, withDigest } from '../unit/provenance/scan-events';
 import { testBucket } from '../testbed/env';
 import { snapshottedImage } from '../unit/helpers';
 
@@ -133,5 +138,39 @@ describe('provenance on S3 with Object Lock (radosgw)', () => {
     expect(report.problems[0].detail).toMatch(
       /^entry 1 was written 2 times; the first version, \S+, is the original/,
     );
+  });
+
+  it('the identity and scan handlers append locked entries to the same chain, in either arrival order', async () => {
+    // Prepare: the scan completes before the snapshot (pending), CloudTrail arrives after it (joined)
+    const retention = { mode: 'COMPLIANCE' as const, days: 1 };
+    const logger = new Logger({ logLevel: 'SILENT' });
+    const img = await snapshottedImage(vault, 'team/handlers', 'v1', 'handlers');
+    const digest = img.manifest.digest;
+    const scan = createScanHandler({ vault, retention, logger });
+    const identity = createIdentityHandler({ vault, retention, logger });
+
+    // Act
+    const scanned = await scan(withDigest(ecrImageScanDocumented(), digest, { repository: 'team/handlers' }));
+    await recordProvenance(vault, 'team/handlers', digest, { retention });
+    const joined = await identity(
+      putImageEvent({ repository: 'team/handlers', digest, identity: 'assumed-role' }),
+    );
+
+    // Assess
+    expect(scanned.status).toBe('pending');
+    expect(joined.status).toBe('joined');
+    const log = new ProvenanceLog(vault.store);
+    const entries = await log.entries('team/handlers');
+    expect(
+      entries.map((e) => [e.statement.predicate.scan.status, e.statement.predicate.push.identityStatus]),
+    ).toEqual([
+      ['complete', 'unknown'], // pushed in January: past the CloudTrail window when first recorded
+      ['complete', 'known'], // a late CloudTrail event still joins
+    ]);
+    for (const e of entries) {
+      const head = await vault.store.head(logKey('team/handlers', e.seq));
+      expect(head?.retention?.mode).toBe('COMPLIANCE');
+    }
+    expect(await log.verify('team/handlers')).toMatchObject({ ok: true, entries: 2, versions: 'checked' });
   });
 });
