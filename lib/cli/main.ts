@@ -219,6 +219,10 @@ export function buildProgram(): Command {
           await recordProvenance(vault, r.repository, r.descriptor.digest, {
             registry: ref.registry,
             cloudTrail: isEcrHost(ref.registry),
+            push: {
+              time: r.observation?.observedAt ?? r.record?.firstSnapshotAt ?? new Date().toISOString(),
+              tags: r.tag ? [r.tag] : [],
+            },
           });
           // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
           if (r.tag && r.observation && r.record) {

@@ -4,3 +4,4 @@ export * from './directory';
 export * from './verify';
 export * from './layout';
 export * from './vault';
+export * from './concurrency';

@@ -17,7 +17,7 @@ import {
   parsePutImageEvent,
   type PushIdentity,
 } from './identity';
-import { ProvenanceLog, latestByDigest, type LogRetention } from './log';
+import { ProvenanceLog, type LogRetention } from './log';
 import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer } from './referrers';
 import { PendingScans, scanPredicateOf } from './scan';
 import { buildFactsOf } from './slsa';
@@ -45,6 +45,13 @@ export interface BuildProvenanceOptions {
   readonly identity?: PushIdentity;
   /** Scan findings. @default `status: 'unknown'` with the reason */
   readonly scan?: ScanPredicate;
+  /**
+   * The push as the caller saw it: when, under which tags. The snapshot path knows; without it every tag's history
+   * in the repository is read to find the tags that pointed at the digest, which grows with the repository.
+   * recordProvenance merges it with what earlier entries said (all tags, the earliest time).
+   * @default read from the tag history
+   */
+  readonly push?: { time: string; tags: string[] };
   /** @default new Date() */
   readonly now?: Date;
   /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
@@ -71,7 +78,7 @@ export async function buildProvenance(
   if (!record) throw new NotInVaultError(`${repository}@${digest} has no snapshot in ${vault.url}`);
   const { image, indexReferrers, build } = await describeImage(vault, record.descriptor);
   const referrers = await referrersOf(vault, record, indexReferrers);
-  const { time, tags } = await pushOf(vault, record);
+  const { time, tags } = extra.push ?? (await pushOf(vault, record));
   const scan: ScanPredicate = extra.scan ?? {
     status: 'unknown',
     reason:
@@ -404,7 +411,17 @@ export async function recordProvenance(
   const pendingScan = options.scan ? undefined : await new PendingScans(vault.store).get(repository, digest);
   const scan = options.scan ?? (pendingScan ? scanPredicateOf(pendingScan) : undefined);
   const previous = await log.latest(repository, digest);
-  let statement = await buildProvenance(vault, repository, digest, { ...options, identity, scan });
+  // The caller's view of the push, widened by what earlier entries saw: every tag, the earliest time (before the
+  // identity's pending/unknown is decided from it).
+  const seen = previous?.statement.predicate.push;
+  const push =
+    options.push && seen
+      ? {
+          time: seen.time < options.push.time ? seen.time : options.push.time,
+          tags: [...new Set([...seen.tags, ...options.push.tags])].sort(),
+        }
+      : options.push;
+  let statement = await buildProvenance(vault, repository, digest, { ...options, identity, scan, push });
   if (previous) statement = carryForward(statement, previous.statement);
   if (previous && sameFacts(previous.statement, statement))
     return { statement, entry: previous, appended: false };
@@ -416,12 +433,12 @@ export async function recordProvenance(
 function carryForward(next: ProvenanceStatement, prev: ProvenanceStatement): ProvenanceStatement {
   const p = next.predicate;
   const q = prev.predicate;
-  let push = p.push;
-  if (p.push.identityStatus !== 'known' && q.push.identityStatus === 'known')
-    push = { ...q.push, tags: [...new Set([...q.push.tags, ...p.push.tags])].sort() };
+  const tags = [...new Set([...q.push.tags, ...p.push.tags])].sort();
+  let push = { ...p.push, tags };
+  if (p.push.identityStatus !== 'known' && q.push.identityStatus === 'known') push = { ...q.push, tags };
   // Unknown (the window passed, or not ECR) never turns back into pending; only a CloudTrail event changes it.
-  else if (p.push.identityStatus === 'pending' && q.push.identityStatus === 'unknown')
-    push = { ...p.push, identityStatus: 'unknown', reason: q.push.reason };
+  if (push.identityStatus === 'pending' && q.push.identityStatus === 'unknown')
+    push = { ...push, identityStatus: 'unknown', reason: q.push.reason };
   const scan = p.scan.status === 'unknown' && q.scan.status !== 'unknown' ? q.scan : p.scan;
   return { ...next, predicate: { ...p, push, scan } };
 }
@@ -463,6 +480,12 @@ export interface RefreshProvenanceOptions {
   readonly retention?: LogRetention;
   /** Hours to wait for CloudTrail before saying the identity is unknown. @default DEFAULT_IDENTITY_WINDOW_HOURS */
   readonly identityWindowHours?: number;
+  /**
+   * How far back entries are looked at. What is pending resolves within a day (the CloudTrail window) or hours
+   * (replication), and the reconcile runs every few hours: a week covers a reconcile that was down for days, and
+   * keeps each run's cost to the last week's pushes instead of the whole log. @default 7
+   */
+  readonly lookbackDays?: number;
 }
 
 export interface RefreshProvenanceResult {
@@ -484,9 +507,15 @@ export async function refreshProvenance(
   options: RefreshProvenanceOptions = {},
 ): Promise<RefreshProvenanceResult> {
   const log = new ProvenanceLog(vault.store);
+  const now = options.now ?? new Date();
+  const since = new Date(now.getTime() - (options.lookbackDays ?? 7) * 86_400_000);
   let checked = 0;
   let appended = 0;
-  for (const latest of latestByDigest(await log.entries(repository))) {
+  const seen = new Set<string>();
+  for (const latest of await log.recent(repository, since)) {
+    // Newest first: the first entry of a digest is its record; older ones are history.
+    if (seen.has(latest.digest)) continue;
+    seen.add(latest.digest);
     const p = latest.statement.predicate;
     if (p.snapshot.replication !== 'pending' && p.push.identityStatus !== 'pending') continue;
     checked++;
@@ -494,7 +523,9 @@ export async function refreshProvenance(
     const registry = name.endsWith(`/${repository}`) ? name.slice(0, -repository.length - 1) : undefined;
     const result = await recordProvenance(vault, repository, latest.digest, {
       ...(registry ? { registry } : {}),
+      push: { time: p.push.time, tags: p.push.tags },
       ...options,
+      now,
     });
     if (result.appended) appended++;
   }

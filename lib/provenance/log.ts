@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { ObjectExistsError, type ObjectStore, type ObjectVersion, type Retention } from '../content';
+import {
+  ObjectExistsError,
+  mapBounded,
+  type ObjectStore,
+  type ObjectVersion,
+  type Retention,
+} from '../content';
 import { Digest, validateRepository } from '../oci';
 import { canonicalHash } from './canonical';
 import { LogContentionError, ProvenanceError } from './errors';
@@ -8,6 +14,8 @@ import type { LogEntry, ProvenanceStatement } from './types';
 /*
  * Key layout, next to the vault's own records:
  *   imagevault/provenance/<repository>/@log/<seq, 10 digits>.json      the hash-chained log, written create-only
+ *   imagevault/provenance/<repository>/_digests/<digest hex>.json      {seq}: the newest entry of each digest
+ *   imagevault/provenance/<repository>/_digests/indexed.json           {throughSeq}: pointers exist up to there
  *   imagevault/provenance/<repository>/_pending/<digest hex>.json      push identities (CloudTrail), see identity.ts
  *   imagevault/provenance/<repository>/_scans/<digest hex>.json        the newest scan result (ECR/Inspector), see scan.ts
  * Neither `@` nor `_` starts a repository path component, so these cannot collide with a repository name. The log
@@ -18,11 +26,19 @@ export const PROVENANCE_PREFIX = 'imagevault/provenance/';
 const SEQ_DIGITS = 10;
 /** Appends retried when another writer takes the same sequence number; a handful covers any real contention. */
 const APPEND_ATTEMPTS = 5;
+/** Entries read at once when a whole log is read (list, verify): each is one small GET. */
+const READ_CONCURRENCY = 16;
 const DAY_MS = 86_400_000;
 
 export const logPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/@log/`;
 export const logKey = (repository: string, seq: number) =>
   `${logPrefix(repository)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
+const digestsPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/_digests/`;
+const pointerKey = (repository: string, digest: string) =>
+  `${digestsPrefix(repository)}${Digest.parse(digest).hex}.json`;
+const indexedKey = (repository: string) => `${digestsPrefix(repository)}indexed.json`;
+const seqOfKey = (key: string): number => Number(/(\d+)\.json$/.exec(key)?.[1] ?? NaN);
+
 export const pendingKey = (repository: string, digest: string) =>
   `${PROVENANCE_PREFIX}${repository}/_pending/${Digest.parse(digest).hex}.json`;
 export const scanKey = (repository: string, digest: string) =>
@@ -107,17 +123,94 @@ export class ProvenanceLog {
   /** Every entry, in sequence order, parsed but not verified (see verify). */
   async entries(repository: string): Promise<LogEntry[]> {
     validateRepository(repository);
-    const out: LogEntry[] = [];
-    for await (const obj of this.store.list(logPrefix(repository))) {
-      const bytes = await this.store.getBytes(obj.key);
-      if (bytes) out.push(LogEntrySchema.parse(JSON.parse(bytes.toString('utf8'))));
-    }
-    return out.sort((a, b) => a.seq - b.seq);
+    const read = await mapBounded(await this.keys(repository), READ_CONCURRENCY, (key) => this.read(key));
+    return read.filter((e): e is LogEntry => e !== undefined).sort((a, b) => a.seq - b.seq);
   }
 
-  /** The newest entry for a digest, if any. */
+  /**
+   * The newest entry for a digest, if any: through the digest's pointer, so one image's record costs the same
+   * few requests in a log of ten entries or of a hundred thousand. A log written before the pointers existed is
+   * read whole until its next append indexes it (reading writes nothing). A pointer can lag (a writer that stopped between its entry and its pointer, two
+   * writers of one digest at once): the entry then returned is the one before, and the caller appends an entry
+   * that repeats facts, never loses them (identities and scans are re-read from their own stores).
+   */
   async latest(repository: string, digest: string): Promise<LogEntry | undefined> {
+    validateRepository(repository);
+    if (!(await this.store.head(indexedKey(repository))))
+      return latestOf(await this.entries(repository), digest);
+    const pointer = await this.readPointer(repository, digest);
+    if (pointer === undefined) return undefined;
+    const entry = await this.read(logKey(repository, pointer));
+    if (entry?.digest === digest) return entry;
+    // A pointer at nothing, or at another digest's entry, is not trusted: read the log.
     return latestOf(await this.entries(repository), digest);
+  }
+
+  /** The entries appended since `since` (by their time), newest first: the tail a periodic job needs. */
+  async recent(repository: string, since: Date): Promise<LogEntry[]> {
+    validateRepository(repository);
+    const keys = (await this.keys(repository)).reverse();
+    const out: LogEntry[] = [];
+    // A batch at a time from the newest, read at once, until an entry older than `since` turns up.
+    for (let i = 0; i < keys.length; i += READ_CONCURRENCY) {
+      const batch = await mapBounded(keys.slice(i, i + READ_CONCURRENCY), READ_CONCURRENCY, (k) =>
+        this.read(k),
+      );
+      for (const entry of batch) {
+        if (!entry) continue;
+        if (new Date(entry.time).getTime() < since.getTime()) return out;
+        out.push(entry);
+      }
+    }
+    return out;
+  }
+
+  /** The entry keys in sequence order (LIST only: 1 request per 1,000 entries). */
+  private async keys(repository: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const obj of this.store.list(logPrefix(repository))) keys.push(obj.key);
+    return keys.sort();
+  }
+
+  private async read(key: string): Promise<LogEntry | undefined> {
+    const bytes = await this.store.getBytes(key);
+    return bytes ? LogEntrySchema.parse(JSON.parse(bytes.toString('utf8'))) : undefined;
+  }
+
+  private async readPointer(repository: string, digest: string): Promise<number | undefined> {
+    const bytes = await this.store.getBytes(pointerKey(repository, digest));
+    if (!bytes) return undefined;
+    const seq = (JSON.parse(bytes.toString('utf8')) as { seq?: unknown }).seq;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : undefined;
+  }
+
+  /** Points the digest at entry `seq`, unless it points at a newer one already. */
+  private async writePointer(repository: string, digest: string, seq: number): Promise<void> {
+    const have = await this.readPointer(repository, digest);
+    if (have !== undefined && have >= seq) return;
+    await this.store.putBytes(
+      pointerKey(repository, digest),
+      Buffer.from(JSON.stringify({ seq, digest }) + '\n'),
+      {
+        contentType: 'application/json',
+      },
+    );
+  }
+
+  /**
+   * Before the first append by this version: writes the pointers of the entries already there (an older log, read
+   * once), then the marker that says every entry has its pointer.
+   */
+  private async ensureIndexed(repository: string): Promise<void> {
+    if (await this.store.head(indexedKey(repository))) return;
+    const all = await this.entries(repository);
+    const newest = new Map<string, number>();
+    for (const e of all) newest.set(e.digest, Math.max(newest.get(e.digest) ?? 0, e.seq));
+    for (const [digest, seq] of newest) await this.writePointer(repository, digest, seq);
+    const throughSeq = all.length > 0 ? all[all.length - 1].seq : 0;
+    await this.store.putBytes(indexedKey(repository), Buffer.from(JSON.stringify({ throughSeq }) + '\n'), {
+      contentType: 'application/json',
+    });
   }
 
   /** Appends a statement for (repository, digest) at the end of the chain. */
@@ -129,11 +222,18 @@ export class ProvenanceLog {
   ): Promise<LogEntry> {
     validateRepository(repository);
     Digest.parse(digest);
+    await this.ensureIndexed(repository);
     for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
-      const all = await this.entries(repository);
-      const last = all[all.length - 1];
+      // Only the newest entry is read: its hash is the link, its seq + 1 the next key.
+      const keys = await this.keys(repository);
+      const last = keys.length > 0 ? await this.read(keys[keys.length - 1]) : undefined;
+      if (keys.length > 0 && !last)
+        throw new ProvenanceError(
+          `${repository}: the newest log entry ${keys[keys.length - 1]} vanished while reading`,
+        );
       const body = {
-        seq: (last?.seq ?? 0) + 1,
+        // Numbered from the newest key, which is what create-only protects, whatever the entry in it says.
+        seq: keys.length > 0 ? seqOfKey(keys[keys.length - 1]) + 1 : 1,
         time,
         repository,
         digest,
@@ -155,10 +255,12 @@ export class ProvenanceLog {
               : {}),
           },
         );
-        return entry;
       } catch (e) {
         if (!(e instanceof ObjectExistsError)) throw e;
+        continue;
       }
+      await this.writePointer(repository, digest, entry.seq);
+      return entry;
     }
     throw new LogContentionError(
       `${repository}: could not append to the provenance log after ${APPEND_ATTEMPTS} attempts (other writers took each sequence number)`,
@@ -188,19 +290,23 @@ export class ProvenanceLog {
     const problems: ChainProblem[] = [];
     let expectedSeq = 1;
     let previousHash: string | null = null;
-    let count = 0;
     // False right after an unreadable entry: its hash is unknown, so the next link cannot be checked.
     let linkKnown = true;
-    for await (const obj of this.store.list(logPrefix(repository))) {
-      count++;
-      const keySeq = Number(/(\d+)\.json$/.exec(obj.key)?.[1] ?? NaN);
-      let entry: LogEntry;
+    // Read many at once (each is a round trip on S3), then check in order: the links need the order.
+    const keys = await this.keys(repository);
+    const read = await mapBounded(keys, READ_CONCURRENCY, async (key) => {
       try {
-        const bytes = await this.store.getBytes(obj.key);
-        if (!bytes) throw new ProvenanceError('object vanished while reading');
-        entry = LogEntrySchema.parse(JSON.parse(bytes.toString('utf8')));
+        const entry = await this.read(key);
+        return entry ?? new ProvenanceError('object vanished while reading');
       } catch (e) {
-        problems.push({ kind: 'unreadable', key: obj.key, detail: (e as Error).message });
+        return e as Error;
+      }
+    });
+    for (const [i, key] of keys.entries()) {
+      const keySeq = seqOfKey(key);
+      const entry = read[i];
+      if (entry instanceof Error) {
+        problems.push({ kind: 'unreadable', key, detail: entry.message });
         expectedSeq = (Number.isFinite(keySeq) ? keySeq : expectedSeq) + 1;
         linkKnown = false;
         continue;
@@ -209,7 +315,7 @@ export class ProvenanceLog {
       if (actual !== entry.hash) {
         problems.push({
           kind: 'edited',
-          key: obj.key,
+          key,
           seq: entry.seq,
           detail: `entry ${entry.seq} was changed after it was written: its content hashes to ${actual}, it says ${entry.hash}`,
         });
@@ -217,14 +323,14 @@ export class ProvenanceLog {
       if (entry.seq !== keySeq) {
         problems.push({
           kind: 'reordered',
-          key: obj.key,
+          key,
           seq: entry.seq,
           detail: `the object for sequence ${keySeq} holds entry ${entry.seq}`,
         });
       } else if (keySeq > expectedSeq) {
         problems.push({
           kind: 'removed',
-          key: obj.key,
+          key,
           seq: entry.seq,
           detail:
             keySeq === expectedSeq + 1
@@ -234,7 +340,7 @@ export class ProvenanceLog {
       } else if (linkKnown && entry.previous !== previousHash) {
         problems.push({
           kind: entry.previous === null ? 'reordered' : 'removed',
-          key: obj.key,
+          key,
           seq: entry.seq,
           detail: `entry ${entry.seq} links to ${entry.previous ?? 'nothing'}, but the entry before it hashes to ${previousHash ?? 'nothing (it is first)'}: an entry before it was replaced or removed`,
         });
@@ -246,7 +352,7 @@ export class ProvenanceLog {
     const versions = await this.checkVersions(repository, problems);
     return {
       repository,
-      entries: count,
+      entries: keys.length,
       ok: problems.length === 0,
       problems,
       ...(previousHash ? { head: previousHash } : {}),
@@ -271,7 +377,7 @@ export class ProvenanceLog {
       byKey.set(v.key, list);
     }
     for (const [key, versions] of byKey) {
-      const seq = Number(/(\d+)\.json$/.exec(key)?.[1] ?? NaN);
+      const seq = seqOfKey(key);
       const at = Number.isFinite(seq) ? { seq } : {};
       const markers = versions.filter((v) => v.deleteMarker);
       const written = versions.filter((v) => !v.deleteMarker);

@@ -193,6 +193,8 @@ export class SnapshotEvents {
     await recordProvenance(this.deps.vault, event.repository, result.descriptor.digest, {
       registry: host,
       retention: this.deps.provenanceRetention,
+      // The event says when and under which tag: no need to read every tag's history of the repository.
+      push: { time: event.time, tags: event.tag ? [event.tag] : [] },
     });
     const copy = result.copy;
     this.publishMetrics(event, {

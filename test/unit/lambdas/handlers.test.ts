@@ -172,6 +172,9 @@ describe('Function: scan handler module', () => {
         s3.on(s3Cmds.GetObjectCommand).rejects(
           Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }),
         );
+        s3.on(s3Cmds.HeadObjectCommand).rejects(
+          Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }),
+        );
         s3.on(s3Cmds.PutObjectCommand).resolves({});
         put = () => s3.commandCalls(s3Cmds.PutObjectCommand).map((c) => c.args[0].input.Key);
         described = () =>

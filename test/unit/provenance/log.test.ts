@@ -1,4 +1,12 @@
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { DirectoryObjectStore } from '../../../lib/content';
 import { Digest } from '../../../lib/oci';
@@ -60,6 +68,73 @@ describe('Class: ProvenanceLog', () => {
       const e = await log.latest('app/web', digest('a'));
       expect(e?.seq).toBe(3);
       expect(await log.latest('app/web', digest('zzz'))).toBeUndefined();
+    });
+
+    it('reads the digest pointer and one entry, however long the log is; append reads only the newest entry', async () => {
+      // Prepare: 40 more entries, then count what reading and appending cost
+      for (let i = 0; i < 40; i++)
+        await log.append('app/web', digest(`n${i}`), statement(digest(`n${i}`), 'n'));
+      const store = new DirectoryObjectStore(dir);
+      const reads: string[] = [];
+      const getBytes = store.getBytes.bind(store);
+      store.getBytes = async (key: string) => {
+        reads.push(key);
+        return getBytes(key);
+      };
+      const counted = new ProvenanceLog(store);
+
+      // Act / Assess
+      expect((await counted.latest('app/web', digest('a')))?.seq).toBe(3);
+      expect(reads).toEqual([expect.stringMatching(/_digests\/[0-9a-f]{64}\.json$/), logKey('app/web', 3)]);
+      reads.length = 0;
+      const appended = await counted.append('app/web', digest('a'), statement(digest('a'), 'again'));
+      expect(appended.seq).toBe(44);
+      expect(reads.filter((k) => k.includes('/@log/'))).toEqual([logKey('app/web', 43)]);
+      expect((await counted.latest('app/web', digest('a')))?.seq).toBe(44);
+    });
+
+    it('reads a log written before digest pointers existed whole, writing nothing, until its next append', async () => {
+      // Prepare: drop the pointers and the marker, as an older imagevault left the log
+      const digests = path.join(dir, 'imagevault/provenance/app/web/_digests');
+      rmSync(digests, { recursive: true });
+
+      // Act / Assess: reads find the entries and write nothing (a read-only on-call role can show records)
+      expect((await log.latest('app/web', digest('b')))?.seq).toBe(2);
+      expect((await log.latest('app/web', digest('a')))?.seq).toBe(3);
+      expect(existsSync(digests)).toBe(false);
+      // the next append indexes every digest once
+      await log.append('app/web', digest('c'), statement(digest('c'), 'v3'));
+      expect(readdirSync(digests).sort()).toEqual(
+        [digest('a'), digest('b'), digest('c')]
+          .map((d) => `${d.slice(7)}.json`)
+          .concat('indexed.json')
+          .sort(),
+      );
+      expect((await log.latest('app/web', digest('b')))?.seq).toBe(2);
+    });
+
+    it('does not trust a pointer at another digest: it reads the log instead', async () => {
+      const pointer = path.join(
+        dir,
+        'imagevault/provenance/app/web/_digests',
+        `${digest('a').slice(7)}.json`,
+      );
+      writeFileSync(pointer, JSON.stringify({ seq: 2 }));
+      expect((await log.latest('app/web', digest('a')))?.seq).toBe(3);
+    });
+  });
+
+  describe('Method: recent', () => {
+    it('is the tail appended since a time, newest first', async () => {
+      const cut = new Date(Date.now() + 60_000);
+      await log.append(
+        'app/web',
+        digest('late'),
+        statement(digest('late'), 'x'),
+        new Date(cut.getTime() + 1).toISOString(),
+      );
+      expect((await log.recent('app/web', cut)).map((e) => e.seq)).toEqual([4]);
+      expect((await log.recent('app/web', new Date(0))).map((e) => e.seq)).toEqual([4, 3, 2, 1]);
     });
   });
 

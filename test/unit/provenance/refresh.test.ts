@@ -119,3 +119,36 @@ describe('Function: recordProvenance (what earlier entries learnt)', () => {
     });
   });
 });
+
+describe('Function: recordProvenance (the push as the caller saw it)', () => {
+  it('reads no tag history with a push hint, and merges it with earlier entries: every tag, the earliest time', async () => {
+    // Prepare: a repository with many tags, and a store that says which tag histories are read
+    const store = new DirectoryObjectStore(tempDir());
+    const vault = new Vault(store);
+    await vault.init();
+    const { digest } = (await snapshottedImage(vault, 'team/app', 'v1', 'hint')).manifest;
+    for (let i = 0; i < 5; i++) await snapshottedImage(vault, 'team/app', `other-${i}`, `other-${i}`);
+    const listed: string[] = [];
+    const list = store.list.bind(store);
+    store.list = (prefix: string) => {
+      listed.push(prefix);
+      return list(prefix);
+    };
+
+    // Act
+    await recordProvenance(vault, 'team/app', digest, {
+      push: { time: '2026-01-10T09:06:00.000Z', tags: ['v1'] },
+    });
+    const second = await recordProvenance(vault, 'team/app', digest, {
+      push: { time: '2026-01-11T00:00:00.000Z', tags: ['stable'] },
+    });
+
+    // Assess
+    expect(listed.filter((p) => p.includes('/_tags/'))).toEqual([]);
+    expect(second.appended).toBe(true);
+    expect(second.statement.predicate.push).toMatchObject({
+      time: '2026-01-10T09:06:00.000Z',
+      tags: ['stable', 'v1'],
+    });
+  });
+});

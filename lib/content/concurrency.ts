@@ -1,0 +1,20 @@
+/**
+ * `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. For many small reads
+ * from a store where each is a round trip (S3: ~20–50 ms), so a thousand of them take seconds, not a minute.
+ */
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
