@@ -151,7 +151,9 @@ export function provenanceRetention(env: Env = process.env): LogRetention | unde
   if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE')
     throw new ConfigError(
       'PROVENANCE_LOCK_MODE',
-      `must be GOVERNANCE or COMPLIANCE when PROVENANCE_LOCK_DAYS is set, got "${env.PROVENANCE_LOCK_MODE ?? ''}"`,
+      mode === ''
+        ? 'must be GOVERNANCE or COMPLIANCE when PROVENANCE_LOCK_DAYS is set, but is not set'
+        : `must be GOVERNANCE or COMPLIANCE, got "${env.PROVENANCE_LOCK_MODE ?? ''}"`,
     );
   if (!daysSet) throw new ConfigError('PROVENANCE_LOCK_DAYS', 'is required when PROVENANCE_LOCK_MODE is set');
   return { mode, days: integer('PROVENANCE_LOCK_DAYS', 1, 1, env) };

@@ -102,7 +102,7 @@ export class DirectoryObjectStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
     // Walk only the directory that holds the prefix, in sorted order, so keys come out lexicographically.
     const slash = prefix.lastIndexOf('/');
     const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
@@ -110,6 +110,7 @@ export class DirectoryObjectStore implements ObjectStore {
     keys.sort();
     for (const key of keys) {
       if (!key.startsWith(prefix)) continue;
+      if (options.startAfter !== undefined && key <= options.startAfter) continue;
       const info = await this.head(key);
       if (info) yield info;
     }

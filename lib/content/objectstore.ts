@@ -105,8 +105,11 @@ export interface ObjectStore {
    */
   putBytes(key: string, data: Uint8Array, options?: PutBytesOptions): Promise<PutResult>;
 
-  /** Every object whose key starts with prefix, in lexicographic key order. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Every object whose key starts with prefix, in lexicographic key order; with `startAfter`, only keys after it
+   * (S3's StartAfter: a long listing resumed from a known point costs its tail only).
+   */
+  list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectInfo>;
 
   /** The distinct next path segments under prefix (which ends with `/`): like S3's CommonPrefixes. */
   listDirs(prefix: string): Promise<string[]>;

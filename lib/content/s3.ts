@@ -219,8 +219,9 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    for await (const page of this.pages(prefix)) {
+  async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
+    const startAfter = options.startAfter === undefined ? undefined : this.key(options.startAfter);
+    for await (const page of this.pages(prefix, undefined, startAfter)) {
       for (const obj of page.Contents ?? []) {
         // A key equal to the prefix (a "folder" placeholder some consoles create) is not a store key.
         const key = obj.Key === undefined ? '' : this.relative(obj.Key);
@@ -266,11 +267,13 @@ export class S3ObjectStore implements ObjectStore {
         merged.push(this.versionOf(v.Key, v.VersionId, v.IsLatest, false, v.LastModified));
       for (const m of page.DeleteMarkers ?? [])
         merged.push(this.versionOf(m.Key, m.VersionId, m.IsLatest, true, m.LastModified));
+      // Keys in S3's byte order; within a key the latest first, then newest first (stable: S3's own order on ties).
+      const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
       merged.sort(
         (a, b) =>
-          a.key.localeCompare(b.key) ||
-          (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
-          Number(b.isLatest) - Number(a.isLatest),
+          byteOrder(a.key, b.key) ||
+          Number(b.isLatest) - Number(a.isLatest) ||
+          (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0),
       );
       for (const v of merged) if (v.key !== '') yield v;
       const more = page.IsTruncated === true;
@@ -295,7 +298,7 @@ export class S3ObjectStore implements ObjectStore {
     };
   }
 
-  private async *pages(prefix: string, delimiter?: string) {
+  private async *pages(prefix: string, delimiter?: string, startAfter?: string) {
     const Prefix = this.fullPrefix(prefix);
     let ContinuationToken: string | undefined;
     do {
@@ -308,6 +311,8 @@ export class S3ObjectStore implements ObjectStore {
             Delimiter: delimiter,
             MaxKeys: this.pageSize,
             ContinuationToken,
+            // Ignored by S3 once a continuation token is given; harmless to repeat.
+            ...(startAfter !== undefined ? { StartAfter: startAfter } : {}),
           }),
         );
       } catch (e) {

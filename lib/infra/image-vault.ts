@@ -685,9 +685,12 @@ export class ImageVault extends Construct {
     return { database, table };
   }
 
-  /** Read the vault: what `imagevault restore --store s3://<bucket>` (an on-call role) needs. */
+  /**
+   * Read the vault: what `imagevault restore --store s3://<bucket>` (an on-call role) needs, and the version history
+   * `imagevault provenance verify` reads.
+   */
   grantRead(grantee: iam.IGrantable): iam.Grant {
-    return this.vault.grantRead(grantee);
+    return this.vault.grantRead(grantee, { versions: true });
   }
 
   private validate(props: ImageVaultProps, repositories: string[], vaultPrefix: string): void {

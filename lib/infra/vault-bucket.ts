@@ -249,7 +249,7 @@ export class VaultBucket extends Construct {
   }
 
   /** Read objects (and list keys): what a restore or a reconcile needs. */
-  grantRead(grantee: iam.IGrantable): iam.Grant {
+  grantRead(grantee: iam.IGrantable, options: { versions?: boolean } = {}): iam.Grant {
     const objects = iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject'],
@@ -257,7 +257,9 @@ export class VaultBucket extends Construct {
     });
     const bucket = iam.Grant.addToPrincipal({
       grantee,
-      actions: ['s3:ListBucket'],
+      // With versions: `imagevault provenance verify` reads the log's version history (an overwritten or deleted
+      // entry shows there).
+      actions: options.versions ? ['s3:ListBucket', 's3:ListBucketVersions'] : ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
     });
     this.encryptionKey.grantDecrypt(grantee);

@@ -51,6 +51,6 @@ export class VaultReplica extends Construct {
 
   /** Read the replica: what `imagevault restore --store s3://<replica bucket>` needs. */
   grantRead(grantee: iam.IGrantable): iam.Grant {
-    return this.storage.grantRead(grantee);
+    return this.storage.grantRead(grantee, { versions: true });
   }
 }

@@ -10,13 +10,7 @@ import {
   type Node,
 } from '../oci';
 import { canonicalize } from './canonical';
-import {
-  PendingIdentities,
-  applyIdentity,
-  identityStatusAt,
-  parsePutImageEvent,
-  type PushIdentity,
-} from './identity';
+import { PendingIdentities, applyIdentity, identityStatusAt, type PushIdentity } from './identity';
 import { ProvenanceLog, type LogRetention } from './log';
 import { PREDICATE_TYPE_ANNOTATIONS, classifyReferrer } from './referrers';
 import { PendingScans, scanPredicateOf } from './scan';
@@ -407,26 +401,34 @@ export async function recordProvenance(
   options: RecordProvenanceOptions = {},
 ): Promise<RecordProvenanceResult> {
   const log = new ProvenanceLog(vault.store, { retention: options.retention });
-  const identity = options.identity ?? (await new PendingIdentities(vault.store).get(repository, digest));
-  const pendingScan = options.scan ? undefined : await new PendingScans(vault.store).get(repository, digest);
-  const scan = options.scan ?? (pendingScan ? scanPredicateOf(pendingScan) : undefined);
-  const previous = await log.latest(repository, digest);
-  // The caller's view of the push, widened by what earlier entries saw: every tag, the earliest time (before the
-  // identity's pending/unknown is decided from it).
-  const seen = previous?.statement.predicate.push;
-  const push =
-    options.push && seen
-      ? {
-          time: seen.time < options.push.time ? seen.time : options.push.time,
-          tags: [...new Set([...seen.tags, ...options.push.tags])].sort(),
-        }
-      : options.push;
-  let statement = await buildProvenance(vault, repository, digest, { ...options, identity, scan, push });
-  if (previous) statement = carryForward(statement, previous.statement);
-  if (previous && sameFacts(previous.statement, statement))
-    return { statement, entry: previous, appended: false };
-  const entry = await log.append(repository, digest, statement, options.time);
-  return { statement, entry, appended: true };
+  let statement: ProvenanceStatement | undefined;
+  // Built on the digest's newest entry; again on the log as it is then if another writer appended first.
+  const { entry, appended } = await log.appendFor(
+    repository,
+    digest,
+    async (previous) => {
+      const identity = options.identity ?? (await new PendingIdentities(vault.store).get(repository, digest));
+      const pendingScan = options.scan
+        ? undefined
+        : await new PendingScans(vault.store).get(repository, digest);
+      const scan = options.scan ?? (pendingScan ? scanPredicateOf(pendingScan) : undefined);
+      // The caller's view of the push, widened by what earlier entries saw: every tag, the earliest time (before
+      // the identity's pending/unknown is decided from it).
+      const seen = previous?.statement.predicate.push;
+      const push =
+        options.push && seen
+          ? {
+              time: seen.time < options.push.time ? seen.time : options.push.time,
+              tags: [...new Set([...seen.tags, ...options.push.tags])].sort(),
+            }
+          : options.push;
+      statement = await buildProvenance(vault, repository, digest, { ...options, identity, scan, push });
+      if (previous) statement = carryForward(statement, previous.statement);
+      return previous && sameFacts(previous.statement, statement) ? undefined : statement;
+    },
+    options.time,
+  );
+  return { statement: statement!, entry: entry!, appended };
 }
 
 /** Keeps an identity or scan an earlier entry learnt when the new statement has none, and an identity's unknown. */
@@ -441,36 +443,6 @@ function carryForward(next: ProvenanceStatement, prev: ProvenanceStatement): Pro
     push = { ...push, identityStatus: 'unknown', reason: q.push.reason };
   const scan = p.scan.status === 'unknown' && q.scan.status !== 'unknown' ? q.scan : p.scan;
   return { ...next, predicate: { ...p, push, scan } };
-}
-
-export interface RecordIdentityResult {
-  identity: PushIdentity;
-  /** `joined`: an enrichment entry was appended (or was already there); `pending`: no record yet, kept for later. */
-  status: 'joined' | 'pending';
-  entry?: LogEntry;
-}
-
-/**
- * What the CloudTrail PutImage path calls. The identity is always kept (see PendingIdentities); when the image
- * already has provenance, a new entry with the identity joined is appended (the earlier one stays, unchanged).
- */
-export async function recordPushIdentity(
-  vault: Vault,
-  cloudTrailPutImage: unknown,
-  options: { time?: string; retention?: LogRetention } = {},
-): Promise<RecordIdentityResult> {
-  const identity = await new PendingIdentities(vault.store).put(parsePutImageEvent(cloudTrailPutImage));
-  const log = new ProvenanceLog(vault.store, { retention: options.retention });
-  const latest = await log.latest(identity.repository, identity.digest);
-  if (!latest) return { identity, status: 'pending' };
-  const statement: ProvenanceStatement = {
-    ...latest.statement,
-    predicate: applyIdentity(latest.statement.predicate, identity),
-  };
-  if (canonicalize(statement) === canonicalize(latest.statement))
-    return { identity, status: 'joined', entry: latest };
-  const entry = await log.append(identity.repository, identity.digest, statement, options.time);
-  return { identity, status: 'joined', entry };
 }
 
 export interface RefreshProvenanceOptions {

@@ -7,3 +7,4 @@ export * from './identity';
 export * from './scan';
 export * from './build';
 export * from './slsa';
+export * from './enrich';

@@ -14,8 +14,9 @@ import type { LogEntry, ProvenanceStatement } from './types';
 /*
  * Key layout, next to the vault's own records:
  *   imagevault/provenance/<repository>/@log/<seq, 10 digits>.json      the hash-chained log, written create-only
- *   imagevault/provenance/<repository>/_digests/<digest hex>.json      {seq}: the newest entry of each digest
- *   imagevault/provenance/<repository>/_digests/indexed.json           {throughSeq}: pointers exist up to there
+ *   imagevault/provenance/<repository>/_digests/<digest hex>/<seq>.json  a claim: digest's entry may be at seq
+ *   imagevault/provenance/<repository>/_digests/indexed.json           marker: every entry has its claim
+ *   imagevault/provenance/<repository>/_head.json                      {seq}: where listing the log may start
  *   imagevault/provenance/<repository>/_pending/<digest hex>.json      push identities (CloudTrail), see identity.ts
  *   imagevault/provenance/<repository>/_scans/<digest hex>.json        the newest scan result (ECR/Inspector), see scan.ts
  * Neither `@` nor `_` starts a repository path component, so these cannot collide with a repository name. The log
@@ -34,9 +35,12 @@ export const logPrefix = (repository: string) => `${PROVENANCE_PREFIX}${reposito
 export const logKey = (repository: string, seq: number) =>
   `${logPrefix(repository)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 const digestsPrefix = (repository: string) => `${PROVENANCE_PREFIX}${repository}/_digests/`;
-const pointerKey = (repository: string, digest: string) =>
-  `${digestsPrefix(repository)}${Digest.parse(digest).hex}.json`;
+const claimsPrefix = (repository: string, digest: string) =>
+  `${digestsPrefix(repository)}${Digest.parse(digest).hex}/`;
+const claimKey = (repository: string, digest: string, seq: number) =>
+  `${claimsPrefix(repository, digest)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 const indexedKey = (repository: string) => `${digestsPrefix(repository)}indexed.json`;
+const headKey = (repository: string) => `${PROVENANCE_PREFIX}${repository}/_head.json`;
 const seqOfKey = (key: string): number => Number(/(\d+)\.json$/.exec(key)?.[1] ?? NaN);
 
 export const pendingKey = (repository: string, digest: string) =>
@@ -85,9 +89,12 @@ export interface ChainReport {
   head?: string;
   /**
    * `checked`: the store keeps versions and every entry key was found written exactly once and never deleted;
-   * `not-kept`: the store has no version history (a directory), so only the chain was checked.
+   * `not-kept`: the store has no version history (a directory, an unversioned bucket), so only the chain was
+   * checked; `not-checked`: the version history could not be read (see versionsNote).
    */
-  versions: 'checked' | 'not-kept';
+  versions: 'checked' | 'not-kept' | 'not-checked';
+  /** Why the versions were not checked (e.g. no s3:ListBucketVersions). */
+  versionsNote?: string;
 }
 
 /** Object Lock for each new log entry: its mode, and how many days from the append nobody may remove it. */
@@ -128,22 +135,35 @@ export class ProvenanceLog {
   }
 
   /**
-   * The newest entry for a digest, if any: through the digest's pointer, so one image's record costs the same
-   * few requests in a log of ten entries or of a hundred thousand. A log written before the pointers existed is
-   * read whole until its next append indexes it (reading writes nothing). A pointer can lag (a writer that stopped between its entry and its pointer, two
-   * writers of one digest at once): the entry then returned is the one before, and the caller appends an entry
-   * that repeats facts, never loses them (identities and scans are re-read from their own stores).
+   * The newest entry for a digest, if any. Every writer claims `_digests/<digest>/<seq>` before it writes entry
+   * `seq`, so the digest's entries are among its claims: the newest claim whose entry holds this digest is the
+   * answer, a LIST and a GET in a log of ten entries or of a hundred thousand. (A claim whose entry another writer
+   * won, or whose write failed, is skipped.) A log written before claims existed is read whole until its next append
+   * indexes it: reading writes nothing.
    */
   async latest(repository: string, digest: string): Promise<LogEntry | undefined> {
     validateRepository(repository);
+    return this.latestThrough(repository, digest, Number.POSITIVE_INFINITY);
+  }
+
+  /** The newest entry for a digest among entries numbered up to `maxSeq`. */
+  private async latestThrough(
+    repository: string,
+    digest: string,
+    maxSeq: number,
+  ): Promise<LogEntry | undefined> {
     if (!(await this.store.head(indexedKey(repository))))
-      return latestOf(await this.entries(repository), digest);
-    const pointer = await this.readPointer(repository, digest);
-    if (pointer === undefined) return undefined;
-    const entry = await this.read(logKey(repository, pointer));
-    if (entry?.digest === digest) return entry;
-    // A pointer at nothing, or at another digest's entry, is not trusted: read the log.
-    return latestOf(await this.entries(repository), digest);
+      return latestOf(
+        (await this.entries(repository)).filter((e) => e.seq <= maxSeq),
+        digest,
+      );
+    const claims: number[] = [];
+    for await (const obj of this.store.list(claimsPrefix(repository, digest))) claims.push(seqOfKey(obj.key));
+    for (const seq of claims.filter((n) => n <= maxSeq).sort((a, b) => b - a)) {
+      const entry = await this.read(logKey(repository, seq));
+      if (entry?.digest === digest) return entry;
+    }
+    return undefined;
   }
 
   /** The entries appended since `since` (by their time), newest first: the tail a periodic job needs. */
@@ -165,11 +185,30 @@ export class ProvenanceLog {
     return out;
   }
 
-  /** The entry keys in sequence order (LIST only: 1 request per 1,000 entries). */
-  private async keys(repository: string): Promise<string[]> {
+  /** The entry keys in sequence order, after `startAfter` if given (LIST only: 1 request per 1,000 entries). */
+  private async keys(repository: string, startAfter?: string): Promise<string[]> {
     const keys: string[] = [];
-    for await (const obj of this.store.list(logPrefix(repository))) keys.push(obj.key);
+    for await (const obj of this.store.list(logPrefix(repository), { startAfter })) keys.push(obj.key);
     return keys.sort();
+  }
+
+  /**
+   * The newest entry key. Listing starts from the head hint (a seq some earlier append reached), so an append
+   * lists only the log's tail; the hint may lag (it is written after the entry) but never runs ahead of the log,
+   * and a hint at an entry that is not there is ignored.
+   */
+  private async lastKey(repository: string): Promise<string | undefined> {
+    const bytes = await this.store.getBytes(headKey(repository));
+    const hinted = bytes ? (JSON.parse(bytes.toString('utf8')) as { seq?: unknown }).seq : undefined;
+    if (typeof hinted === 'number' && Number.isSafeInteger(hinted) && hinted > 0) {
+      const from = logKey(repository, hinted);
+      if (await this.store.head(from)) {
+        const after = await this.keys(repository, from);
+        return after.length > 0 ? after[after.length - 1] : from;
+      }
+    }
+    const all = await this.keys(repository);
+    return all[all.length - 1];
   }
 
   private async read(key: string): Promise<LogEntry | undefined> {
@@ -177,38 +216,21 @@ export class ProvenanceLog {
     return bytes ? LogEntrySchema.parse(JSON.parse(bytes.toString('utf8'))) : undefined;
   }
 
-  private async readPointer(repository: string, digest: string): Promise<number | undefined> {
-    const bytes = await this.store.getBytes(pointerKey(repository, digest));
-    if (!bytes) return undefined;
-    const seq = (JSON.parse(bytes.toString('utf8')) as { seq?: unknown }).seq;
-    return typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : undefined;
-  }
-
-  /** Points the digest at entry `seq`, unless it points at a newer one already. */
-  private async writePointer(repository: string, digest: string, seq: number): Promise<void> {
-    const have = await this.readPointer(repository, digest);
-    if (have !== undefined && have >= seq) return;
-    await this.store.putBytes(
-      pointerKey(repository, digest),
-      Buffer.from(JSON.stringify({ seq, digest }) + '\n'),
-      {
-        contentType: 'application/json',
-      },
-    );
+  private async claim(repository: string, digest: string, seq: number): Promise<void> {
+    await this.store.putBytes(claimKey(repository, digest, seq), Buffer.from(`{"seq":${seq}}\n`), {
+      contentType: 'application/json',
+    });
   }
 
   /**
-   * Before the first append by this version: writes the pointers of the entries already there (an older log, read
-   * once), then the marker that says every entry has its pointer.
+   * Before the first append by this version: claims for the entries already there (an older log, read once, 16
+   * at a time), then the marker that says every entry has its claim.
    */
   private async ensureIndexed(repository: string): Promise<void> {
     if (await this.store.head(indexedKey(repository))) return;
     const all = await this.entries(repository);
-    const newest = new Map<string, number>();
-    for (const e of all) newest.set(e.digest, Math.max(newest.get(e.digest) ?? 0, e.seq));
-    for (const [digest, seq] of newest) await this.writePointer(repository, digest, seq);
-    const throughSeq = all.length > 0 ? all[all.length - 1].seq : 0;
-    await this.store.putBytes(indexedKey(repository), Buffer.from(JSON.stringify({ throughSeq }) + '\n'), {
+    await mapBounded(all, READ_CONCURRENCY, (e) => this.claim(repository, e.digest, e.seq));
+    await this.store.putBytes(indexedKey(repository), Buffer.from('{}\n'), {
       contentType: 'application/json',
     });
   }
@@ -220,20 +242,39 @@ export class ProvenanceLog {
     statement: ProvenanceStatement,
     time = new Date().toISOString(),
   ): Promise<LogEntry> {
+    const { entry } = await this.appendFor(repository, digest, async () => statement, time);
+    return entry!;
+  }
+
+  /**
+   * Appends what `build` makes of the digest's newest entry, unless it returns undefined (nothing new to say).
+   * When another writer takes the sequence number first, `build` runs again on the log as it is then: an entry
+   * another writer appended for the same digest meanwhile is what it builds on, so concurrent enrichments (a scan
+   * and an identity, two tags of one push) each end up in the newest entry instead of one replacing the other.
+   */
+  async appendFor(
+    repository: string,
+    digest: string,
+    build: (previous: LogEntry | undefined) => Promise<ProvenanceStatement | undefined>,
+    time = new Date().toISOString(),
+  ): Promise<{ entry: LogEntry | undefined; appended: boolean }> {
     validateRepository(repository);
     Digest.parse(digest);
-    await this.ensureIndexed(repository);
     for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
       // Only the newest entry is read: its hash is the link, its seq + 1 the next key.
-      const keys = await this.keys(repository);
-      const last = keys.length > 0 ? await this.read(keys[keys.length - 1]) : undefined;
-      if (keys.length > 0 && !last)
-        throw new ProvenanceError(
-          `${repository}: the newest log entry ${keys[keys.length - 1]} vanished while reading`,
-        );
+      const lastKey = await this.lastKey(repository);
+      const last = lastKey ? await this.read(lastKey) : undefined;
+      if (lastKey && !last)
+        throw new ProvenanceError(`${repository}: the newest log entry ${lastKey} vanished while reading`);
+      // Numbered from the newest key, which is what create-only protects, whatever the entry in it says.
+      const lastSeq = lastKey ? seqOfKey(lastKey) : 0;
+      const previous = await this.latestThrough(repository, digest, lastSeq);
+      const statement = await build(previous);
+      if (statement === undefined) return { entry: previous, appended: false };
+      // Only a writer indexes an older log: reading, and deciding there is nothing to say, write nothing.
+      await this.ensureIndexed(repository);
       const body = {
-        // Numbered from the newest key, which is what create-only protects, whatever the entry in it says.
-        seq: keys.length > 0 ? seqOfKey(keys[keys.length - 1]) + 1 : 1,
+        seq: lastSeq + 1,
         time,
         repository,
         digest,
@@ -242,6 +283,8 @@ export class ProvenanceLog {
       };
       const entry: LogEntry = { ...body, hash: entryHash(body) };
       const lock = this.options.retention;
+      // The claim first: a reader that finds the entry always finds its claim.
+      await this.claim(repository, digest, entry.seq);
       try {
         await this.store.putBytes(
           logKey(repository, entry.seq),
@@ -259,8 +302,10 @@ export class ProvenanceLog {
         if (!(e instanceof ObjectExistsError)) throw e;
         continue;
       }
-      await this.writePointer(repository, digest, entry.seq);
-      return entry;
+      await this.store.putBytes(headKey(repository), Buffer.from(`{"seq":${entry.seq}}\n`), {
+        contentType: 'application/json',
+      });
+      return { entry, appended: true };
     }
     throw new LogContentionError(
       `${repository}: could not append to the provenance log after ${APPEND_ATTEMPTS} attempts (other writers took each sequence number)`,
@@ -349,7 +394,7 @@ export class ProvenanceLog {
       previousHash = entry.hash;
       linkKnown = true;
     }
-    const versions = await this.checkVersions(repository, problems);
+    const { versions, note } = await this.checkVersions(repository, problems);
     return {
       repository,
       entries: keys.length,
@@ -357,6 +402,7 @@ export class ProvenanceLog {
       problems,
       ...(previousHash ? { head: previousHash } : {}),
       versions,
+      ...(note ? { versionsNote: note } : {}),
     };
   }
 
@@ -368,14 +414,28 @@ export class ProvenanceLog {
   private async checkVersions(
     repository: string,
     problems: ChainProblem[],
-  ): Promise<ChainReport['versions']> {
-    if (!this.store.listVersions) return 'not-kept';
+  ): Promise<{ versions: ChainReport['versions']; note?: string }> {
+    if (!this.store.listVersions) return { versions: 'not-kept' };
     const byKey = new Map<string, ObjectVersion[]>();
-    for await (const v of this.store.listVersions(logPrefix(repository))) {
-      const list = byKey.get(v.key) ?? [];
-      list.push(v);
-      byKey.set(v.key, list);
+    try {
+      for await (const v of this.store.listVersions(logPrefix(repository))) {
+        const list = byKey.get(v.key) ?? [];
+        list.push(v);
+        byKey.set(v.key, list);
+      }
+    } catch (e) {
+      return {
+        versions: 'not-checked',
+        note: `the version history could not be read (s3:ListBucketVersions needed): ${(e as Error).message}`,
+      };
     }
+    // S3 lists the one version of each key of an unversioned (or suspended) bucket with the id "null": a history
+    // that cannot show anything.
+    if ([...byKey.values()].some((vs) => vs.some((v) => v.versionId === 'null')))
+      return {
+        versions: 'not-kept',
+        note: 'the bucket does not keep versions (versioning off or suspended)',
+      };
     for (const [key, versions] of byKey) {
       const seq = seqOfKey(key);
       const at = Number.isFinite(seq) ? { seq } : {};
@@ -412,7 +472,7 @@ export class ProvenanceLog {
         });
       }
     }
-    return 'checked';
+    return { versions: 'checked' };
   }
 }
 

@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import type { ObjectStore, Vault } from '../content';
+import type { ObjectStore } from '../content';
 import { Digest, validateRepository } from '../oci';
-import { canonicalize } from './canonical';
 import { InvalidScanEventError } from './errors';
-import { ProvenanceLog, scanKey, type LogRetention } from './log';
+import { scanKey } from './log';
 import {
   MAX_TOP_FINDINGS,
-  type LogEntry,
   type ProvenancePredicate,
-  type ProvenanceStatement,
   type ScanFinding,
   type ScanPredicate,
   type Scanner,
@@ -332,62 +329,4 @@ export class PendingScans {
     );
     return { kept: scan, replaced: true };
   }
-}
-
-export interface RecordScanOptions {
-  /** When an enrichment entry is appended. @default now */
-  readonly time?: string;
-  /** Where the details of the most severe findings are read. @default none: counts only */
-  readonly findings?: ScanFindingsSource;
-  /** Object Lock on the entry appended. @default none (the bucket's default retention, if any) */
-  readonly retention?: LogRetention;
-}
-
-export interface RecordScanResult {
-  /** The scan the event reported, with finding details when they were read. */
-  scan: ScanResult;
-  /** The image's scan now kept: `scan`, or a newer one kept before it (then `stale` is true). */
-  kept: ScanResult;
-  /** True when a newer scan of the image was kept already: the event changed nothing. */
-  stale: boolean;
-  /** `joined`: the newest log entry has the kept scan (appended now or already); `pending`: no record yet. */
-  status: 'joined' | 'pending';
-  entry?: LogEntry;
-  /** True when an enrichment entry was appended. */
-  appended: boolean;
-}
-
-/**
- * What the scan event path calls. The scan is kept as the image's latest (see PendingScans), with its most severe
- * findings read from `options.findings` when given; when the image already has provenance, an entry with the scan
- * applied is appended (the earlier one stays, unchanged) unless the newest entry already says exactly that.
- * Throws InvalidScanEventError for an event that is no scan result we record.
- */
-export async function recordScan(
-  vault: Vault,
-  scanEvent: unknown,
-  options: RecordScanOptions = {},
-): Promise<RecordScanResult> {
-  const reported = parseScanEvent(scanEvent);
-  const pending = new PendingScans(vault.store);
-  const have = await pending.get(reported.repository, reported.digest);
-  // Details are not read for a scan that cannot replace the one kept, even with them.
-  const stale =
-    have !== undefined &&
-    (have.completedAt > reported.completedAt ||
-      (have.completedAt === reported.completedAt && have.top !== undefined));
-  const scan = stale ? reported : await withFindingDetails(reported, options.findings);
-  const kept = stale ? have : (await pending.put(scan)).kept;
-  const result = { scan, kept, stale: kept.completedAt > scan.completedAt };
-  const log = new ProvenanceLog(vault.store, { retention: options.retention });
-  const latest = await log.latest(kept.repository, kept.digest);
-  if (!latest) return { ...result, status: 'pending', appended: false };
-  const statement: ProvenanceStatement = {
-    ...latest.statement,
-    predicate: applyScan(latest.statement.predicate, kept),
-  };
-  if (canonicalize(statement) === canonicalize(latest.statement))
-    return { ...result, status: 'joined', entry: latest, appended: false };
-  const entry = await log.append(kept.repository, kept.digest, statement, options.time);
-  return { ...result, status: 'joined', entry, appended: true };
 }

@@ -205,14 +205,19 @@ describe('ImageVault props', () => {
 });
 
 describe('ImageVault.grantRead', () => {
-  it('lets a role (e.g. on-call restoring with the CLI) read and list the vault and decrypt, nothing more', () => {
+  it('lets a role (e.g. on-call restoring with the CLI) read and list the vault, its versions, and decrypt, nothing more', () => {
     // GIVEN
     const { stack, vault, template } = vaultStack();
     const role = new iam.Role(stack, 'OnCall', { assumedBy: new iam.AccountRootPrincipal() });
     // WHEN
     vault.grantRead(role);
     // THEN
-    expect(actionsOf(template(), 'OnCall')).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+    expect(actionsOf(template(), 'OnCall')).toEqual([
+      'kms:Decrypt',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:ListBucketVersions',
+    ]);
   });
 });
 
@@ -228,6 +233,7 @@ describe('VaultReplica.grantRead', () => {
       'kms:Decrypt',
       's3:GetObject',
       's3:ListBucket',
+      's3:ListBucketVersions',
     ]);
   });
 });

@@ -140,7 +140,7 @@ describe('provenance on S3 with Object Lock (radosgw)', () => {
     );
   });
 
-  it('the identity and scan handlers append locked entries to the same chain, in either arrival order', async () => {
+  it('the identity and scan handlers append locked entries to the same chain, scan before the snapshot, CloudTrail after', async () => {
     // Prepare: the scan completes before the snapshot (pending), CloudTrail arrives after it (joined)
     const retention = { mode: 'COMPLIANCE' as const, days: 1 };
     const logger = new Logger({ logLevel: 'SILENT' });
@@ -172,5 +172,18 @@ describe('provenance on S3 with Object Lock (radosgw)', () => {
       expect(head?.retention?.mode).toBe('COMPLIANCE');
     }
     expect(await log.verify('team/handlers')).toMatchObject({ ok: true, entries: 2, versions: 'checked' });
+  });
+
+  it('verify: says versions were not checked on a bucket that keeps none, instead of calling them fine', async () => {
+    const { bucket: plain } = await testBucket(`iv-prov-plain-${run}`, { versioned: false });
+    const unversioned = new Vault(new S3ObjectStore({ bucket: plain, client }));
+    const img = await snapshottedImage(unversioned, 'team/plain', 'v1', 'plain');
+    await recordProvenance(unversioned, 'team/plain', img.manifest.digest);
+
+    expect(await new ProvenanceLog(unversioned.store).verify('team/plain')).toMatchObject({
+      ok: true,
+      versions: 'not-kept',
+      versionsNote: 'the bucket does not keep versions (versioning off or suspended)',
+    });
   });
 });

@@ -374,7 +374,9 @@ function formatVerify(reports: ChainReport[]): string {
     const versions =
       r.versions === 'checked'
         ? 'each entry written once, none deleted'
-        : 'versions not checked: this store keeps none';
+        : r.versions === 'not-kept'
+          ? `versions not checked: ${r.versionsNote ?? 'this store keeps none'}`
+          : `VERSIONS NOT CHECKED: ${r.versionsNote ?? 'unknown reason'}`;
     lines.push(
       r.ok
         ? `${r.repository}: ${r.entries} entries, chain intact, ${versions}; head ${r.head ?? 'none'}`

@@ -9,6 +9,7 @@ import {
   reconcileConfig,
   repositoryFilter,
   requiredString,
+  scanConfig,
   snapshotConfig,
   topicArn,
   upstreamConfig,
@@ -195,18 +196,25 @@ describe('Function: provenanceRetention', () => {
     expect(identityConfig({ VAULT_BUCKET: 'b' }).provenanceRetention).toBeUndefined();
   });
 
-  it('reads the mode (any case) and the days, for the snapshot and identity functions', () => {
+  it('reads the mode (any case) and the days, for every function that appends to a provenance log', () => {
     const env = { PROVENANCE_LOCK_MODE: 'compliance', PROVENANCE_LOCK_DAYS: '3650' };
-    expect(provenanceRetention(env)).toEqual({ mode: 'COMPLIANCE', days: 3650 });
-    expect(identityConfig({ VAULT_BUCKET: 'b', ...env }).provenanceRetention).toEqual({
-      mode: 'COMPLIANCE',
-      days: 3650,
-    });
+    const lock = { mode: 'COMPLIANCE', days: 3650 };
+    expect(provenanceRetention(env)).toEqual(lock);
+    expect(identityConfig({ VAULT_BUCKET: 'b', ...env }).provenanceRetention).toEqual(lock);
+    expect(scanConfig({ VAULT_BUCKET: 'b', ...env }).provenanceRetention).toEqual(lock);
+    expect(snapshotConfig({ ...BASE, ...env }).provenanceRetention).toEqual(lock);
+    expect(reconcileConfig({ ...BASE, QUEUE_URL: QUEUE, ...env }).provenanceRetention).toEqual(lock);
   });
 
   it.each([
-    [{ PROVENANCE_LOCK_DAYS: '30' }, 'PROVENANCE_LOCK_MODE: must be GOVERNANCE or COMPLIANCE when'],
-    [{ PROVENANCE_LOCK_MODE: 'LEGAL', PROVENANCE_LOCK_DAYS: '30' }, 'got "LEGAL"'],
+    [
+      { PROVENANCE_LOCK_DAYS: '30' },
+      'PROVENANCE_LOCK_MODE: must be GOVERNANCE or COMPLIANCE when PROVENANCE_LOCK_DAYS is set, but is not set',
+    ],
+    [
+      { PROVENANCE_LOCK_MODE: 'LEGAL' },
+      'PROVENANCE_LOCK_MODE: must be GOVERNANCE or COMPLIANCE, got "LEGAL"',
+    ],
     [{ PROVENANCE_LOCK_MODE: 'GOVERNANCE' }, 'PROVENANCE_LOCK_DAYS: is required when PROVENANCE_LOCK_MODE'],
     [{ PROVENANCE_LOCK_MODE: 'GOVERNANCE', PROVENANCE_LOCK_DAYS: '0' }, 'must be an integer of at least 1'],
   ])('names the variable at fault: %j', (env, message) => {

@@ -70,7 +70,7 @@ describe('Class: ProvenanceLog', () => {
       expect(await log.latest('app/web', digest('zzz'))).toBeUndefined();
     });
 
-    it('reads the digest pointer and one entry, however long the log is; append reads only the newest entry', async () => {
+    it('lists the digest claims and reads one entry, however long the log is; so does an append, plus the newest entry', async () => {
       // Prepare: 40 more entries, then count what reading and appending cost
       for (let i = 0; i < 40; i++)
         await log.append('app/web', digest(`n${i}`), statement(digest(`n${i}`), 'n'));
@@ -85,11 +85,15 @@ describe('Class: ProvenanceLog', () => {
 
       // Act / Assess
       expect((await counted.latest('app/web', digest('a')))?.seq).toBe(3);
-      expect(reads).toEqual([expect.stringMatching(/_digests\/[0-9a-f]{64}\.json$/), logKey('app/web', 3)]);
+      expect(reads).toEqual([logKey('app/web', 3)]); // the digest's claims are LISTed, not read
       reads.length = 0;
       const appended = await counted.append('app/web', digest('a'), statement(digest('a'), 'again'));
       expect(appended.seq).toBe(44);
-      expect(reads.filter((k) => k.includes('/@log/'))).toEqual([logKey('app/web', 43)]);
+      // the newest entry (the link) and the digest's newest (what the new one builds on): not the 40 between
+      expect(reads.filter((k) => k.includes('/@log/'))).toEqual([
+        logKey('app/web', 43),
+        logKey('app/web', 3),
+      ]);
       expect((await counted.latest('app/web', digest('a')))?.seq).toBe(44);
     });
 
@@ -106,21 +110,42 @@ describe('Class: ProvenanceLog', () => {
       await log.append('app/web', digest('c'), statement(digest('c'), 'v3'));
       expect(readdirSync(digests).sort()).toEqual(
         [digest('a'), digest('b'), digest('c')]
-          .map((d) => `${d.slice(7)}.json`)
+          .map((d) => d.slice(7))
           .concat('indexed.json')
           .sort(),
       );
+      expect(readdirSync(path.join(digests, digest('a').slice(7))).sort()).toEqual([
+        '0000000001.json',
+        '0000000003.json',
+      ]);
       expect((await log.latest('app/web', digest('b')))?.seq).toBe(2);
     });
 
-    it('does not trust a pointer at another digest: it reads the log instead', async () => {
-      const pointer = path.join(
-        dir,
-        'imagevault/provenance/app/web/_digests',
-        `${digest('a').slice(7)}.json`,
-      );
-      writeFileSync(pointer, JSON.stringify({ seq: 2 }));
-      expect((await log.latest('app/web', digest('a')))?.seq).toBe(3);
+    it('skips a claim whose entry holds another digest (a writer that lost the race for that seq)', async () => {
+      const claims = path.join(dir, 'imagevault/provenance/app/web/_digests', digest('b').slice(7));
+      writeFileSync(path.join(claims, '0000000003.json'), '{"seq":3}');
+      expect((await log.latest('app/web', digest('b')))?.seq).toBe(2);
+    });
+
+    it('keeps two concurrent enrichments of one digest: the loser of the race rebuilds on the winner', async () => {
+      // Act: two writers add a fact each to digest a's newest entry at the same time
+      const other = new ProvenanceLog(new DirectoryObjectStore(dir));
+      const add = (l: ProvenanceLog, fact: string) =>
+        l.appendFor('app/web', digest('a'), async (previous) => {
+          const facts = (previous?.statement.predicate as unknown as { facts?: string[] }).facts ?? [];
+          await new Promise((r) => setTimeout(r, 5));
+          return { ...statement(digest('a'), 'v1'), predicate: { facts: [...facts, fact] } } as never;
+        });
+      await Promise.all([add(log, 'scan'), add(other, 'identity')]);
+
+      // Assess: the newest entry has both, whichever came last
+      const newest = await log.latest('app/web', digest('a'));
+      expect(newest?.seq).toBe(5);
+      expect(((newest?.statement.predicate as unknown as { facts: string[] }).facts ?? []).sort()).toEqual([
+        'identity',
+        'scan',
+      ]);
+      expect((await log.verify('app/web')).ok).toBe(true);
     });
   });
 
@@ -209,6 +234,23 @@ describe('Class: ProvenanceLog', () => {
       expect(r.problems).toEqual([
         expect.objectContaining({ kind: 'unreadable', key: logKey('app/web', 1) }),
       ]);
+    });
+  });
+
+  describe('Method: verify (version history)', () => {
+    it('says the versions were not checked, and why, when the history cannot be read', async () => {
+      const store = new DirectoryObjectStore(dir);
+      Object.assign(store, {
+        // eslint-disable-next-line require-yield -- a listing that fails at once, as S3 does without the permission
+        async *listVersions(): AsyncIterable<never> {
+          throw new Error('AccessDenied: s3:ListBucketVersions');
+        },
+      });
+      expect(await new ProvenanceLog(store).verify('app/web')).toMatchObject({
+        ok: true,
+        versions: 'not-checked',
+        versionsNote: expect.stringMatching(/s3:ListBucketVersions needed\): AccessDenied/),
+      });
     });
   });
 

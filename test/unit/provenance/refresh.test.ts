@@ -4,7 +4,15 @@
  * the replication status a test sets — the one thing S3 would add.
  */
 import { DirectoryObjectStore, Vault, type ObjectInfo, type ReplicationStatus } from '../../../lib/content';
-import { ProvenanceLog, recordProvenance, refreshProvenance } from '../../../lib/provenance';
+import {
+  ProvenanceLog,
+  recordProvenance,
+  recordPushIdentity,
+  recordScan,
+  refreshProvenance,
+} from '../../../lib/provenance';
+import { putImageEvent } from './events';
+import { ecrImageScanDocumented, withDigest } from './scan-events';
 import { snapshottedImage, tempDir } from '../helpers';
 
 class ReplicatingStore extends DirectoryObjectStore {
@@ -150,5 +158,39 @@ describe('Function: recordProvenance (the push as the caller saw it)', () => {
       time: '2026-01-10T09:06:00.000Z',
       tags: ['stable', 'v1'],
     });
+  });
+});
+
+describe('Concurrent writers of one digest', () => {
+  it('two tags of one push recorded at once: the newest entry has both', async () => {
+    const vault = new Vault(new DirectoryObjectStore(tempDir()));
+    await vault.init();
+    const { digest } = (await snapshottedImage(vault, 'team/app', 'a', 'two-tags')).manifest;
+    const at = '2026-01-10T09:06:00.000Z';
+
+    await Promise.all(
+      ['a', 'b'].map((tag) =>
+        recordProvenance(vault, 'team/app', digest, { push: { time: at, tags: [tag] } }),
+      ),
+    );
+
+    const newest = await new ProvenanceLog(vault.store).latest('team/app', digest);
+    expect(newest?.statement.predicate.push.tags).toEqual(['a', 'b']);
+  });
+
+  it('a scan and the CloudTrail identity arriving together: the newest entry has both', async () => {
+    const vault = new Vault(new DirectoryObjectStore(tempDir()));
+    await vault.init();
+    const { digest } = (await snapshottedImage(vault, 'team/app', 'v1', 'scan-and-identity')).manifest;
+    await recordProvenance(vault, 'team/app', digest);
+
+    await Promise.all([
+      recordScan(vault, withDigest(ecrImageScanDocumented(), digest, { repository: 'team/app' })),
+      recordPushIdentity(vault, putImageEvent({ repository: 'team/app', digest, identity: 'assumed-role' })),
+    ]);
+
+    const newest = await new ProvenanceLog(vault.store).latest('team/app', digest);
+    expect(newest?.statement.predicate.scan.status).toBe('complete');
+    expect(newest?.statement.predicate.push.identityStatus).toBe('known');
   });
 });
