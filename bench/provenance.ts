@@ -8,17 +8,15 @@
  * Prints a table; --json FILE writes the numbers too. Options: --repos N (default 10), --images N (default 20),
  * --no-s3.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { provenanceList, provenanceVerify } from '../lib/cli/commands/provenance';
 import { DirectoryObjectStore, Vault, type ObjectStore } from '../lib/content';
 import { S3ObjectStore, s3ClientConfig } from '../lib/content/s3';
-import { Digest, MediaType, type Descriptor } from '../lib/oci';
 import { ProvenanceLog, recordProvenance, refreshProvenance } from '../lib/provenance';
+import { snapshottedImage } from '../test/unit/helpers';
 import { Testbed } from './testbed';
 
 interface Row {
@@ -53,50 +51,6 @@ function counting(store: ObjectStore): { store: ObjectStore; calls: () => number
   return { store: wrapped, calls: () => n };
 }
 
-async function put(vault: Vault, mediaType: string, data: Buffer): Promise<Descriptor> {
-  const d = { mediaType, digest: Digest.of(data).toString(), size: data.length };
-  await vault.push(d, Readable.from([data]));
-  return d;
-}
-
-/** One small image in the vault with its record and a push of repository:tag, as a snapshot leaves it. */
-async function image(vault: Vault, repository: string, tag: string, at: string): Promise<string> {
-  const layer = await put(vault, MediaType.OciLayer, randomBytes(64));
-  const config = await put(
-    vault,
-    MediaType.OciConfig,
-    Buffer.from(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-    ),
-  );
-  const manifest = await put(
-    vault,
-    MediaType.OciManifest,
-    Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }),
-    ),
-  );
-  await vault.putImage({
-    repository,
-    descriptor: manifest,
-    firstSnapshotAt: at,
-    lastSnapshotAt: at,
-    blobs: 3,
-    bytes: 200,
-    referrers: [],
-    extensions: {},
-  });
-  await vault.recordTag({
-    repository,
-    tag,
-    action: 'push',
-    descriptor: manifest,
-    observedAt: at,
-    source: { kind: 'bench' },
-  });
-  return manifest.digest;
-}
-
 async function run(label: string, base: ObjectStore, repos: number, perRepo: number): Promise<Row> {
   const { store, calls } = counting(base);
   const vault = new Vault(store);
@@ -106,7 +60,11 @@ async function run(label: string, base: ObjectStore, repos: number, perRepo: num
   const images: [string, string, string][] = [];
   for (let r = 0; r < repos; r++)
     for (let i = 0; i < perRepo; i++)
-      images.push([`bench/r${r}`, await image(vault, `bench/r${r}`, `v${i}`, pushedAt), `v${i}`]);
+      images.push([
+        `bench/r${r}`,
+        (await snapshottedImage(vault, `bench/r${r}`, `v${i}`, `r${r}-${i}`, {}, pushedAt)).manifest.digest,
+        `v${i}`,
+      ]);
 
   const before = calls();
   let t = performance.now();
