@@ -1,3 +1,5 @@
+import { inspectorScanDocumented, withDigest } from '../provenance/scan-events';
+
 const ENV = {
   VAULT_BUCKET: 'imagevault-vault',
   VAULT_PREFIX: '',
@@ -184,24 +186,11 @@ describe('Function: scan handler module', () => {
     const digest = `sha256:${'9'.repeat(64)}`;
 
     // Act
-    const result = await handler({
-      version: '0',
-      id: 'fdaa751a-984c-a709-44f9-9a9da9cd3606',
-      'detail-type': 'Inspector2 Scan',
-      source: 'aws.inspector2',
-      account: '111122223333',
-      time: '2023-01-20T23:15:18Z',
-      region: 'us-east-1',
-      resources: ['arn:aws:ecr:us-east-1:111122223333:repository/inspector2'],
-      detail: {
-        'scan-status': 'INITIAL_SCAN_COMPLETE',
-        'repository-name': 'arn:aws:ecr:us-east-1:111122223333:repository/inspector2',
-        'finding-severity-counts': { CRITICAL: 0, HIGH: 1, MEDIUM: 0, TOTAL: 1 },
-        'image-digest': digest,
-        'image-tags': ['ubuntu22'],
-        version: '1.0',
-      },
-    });
+    const result = await handler(
+      withDigest(inspectorScanDocumented(), digest, {
+        counts: { CRITICAL: 0, HIGH: 1, MEDIUM: 0, TOTAL: 1 },
+      }),
+    );
 
     // Assess
     expect(result).toEqual({ status: 'pending', repository: 'inspector2', digest });
