@@ -1,5 +1,5 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { actionsOf, appFromContext, resourceOf, statementsOf } from './support';
+import { actionsOf, appFromContext, resourceOf, statementsOf, statementsWith } from './support';
 
 // GIVEN the app as `cdk synth` builds it from cdk.json's defaults (primary us-east-1, replica us-west-2)
 const { vault, replica } = appFromContext();
@@ -369,9 +369,7 @@ describe('snapshot Lambda', () => {
   });
 
   it('scopes each permission to its resource; only GetAuthorizationToken is on *', () => {
-    const statements = statementsOf(template, 'VaultSnapshotRole');
-    const byAction = (action: string) =>
-      statements.find((s) => ([] as unknown[]).concat(s.Action).includes(action));
+    const byAction = (action: string) => statementsWith(template, 'VaultSnapshotRole', action)[0];
     expect(byAction('ecr:GetAuthorizationToken')?.Resource).toBe('*');
     expect(byAction('ecr:BatchGetImage')?.Resource).toEqual({
       'Fn::Join': ['', ['arn:aws:ecr:us-east-1:', { Ref: 'AWS::AccountId' }, ':repository/*']],
@@ -384,7 +382,7 @@ describe('snapshot Lambda', () => {
       { 'Fn::GetAtt': [expect.stringMatching(/^VaultKey/), 'Arn'] },
       { 'Fn::GetAtt': [expect.stringMatching(/^VaultMessagingKey/), 'Arn'] },
     ]);
-    for (const s of statements) expect(s.Effect).toBe('Allow');
+    for (const s of statementsOf(template, 'VaultSnapshotRole')) expect(s.Effect).toBe('Allow');
   });
 
   it('has no managed policies (no AWSLambdaBasicExecutionRole): only its own log group', () => {

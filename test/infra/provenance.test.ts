@@ -15,7 +15,7 @@ import { inspectorScanDocumented, withDigest } from '../unit/provenance/scan-eve
 import { putImageEvent } from '../unit/provenance/events';
 import { attestedIndex, putImage, snapshottedImage, tempVault } from '../unit/helpers';
 import { slsaV02FromGit } from '../unit/provenance/slsa-statements';
-import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
+import { actionsOf, newApp, PRIMARY, resourceOf, statementsOf, statementsWith, vaultStack } from './support';
 
 const IDENTITY = 'ImageVaultIdentity';
 
@@ -128,9 +128,7 @@ describe('ImageVault provenance: Object Lock on the records', () => {
       'ImageVaultScanRole',
       'ImageVaultReconcileRole',
     ]) {
-      const retention = statementsOf(t, role).filter((s) =>
-        ([] as unknown[]).concat(s.Action).includes('s3:PutObjectRetention'),
-      );
+      const retention = statementsWith(t, role, 's3:PutObjectRetention');
       expect(retention).toHaveLength(1);
       expect(JSON.stringify(retention[0].Resource)).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}$/);
     }
@@ -232,25 +230,21 @@ describe('ImageVault provenance: who pushed (CloudTrail PutImage)', () => {
       's3:PutObject',
       'sqs:SendMessage',
     ]);
-    const puts = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
-      ([] as unknown[]).concat(s.Action).includes('s3:PutObject'),
-    );
+    const puts = statementsWith(t, `${IDENTITY}Role`, 's3:PutObject');
     expect(puts).toHaveLength(1);
     expect(JSON.stringify(puts[0].Resource)).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}$/);
-    const kms = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
-      ([] as unknown[]).concat(s.Action).includes('kms:GenerateDataKey'),
-    );
+    const kms = statementsWith(t, `${IDENTITY}Role`, 'kms:GenerateDataKey');
     expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/VaultKey|MessagingKey/);
-    const sqs = statementsOf(t, `${IDENTITY}Role`).filter((s) =>
-      ([] as unknown[]).concat(s.Action).includes('sqs:SendMessage'),
-    );
+    const sqs = statementsWith(t, `${IDENTITY}Role`, 'sqs:SendMessage');
     expect(JSON.stringify(sqs.map((s) => s.Resource))).toContain('IdentityDeadLetterQueue');
   });
 
   it('writes under the vault prefix when there is one', () => {
-    const put = statementsOf(vaultStack({ vaultPrefix: 'team/vault' }, false).template(), `${IDENTITY}Role`)
-      .filter((s) => ([] as unknown[]).concat(s.Action).includes('s3:PutObject'))
-      .map((s) => JSON.stringify(s.Resource));
+    const put = statementsWith(
+      vaultStack({ vaultPrefix: 'team/vault' }, false).template(),
+      `${IDENTITY}Role`,
+      's3:PutObject',
+    ).map((s) => JSON.stringify(s.Resource));
     expect(put).toEqual([expect.stringContaining('/team/vault/imagevault/provenance/*')]);
   });
 

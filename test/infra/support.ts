@@ -72,6 +72,17 @@ export function statementsOf(template: Template, roleIdPrefix: string): Array<Re
   );
 }
 
+/** The statements of a role's policies that allow `action` (alone or among others). */
+export function statementsWith(
+  template: Template,
+  roleIdPrefix: string,
+  action: string,
+): Array<Record<string, unknown>> {
+  return statementsOf(template, roleIdPrefix).filter((s) =>
+    ([] as unknown[]).concat(s.Action).includes(action),
+  );
+}
+
 /** Every action a role's policies allow, once each, sorted. */
 export function actionsOf(template: Template, roleIdPrefix: string): string[] {
   const actions = statementsOf(template, roleIdPrefix).flatMap(

@@ -3,7 +3,16 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Stack } from 'aws-cdk-lib';
 import { ImageVault, ImageVaultConfigError, type ImageVaultProps } from '../../lib/infra';
-import { actionsOf, appFromContext, newApp, PRIMARY, resourceOf, statementsOf, vaultStack } from './support';
+import {
+  actionsOf,
+  appFromContext,
+  newApp,
+  PRIMARY,
+  resourceOf,
+  statementsOf,
+  statementsWith,
+  vaultStack,
+} from './support';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:imagevault/upstream-AbCdEf';
 const UPSTREAM = 'ImageVaultUpstream';
@@ -74,9 +83,7 @@ describe('ImageVault upstream check', () => {
         's3:PutObject',
         'sns:Publish',
       ]);
-      const put = statementsOf(t, `${UPSTREAM}Role`).filter((s) =>
-        ([] as unknown[]).concat(s.Action).includes('s3:PutObject'),
-      );
+      const put = statementsWith(t, `${UPSTREAM}Role`, 's3:PutObject');
       expect(JSON.stringify(put.map((s) => s.Resource))).toContain('/imagevault/upstream/*');
       expect(JSON.stringify(put.map((s) => s.Resource))).not.toMatch(/"\/\*"/);
     });
@@ -112,9 +119,7 @@ describe('ImageVault upstream check', () => {
   describe('vaultPrefix', () => {
     it('scopes the state keys under the prefix', () => {
       const t = vaultStack({ vaultPrefix: 'team/vault' }, false).template();
-      const put = statementsOf(t, `${UPSTREAM}Role`).filter((s) =>
-        ([] as unknown[]).concat(s.Action).includes('s3:PutObject'),
-      );
+      const put = statementsWith(t, `${UPSTREAM}Role`, 's3:PutObject');
       expect(JSON.stringify(put)).toContain('/team/vault/imagevault/upstream/*');
     });
   });
