@@ -8,11 +8,10 @@ import { Vault } from './vault';
  * Opens a store by URL: `file:///path` (or a plain path) for a directory, `s3://bucket/prefix` for S3 (endpoint
  * from AWS_ENDPOINT_URL_S3, credentials from the standard chain).
  */
-export function openObjectStore(url: string): ObjectStore {
+export async function openObjectStore(url: string): Promise<ObjectStore> {
   if (url.startsWith('s3://')) {
     // Loaded only for S3: the AWS SDK is a sizeable share of the CLI's start-up, and file:// never needs it.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { S3ObjectStore } = require('./s3') as typeof import('./s3');
+    const { S3ObjectStore } = await import('./s3');
     return S3ObjectStore.fromUrl(url);
   }
   if (url.startsWith('file://')) return new DirectoryObjectStore(fileURLToPath(url));
@@ -23,7 +22,7 @@ export function openObjectStore(url: string): ObjectStore {
 }
 
 export async function openVault(url: string): Promise<Vault> {
-  const vault = new Vault(openObjectStore(url));
+  const vault = new Vault(await openObjectStore(url));
   await vault.init();
   return vault;
 }

@@ -3,6 +3,7 @@ import type { ObjectStore } from '../content';
 import { Digest, validateRepository } from '../oci';
 import { InvalidScanEventError } from './errors';
 import { scanKey } from './log';
+import { SEVERITY_ORDER } from './severity';
 import {
   MAX_TOP_FINDINGS,
   type ProvenancePredicate,
@@ -30,16 +31,7 @@ export const ECR_SCAN_DETAIL_TYPE = 'ECR Image Scan';
 export const INSPECTOR_SOURCE = 'aws.inspector2';
 export const INSPECTOR_SCAN_DETAIL_TYPE = 'Inspector2 Scan';
 
-/** Severities from most to least severe: ECR's FindingSeverity values, and Inspector's UNTRIAGED. */
-export const SEVERITY_ORDER = [
-  'CRITICAL',
-  'HIGH',
-  'MEDIUM',
-  'LOW',
-  'INFORMATIONAL',
-  'UNDEFINED',
-  'UNTRIAGED',
-] as const;
+export { SEVERITY_ORDER };
 /** The severities whose findings are kept in `top`. */
 const TOP_SEVERITIES = new Set(['CRITICAL', 'HIGH']);
 

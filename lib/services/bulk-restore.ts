@@ -1,10 +1,10 @@
 import type { CopyEvent } from '../copy';
 import { NotInVaultError, type TagObservation, type Vault } from '../content';
 import { InvalidReferenceError, Reference, validateRepository, type Descriptor } from '../oci';
+import { DEFAULT_PARALLEL } from './defaults';
 import type { RestoreResult, Restorer } from './restore';
 
-/** Images restored at once. Each also runs `concurrency` blob transfers, so 4 × 4 transfers by default. */
-export const DEFAULT_PARALLEL = 4;
+export { DEFAULT_PARALLEL };
 
 /** History files read at once while planning: enough to hide S3 latency, few enough to stay polite. */
 const PLAN_CONCURRENCY = 16;

@@ -5,7 +5,8 @@
  */
 import { Command } from 'commander';
 import type { Vault } from '../../lib/content';
-import { baseReport, registerBaseCommand, type BaseReport } from '../../lib/cli/commands/base';
+import { baseReport, type BaseReport } from '../../lib/cli/commands/base';
+import { registerBaseCommand } from '../../lib/cli/program';
 import { snapshotBaseDetector, type CandidateBases } from '../../lib/drift/base';
 import { baseRecordOf, compareWithPrevious } from '../../lib/drift/build-drift';
 import { Reference } from '../../lib/oci';
@@ -176,11 +177,11 @@ describe('Base detection and build drift (real registry)', () => {
         });
         const json = args[0] === '--json';
         const program = new Command('imagevault').exitOverride();
-        registerBaseCommand(program, {
+        registerBaseCommand(program, async () => ({
           opts: () => ({ store: vault.url, json, insecure: false, concurrency: 4 }),
           registries: () => registries,
           vault: async () => vault,
-        });
+        }));
         try {
           await program.parseAsync(['node', 'imagevault', ...args.filter((a) => a !== '--json')]);
         } finally {

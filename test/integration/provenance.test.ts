@@ -6,11 +6,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { cli, cliJson } from './cli-helpers';
-import {
-  registerProvenanceCommand,
-  type ProvenanceListRow,
-  type ProvenanceShowReport,
-} from '../../lib/cli/commands/provenance';
+import type { ProvenanceListRow, ProvenanceShowReport } from '../../lib/cli/commands/provenance';
+import { registerProvenanceCommand } from '../../lib/cli/program';
 import { DirectoryObjectStore, type Vault } from '../../lib/content';
 import { Reference } from '../../lib/oci';
 import { logKey, recordProvenance } from '../../lib/provenance';
@@ -32,11 +29,11 @@ describe('imagevault provenance (real registry)', () => {
       return true;
     });
     const program = new Command('imagevault').exitOverride();
-    registerProvenanceCommand(program, {
+    registerProvenanceCommand(program, async () => ({
       opts: () => ({ store: vault.url, json: false, insecure: false, concurrency: 4 }),
       registries: () => registries,
       vault: async () => vault,
-    });
+    }));
     process.exitCode = undefined;
     try {
       await program.parseAsync(['node', 'imagevault', ...args]);

@@ -1,11 +1,10 @@
-import type { Command } from 'commander';
 import type { Vault } from '../../content';
 import { RegistrySource, VaultFirstSource, detectBase, type CandidateBases } from '../../drift/base';
 import { baseRecordOf } from '../../drift/build-drift';
 import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
 import { Reference } from '../../oci';
 import type { Registries } from '../../services/registries';
-import type { CommandContext } from './context';
+import type { CommandContext } from '../context';
 import { parseVaultRef } from '../vault-ref';
 
 /** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
@@ -29,37 +28,19 @@ export interface BaseReport {
   platforms: (Omit<PlatformBase, 'chain'> & { chain: BaseEntryReport[] })[];
 }
 
-interface BaseCommandOptions {
+export interface BaseCommandOptions {
   candidate: string[];
   upstream: boolean;
 }
 
 /** `imagevault base REF`: what an image is built on, how we know, and whether upstream moved. */
-export function registerBaseCommand(program: Command, ctx: CommandContext): void {
-  program
-    .command('base')
-    .description(
-      'what an image is built on (per platform, the chain of bases), how that was found, and whether upstream moved; ' +
-        'REF with a registry host is detected live, REPO:TAG or REPO@DIGEST is read from the vault',
-    )
-    .argument('<ref>', 'registry/repository[:tag|@digest], or a vault image repository[:tag|@digest]')
-    .option(
-      '--candidate <ref>',
-      'a candidate base to try when no annotation or provenance names one (repeatable)',
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
-    )
-    .option('--no-upstream', 'do not check whether base tags moved')
-    .action(async (spec: string, cmd: BaseCommandOptions) => {
-      const opts = ctx.opts();
-      const vault = await ctx.vault();
-      const registries = ctx.registries();
-      const candidates: CandidateBases = cmd.candidate.length > 0 ? { '': cmd.candidate } : {};
-      const report = await baseReport(vault, registries, spec, { candidates, upstream: cmd.upstream });
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBaseReport(report)}\n`,
-      );
-    });
+export async function baseCommand(ctx: CommandContext, spec: string, cmd: BaseCommandOptions): Promise<void> {
+  const opts = ctx.opts();
+  const vault = await ctx.vault();
+  const registries = ctx.registries();
+  const candidates: CandidateBases = cmd.candidate.length > 0 ? { '': cmd.candidate } : {};
+  const report = await baseReport(vault, registries, spec, { candidates, upstream: cmd.upstream });
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBaseReport(report)}\n`);
 }
 
 /** True when the first component of `spec` is a registry host (`host.name/…`, `host:port/…`, `localhost/…`). */

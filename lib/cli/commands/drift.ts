@@ -1,12 +1,9 @@
-import type { Command } from 'commander';
 import { UpstreamWatcher, type UpstreamCheckReport, type UpstreamResult } from '../../drift/upstream';
 import { dockerConfigCredentials } from '../../registry';
-import type { CommandContext } from './context';
+import type { CommandContext } from '../context';
+import { ExitCode } from '../exit';
 
-/** Exit code when drift is found (ExitCode.Drift in main.ts; not imported from there to avoid a cycle). */
-const EXIT_DRIFT = 3;
-
-interface DriftCheckOptions {
+export interface DriftCheckOptions {
   reference: string[];
 }
 
@@ -15,34 +12,17 @@ interface DriftCheckOptions {
  * a deploy. Exit code 3 when an upstream base moved under images in the vault; 0 otherwise (deferred or failed
  * references are reported, and a failure sets exit code 1 unless drift was found).
  */
-export function registerDriftCommand(program: Command, ctx: CommandContext): void {
-  const drift = program.command('drift').description('Drift between images and what they were built on.');
-  drift
-    .command('check')
-    .description(
-      'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved). Exit code 3 when drift is found.',
-    )
-    .option(
-      '--reference <ref...>',
-      'check only these upstream tags (e.g. ruby:2.7), instead of every base in the vault',
-      [],
-    )
-    .action(async (options: DriftCheckOptions) => {
-      const opts = ctx.opts();
-      const watcher = new UpstreamWatcher({
-        vault: await ctx.vault(),
-        insecure: opts.insecure,
-        credentials: dockerConfigCredentials(),
-      });
-      const report = await watcher.check(
-        options.reference.length > 0 ? { references: options.reference } : {},
-      );
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${driftCheckText(report)}\n`,
-      );
-      if (report.results.some((r) => r.status === 'moved')) process.exitCode = EXIT_DRIFT;
-      else if (report.results.some((r) => r.status === 'failed')) process.exitCode = 1;
-    });
+export async function driftCheckCommand(ctx: CommandContext, options: DriftCheckOptions): Promise<void> {
+  const opts = ctx.opts();
+  const watcher = new UpstreamWatcher({
+    vault: await ctx.vault(),
+    insecure: opts.insecure,
+    credentials: dockerConfigCredentials(),
+  });
+  const report = await watcher.check(options.reference.length > 0 ? { references: options.reference } : {});
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${driftCheckText(report)}\n`);
+  if (report.results.some((r) => r.status === 'moved')) process.exitCode = ExitCode.Drift;
+  else if (report.results.some((r) => r.status === 'failed')) process.exitCode = ExitCode.Failed;
 }
 
 /** The human report: one block per reference, moved ones with the images to rebuild. */

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import type { Vault } from '../../content';
 import {
   ProvenanceLog,
@@ -18,11 +17,9 @@ import {
   type ScanPredicate,
 } from '../../provenance';
 import { UpstreamState, type UpstreamStatus } from '../../drift/upstream-state';
-import type { CommandContext } from './context';
+import type { CommandContext } from '../context';
+import { ExitCode } from '../exit';
 import { parseVaultRef } from '../vault-ref';
-
-/** Exit code when a chain is broken (ExitCode.VerifyFailed in main.ts; not imported from there to avoid a cycle). */
-const EXIT_VERIFY_FAILED = 4;
 
 export interface ProvenanceShowReport {
   image: string;
@@ -72,56 +69,38 @@ export interface ProvenanceListFilter {
   vulnerable?: string | boolean;
 }
 
-/** `imagevault provenance show|list|verify`: who pushed what, on which base, signed by whom, and proof of it. */
-export function registerProvenanceCommand(program: Command, ctx: CommandContext): void {
-  const cmd = program
-    .command('provenance')
-    .description(
-      'who pushed an image, from which commit, on which base, signed and scanned, and where the copy is',
-    );
-  cmd
-    .command('show')
-    .description('the provenance of one vault image, saying plainly what is unknown and why')
-    .argument('<ref>', 'repository:tag or repository@digest in the vault')
-    .option('--json', 'machine-readable output on stdout')
-    .action(async (spec: string, o: { json?: boolean }) => {
-      const report = await provenanceShow(await ctx.vault(), spec);
-      process.stdout.write(
-        (o.json ?? ctx.opts().json)
-          ? `${JSON.stringify(report, null, 2)}\n`
-          : `${formatProvenance(report)}\n`,
-      );
-    });
-  cmd
-    .command('list')
-    .description('the newest provenance record of every image, filtered')
-    .option('--repo <repository>', 'only this repository (and repositories under it)')
-    .option('--since <time>', 'only images pushed at or after this time (ISO 8601)')
-    .option('--pushed-by <substring>', 'only images whose pusher ARN or session issuer contains this')
-    .option('--base <ref>', 'only images whose base reference or digest contains this')
-    .option('--unsigned', 'only images with no signature referrer')
-    .option(
-      '--vulnerable [severity]',
-      `only images whose scan found something at SEVERITY or worse (${SEVERITY_ORDER.slice(0, 5).join(', ')}; default HIGH)`,
-    )
-    .option('--json', 'machine-readable output on stdout')
-    .action(async (o: ProvenanceListFilter & { json?: boolean }) => {
-      const rows = await provenanceList(await ctx.vault(), o);
-      if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
-      else process.stdout.write(`${formatList(rows)}\n`);
-    });
-  cmd
-    .command('verify')
-    .description(`recompute every provenance log's hash chain; exit ${EXIT_VERIFY_FAILED} when one is broken`)
-    .argument('[repository]', 'one repository; all by default')
-    .option('--json', 'machine-readable output on stdout')
-    .action(async (repository: string | undefined, o: { json?: boolean }) => {
-      const reports = await provenanceVerify(await ctx.vault(), repository);
-      if (o.json ?? ctx.opts().json)
-        process.stdout.write(`${JSON.stringify({ chains: reports }, null, 2)}\n`);
-      else process.stdout.write(`${formatVerify(reports)}\n`);
-      if (reports.some((r) => !r.ok)) process.exitCode = EXIT_VERIFY_FAILED;
-    });
+/** `imagevault provenance show REF`: the provenance of one vault image, saying plainly what is unknown and why. */
+export async function provenanceShowCommand(
+  ctx: CommandContext,
+  spec: string,
+  o: { json?: boolean },
+): Promise<void> {
+  const report = await provenanceShow(await ctx.vault(), spec);
+  process.stdout.write(
+    (o.json ?? ctx.opts().json) ? `${JSON.stringify(report, null, 2)}\n` : `${formatProvenance(report)}\n`,
+  );
+}
+
+/** `imagevault provenance list`: the newest record of every image, filtered. */
+export async function provenanceListCommand(
+  ctx: CommandContext,
+  o: ProvenanceListFilter & { json?: boolean },
+): Promise<void> {
+  const rows = await provenanceList(await ctx.vault(), o);
+  if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
+  else process.stdout.write(`${formatList(rows)}\n`);
+}
+
+/** `imagevault provenance verify [REPO]`: recompute every log's hash chain; exit 4 when one is broken. */
+export async function provenanceVerifyCommand(
+  ctx: CommandContext,
+  repository: string | undefined,
+  o: { json?: boolean },
+): Promise<void> {
+  const reports = await provenanceVerify(await ctx.vault(), repository);
+  if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ chains: reports }, null, 2)}\n`);
+  else process.stdout.write(`${formatVerify(reports)}\n`);
+  if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.VerifyFailed;
 }
 
 export async function provenanceShow(

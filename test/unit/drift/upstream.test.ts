@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { driftCheckText, registerDriftCommand } from '../../../lib/cli/commands/drift';
-import type { CommandContext } from '../../../lib/cli/commands/context';
+import { driftCheckText } from '../../../lib/cli/commands/drift';
+import type { CommandContext } from '../../../lib/cli/context';
+import { registerDriftCommand } from '../../../lib/cli/program';
 import { openVault } from '../../../lib/content/open';
 import { parseRateLimitRemaining, type UpstreamCheckReport } from '../../../lib/drift/upstream';
 import { UpstreamState, upstreamPrefix } from '../../../lib/drift/upstream-state';
@@ -135,7 +136,7 @@ describe('Function: registerDriftCommand', () => {
       registries: () => ({}) as Registries,
       vault: () => openVault(dir),
     };
-    registerDriftCommand(program, ctx);
+    registerDriftCommand(program, async () => ctx);
     const out: string[] = [];
     const spy = jest.spyOn(process.stdout, 'write').mockImplementation((s) => {
       out.push(String(s));

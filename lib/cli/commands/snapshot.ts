@@ -1,0 +1,94 @@
+import type { CopyEvent } from '../../copy';
+import { snapshotBaseDetector } from '../../drift/base';
+import { compareWithPrevious, type BuildDrift } from '../../drift/build-drift';
+import type { Reference } from '../../oci';
+import { recordProvenance } from '../../provenance';
+import { Snapshotter, type SnapshotResult } from '../../services';
+import { isEcrHost, progressOf, type CommandContext } from '../context';
+import { ExitCode } from '../exit';
+import { mib, out } from './format';
+
+export interface SnapshotCommandOptions {
+  allTags: boolean;
+  candidate: string[];
+  base: boolean;
+}
+
+/** `imagevault snapshot REF...`: copy each image into the vault, record its provenance, report build drift. */
+export async function snapshotCommand(
+  ctx: CommandContext,
+  refs: string[],
+  cmd: SnapshotCommandOptions,
+): Promise<void> {
+  const opts = ctx.opts();
+  const registries = ctx.registries();
+  const progress = progressOf(opts);
+  const vault = await ctx.vault();
+  // One snapshotter for the run; progress events go to the bar of the image being copied.
+  const sinks = new Map<string, (e: CopyEvent) => void>();
+  const snap = new Snapshotter(vault, registries, {
+    concurrency: opts.concurrency,
+    onEvent: (ref, e) => sinks.get(ref.toString())?.(e),
+    ...(cmd.base && {
+      detectBase: snapshotBaseDetector(vault, registries, { candidates: { '': cmd.candidate } }),
+    }),
+  });
+  const drifts: BuildDrift[] = [];
+  const targets: Reference[] = [];
+  for (const r of refs) targets.push(...(await snap.expand(r, cmd.allTags)));
+  if (targets.length === 0) throw new Error(`nothing to snapshot: ${refs.join(' ')} names no image`);
+  const results: SnapshotResult[] = [];
+  const failures: { reference: string; error: string }[] = [];
+  for (const ref of targets) {
+    const label = ref.toString();
+    sinks.set(label, progress.image(label));
+    try {
+      const r = await snap.snapshot({ reference: ref });
+      results.push(r);
+      // The provenance record: appended when something about the image is new (first snapshot, a new tag).
+      await recordProvenance(vault, r.repository, r.descriptor.digest, {
+        registry: ref.registry,
+        cloudTrail: await isEcrHost(ref.registry),
+        push: {
+          time: r.observation?.observedAt ?? r.record?.firstSnapshotAt ?? new Date().toISOString(),
+          tags: r.tag ? [r.tag] : [],
+        },
+      });
+      // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
+      if (r.tag && r.observation && r.record) {
+        drifts.push(...(await compareWithPrevious(vault, r.repository, r.tag, r.record)));
+      }
+      progress.done(
+        label,
+        `${label} → ${r.descriptor.digest.slice(0, 19)}…: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
+      );
+    } catch (e) {
+      failures.push({ reference: label, error: (e as Error).message });
+      progress.done(label, `${label}: FAILED: ${(e as Error).message}`);
+    }
+  }
+  await vault.writeLayoutIndex();
+  progress.stop();
+  out(opts.json, { store: vault.url, snapshots: results, failures, buildDrift: drifts }, () =>
+    [
+      ...results.map(
+        (r) =>
+          `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
+      ),
+      ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
+      ...drifts.map(
+        (d) =>
+          `BUILD DRIFT ${d.repository}:${d.tag} (${d.platform}): base ${d.current.base.reference ?? '?'} was ` +
+          `${d.previous.base.manifestDigest.slice(0, 19)}…, now ${d.current.base.manifestDigest.slice(0, 19)}…; ` +
+          `base layers changed at ${d.layers.map((c) => c.position).join(', ') || '(none)'}` +
+          (d.history.diff.some((l) => l[0] !== ' ')
+            ? `\n${d.history.diff
+                .filter((l) => l[0] !== ' ')
+                .map((l) => `    ${l}`)
+                .join('\n')}`
+            : ''),
+      ),
+    ].join('\n'),
+  );
+  if (failures.length > 0) process.exitCode = ExitCode.Failed;
+}

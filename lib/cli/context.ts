@@ -1,0 +1,76 @@
+import type { Vault } from '../content';
+import { openVault } from '../content/open';
+import { dockerConfigCredentials, type CredentialProvider } from '../registry';
+import { Registries, type RepositoryControl } from '../services';
+import { createProgress, type Progress } from './progress';
+
+/** The global options every command sees. */
+export interface GlobalCommandOptions {
+  store: string;
+  json: boolean;
+  insecure: boolean;
+  concurrency: number;
+  /** False with --no-progress; absent means on. */
+  progress?: boolean;
+}
+
+/** What a command's action is handed: the parsed global options and the clients built from them, once per run. */
+export interface CommandContext {
+  opts(): GlobalCommandOptions;
+  registries(): Registries;
+  vault(): Promise<Vault>;
+}
+
+export type ProgressMode = 'bars' | 'lines' | 'none';
+
+/** Bars on a terminal, one line per image otherwise, nothing with --json or --no-progress. */
+export function progressMode(opts: GlobalCommandOptions): ProgressMode {
+  if (opts.progress === false || opts.json) return 'none';
+  return process.stderr.isTTY ? 'bars' : 'lines';
+}
+
+export function progressOf(opts: GlobalCommandOptions): Progress {
+  return createProgress(progressMode(opts));
+}
+
+/** The context of a CLI run: registries and the vault are built on first use and then shared. */
+export function cliContext(opts: GlobalCommandOptions): CommandContext {
+  let registries: Registries | undefined;
+  let vault: Promise<Vault> | undefined;
+  return {
+    opts: () => opts,
+    registries: () =>
+      (registries ??= new Registries({ insecure: opts.insecure, credentials: registryCredentials() })),
+    vault: () => (vault ??= openVault(opts.store)),
+  };
+}
+
+/**
+ * A cheap first look at a host: only names containing `.dkr.ecr` can be ECR, and only for those is the ECR module
+ * (and the AWS SDK, ~0.4 s to load) loaded; its isEcrRegistry then gives the exact answer.
+ */
+const mayBeEcr = (host: string) => host.toLowerCase().includes('.dkr.ecr');
+
+export async function isEcrHost(host: string): Promise<boolean> {
+  if (!mayBeEcr(host)) return false;
+  const { isEcrRegistry } = await import('../aws/ecr-auth');
+  return isEcrRegistry(host) !== undefined;
+}
+
+/** docker's config.json for every registry, and GetAuthorizationToken (standard AWS chain) for ECR registries. */
+function registryCredentials(): CredentialProvider {
+  const docker = dockerConfigCredentials();
+  let ecr: Promise<CredentialProvider> | undefined;
+  return async (registry) => {
+    if (!mayBeEcr(registry)) return docker(registry);
+    ecr ??= import('../aws/ecr-auth').then((m) => m.ecrCredentials({ fallback: docker }));
+    return (await ecr)(registry);
+  };
+}
+
+/** ECR's control plane (DescribeRepositories, CreateRepository) for an ECR destination; nothing for others. */
+export async function repositoryControl(registry: string): Promise<RepositoryControl | undefined> {
+  if (!(await isEcrHost(registry))) return undefined;
+  const { EcrRepositories } = await import('../aws/ecr-repositories');
+  return new EcrRepositories();
+}
