@@ -1,6 +1,27 @@
 #!/usr/bin/env node
+import * as path from 'node:path';
+import { requireWithCodeCache } from '../lib/cli/code-cache';
 import { main } from '../lib/cli/main';
+import type { Commands } from '../lib/cli/program';
 
-main(process.argv).then((code) => {
+/*
+ * The installed command: this file holds the CLI's table of contents (commands, options, help), and the bundle
+ * beside it (commands.js, built by scripts/build-cli.ts) holds what the commands do. That bundle is loaded only
+ * when a command runs, through V8's code cache.
+ */
+
+// The SDK's notice that its releases after January 2027 need Node ≥ 22 is not for our users: the CLI carries the SDK
+// it was built and tested with, and package.json `engines` states the Node versions the CLI supports.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+// The code cache is kept per command (see code-cache.ts), and apart for S3 stores, which run other code. Option
+// values (a store URL, a number) are not command names.
+const args = process.argv.slice(2);
+const s3 = [...args, process.env.IMAGEVAULT_STORE ?? ''].some((a) => a.startsWith('s3://'));
+const command = `${args.find((a) => /^[a-z][a-z-]*$/.test(a)) ?? 'none'}${s3 ? '-s3' : ''}`;
+const loadCommands = async () =>
+  requireWithCodeCache(path.join(__dirname, 'commands.js'), command) as Commands;
+
+main(process.argv, loadCommands).then((code) => {
   process.exitCode = code;
 });

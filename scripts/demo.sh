@@ -14,7 +14,7 @@ trap 'bash scripts/testbed.sh stop "$work/testbed" >/dev/null 2>&1 || true' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s#$work#.imagevault/demo#g"; "$@"; }
-iv() { node dist/bin/imagevault.js --store "$vault" "$@"; }
+iv() { node dist/cli/imagevault.js --store "$vault" "$@"; }
 
 step "0. build the CLI"
 npm run --silent build

@@ -1,0 +1,61 @@
+/**
+ * Builds the installable CLI into dist/cli, two bundled CommonJS files: imagevault.js, the package's bin (argument
+ * parsing and help: small, so `--help` is quick), and commands.js, everything the commands run, loaded when one
+ * does. The published package carries only these, so an install pulls in no dependency at all: no CDK, no test or
+ * build tools.
+ *
+ *   npx tsx scripts/build-cli.ts [--metafile FILE]
+ */
+import { build, type BuildOptions } from 'esbuild';
+import { writeFileSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const outdir = path.join(root, 'dist', 'cli');
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  // The CLI's floor (package.json engines): syntax and built-ins of Node 20.
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  // Error classes and stack frames keep their names: messages and --verbose output stay readable.
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+
+async function main(): Promise<void> {
+  const metaArg = process.argv.indexOf('--metafile');
+  rmSync(outdir, { recursive: true, force: true });
+  const cli = await build({
+    ...common,
+    entryPoints: { commands: 'lib/cli/commands/index.ts' },
+    outdir,
+    metafile: true,
+  });
+  await build({
+    ...common,
+    entryPoints: { imagevault: 'bin/imagevault.ts' },
+    outdir,
+    // The commands are loaded from their own bundle at run time (bin/imagevault.ts), never inlined here.
+    plugins: [
+      {
+        name: 'commands-apart',
+        setup(b) {
+          b.onResolve({ filter: /^\.\/commands$/ }, () => ({ path: './commands.js', external: true }));
+        },
+      },
+    ],
+  });
+  if (metaArg > 0) writeFileSync(process.argv[metaArg + 1], JSON.stringify(cli.metafile));
+  const size = (f: string) => `${(statSync(path.join(outdir, f)).size / 1048576).toFixed(1)} MiB`;
+  console.log(`dist/cli: imagevault.js ${size('imagevault.js')}, commands.js ${size('commands.js')}`);
+}
+
+main().catch((e: Error) => {
+  console.error(`build-cli: ${e.message}`);
+  process.exit(1);
+});
