@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Credential, CredentialProvider } from './auth';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
+import { Agent, request } from './http';
 import { parseChallenges, type Challenge } from './challenge';
 import { RETRYABLE_STATUSES, RegistryError, parseErrorBody } from './errors';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter, type RetryOptions } from './retry';
@@ -81,7 +82,7 @@ export function isLoopback(hostname: string): boolean {
  * kept for the life of the transport (as go-containerregistry does), so a local TLS registry still gets TLS.
  */
 export class Transport {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly retry: RetryPolicy;
   private readonly tokens = new Map<string, Promise<CachedToken>>();
   private origin?: Promise<URL>;
