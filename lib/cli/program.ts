@@ -78,6 +78,7 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
     .option('--insecure', 'allow plain HTTP and unverified TLS for non-loopback registries', false)
     .option('--concurrency <n>', 'blobs transferred at once', positiveInt, 4)
     .option('--no-progress', 'no progress display on stderr')
+    .option('--verbose', 'on failure, print the stack trace too (or DEBUG=imagevault)', false)
     .showHelpAfterError()
     .exitOverride();
   examples(

@@ -4,14 +4,19 @@ import type { CopyEvent } from '../copy';
 export interface Progress {
   /** Starts a display for one image; returns the event sink for its copy. */
   image(label: string): (event: CopyEvent) => void;
-  /** Ends the display of one image. */
-  done(label: string, line: string): void;
+  /** Ends the display of one image. A failure's line is printed even with no progress display: it is not progress. */
+  done(label: string, line: string, failed?: boolean): void;
   stop(): void;
 }
 
+/** Without a progress display, a failed image still gets its line on stderr, like any other failure. */
+const failureLine = (_label: string, line: string, failed?: boolean) => {
+  if (failed) process.stderr.write(`imagevault: ${line}\n`);
+};
+
 /** Progress goes to stderr, data to stdout: piping `--json` output stays clean. */
 export function createProgress(mode: 'bars' | 'lines' | 'none'): Progress {
-  if (mode === 'none') return { image: () => () => undefined, done: () => undefined, stop: () => undefined };
+  if (mode === 'none') return { image: () => () => undefined, done: failureLine, stop: () => undefined };
   if (mode === 'lines') {
     return {
       image: () => () => undefined,
@@ -68,8 +73,8 @@ export interface BulkProgress {
   plan(total: number): void;
   /** Starts the display of one image; returns the event sink for its copy. */
   image(label: string): (event: CopyEvent) => void;
-  /** Ends one image with its line; the overall count moves on. */
-  done(label: string, line: string): void;
+  /** Ends one image with its line; the overall count moves on. A failure's line is printed in every mode. */
+  done(label: string, line: string, failed?: boolean): void;
   stop(): void;
 }
 
@@ -89,7 +94,7 @@ export function createBulkProgress(mode: 'bars' | 'lines' | 'none'): BulkProgres
     return {
       plan: () => undefined,
       image: () => () => undefined,
-      done: () => undefined,
+      done: failureLine,
       stop: () => undefined,
     };
   }

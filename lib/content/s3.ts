@@ -424,7 +424,11 @@ function isNotFound(e: unknown): boolean {
 function explain(e: unknown): string {
   const status = httpStatus(e);
   const name = errorName(e);
-  const message = e instanceof Error ? e.message : String(e);
+  // The SDK wraps a socket error as "AWS SDK error wrapper for Error: connect ECONNREFUSED …": the socket error is the news.
+  const message = (e instanceof Error ? e.message : String(e)).replace(
+    /^AWS SDK error wrapper for (\w*Error: )?/,
+    '',
+  );
   return [status && `HTTP ${status}`, name && name !== 'Error' && name !== message && name, message]
     .filter(Boolean)
     .join(' ');

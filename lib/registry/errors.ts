@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { redactSecrets } from './redact';
 import { isRetryableNetworkError } from './retry';
 
 /** One entry of the distribution spec's error body: `{"errors":[{"code","message","detail"}]}`. */
@@ -47,7 +48,8 @@ export class RegistryError extends Error {
 
   constructor(init: RegistryErrorInit) {
     const url = redactUrl(init.url);
-    super(formatMessage(init, url), { cause: init.cause });
+    // Error bodies and helper output are the other side's words: they may echo a credential back.
+    super(redactSecrets(formatMessage(init, url)), { cause: init.cause });
     this.name = 'RegistryError';
     this.status = init.status;
     this.errors = init.errors ?? [];
@@ -95,8 +97,22 @@ function formatMessage(init: RegistryErrorInit, url: string): string {
     );
   }
   if (init.detail) parts.push(init.detail);
-  if (parts.length === 0 && init.cause instanceof Error) parts.push(init.cause.message);
+  if (parts.length === 0) parts.push(causeText(init.cause));
   return `${init.method} ${url}: ${parts.join(': ')}`;
+}
+
+/**
+ * What a low-level failure says: its message, else its code (a DNS or socket error), else the errors it aggregates
+ * (a connection attempt to every address of a host). Duck-typed: errors from Node's internals may come from another
+ * realm (a test runner's sandbox), where `instanceof Error` is false.
+ */
+export function causeText(cause: unknown): string {
+  const e = cause as { message?: unknown; code?: unknown; name?: unknown; errors?: unknown } | undefined;
+  if (e === undefined || e === null) return 'failed';
+  if (Array.isArray(e.errors) && e.errors.length > 0 && !e.message) return e.errors.map(causeText).join('; ');
+  if (typeof e.message === 'string' && e.message) return e.message;
+  if (typeof e.code === 'string') return e.code;
+  return typeof e.name === 'string' ? e.name : String(cause);
 }
 
 /**

@@ -89,7 +89,11 @@ async function restoreAll(ctx: CommandContext, cmd: RestoreCommandOptions): Prom
       else if (e.type === 'copy') sinks.get(e.image.image)?.(e.event);
       else {
         sinks.delete(e.image.image);
-        progress.done(e.image.image, bulkLine(e.image.image, e.image.destination, e.outcome, cmd.dryRun));
+        progress.done(
+          e.image.image,
+          bulkLine(e.image.image, e.image.destination, e.outcome, cmd.dryRun),
+          e.outcome.status === 'failed',
+        );
       }
     },
   });

@@ -3,6 +3,7 @@ import { snapshotBaseDetector } from '../../drift/base';
 import { compareWithPrevious, type BuildDrift } from '../../drift/build-drift';
 import type { Reference } from '../../oci';
 import { recordProvenance } from '../../provenance';
+import { redactSecrets } from '../../registry/redact';
 import { Snapshotter, type SnapshotResult } from '../../services';
 import { isEcrHost, progressOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
@@ -63,8 +64,9 @@ export async function snapshotCommand(
         `${label} → ${r.descriptor.digest.slice(0, 19)}…: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,
       );
     } catch (e) {
-      failures.push({ reference: label, error: (e as Error).message });
-      progress.done(label, `${label}: FAILED: ${(e as Error).message}`);
+      const reason = redactSecrets((e as Error).message);
+      failures.push({ reference: label, error: reason });
+      progress.done(label, `${label}: FAILED: ${reason}`, true);
     }
   }
   await vault.writeLayoutIndex();
