@@ -8,6 +8,7 @@ const USAGE_ERRORS: ReadonlySet<string> = new Set([
   'UsageError',
   'InvalidReferenceError',
   'InvalidDigestError',
+  'StoreUrlError',
 ]);
 
 /** What ran: `provenance show` and its operands, as typed. */

@@ -5,3 +5,4 @@ export * from './verify';
 export * from './layout';
 export * from './vault';
 export * from './concurrency';
+export * from './store-url';

@@ -10,6 +10,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { parseStoreUrl, StoreUrlError } from './store-url';
 import {
   ObjectExistsError,
   ObjectNotFoundError,
@@ -105,9 +106,9 @@ export class S3ObjectStore implements ObjectStore {
 
   /** `s3://bucket` or `s3://bucket/prefix`; without a client, one from the standard chain ({@link s3ClientConfig}). */
   static fromUrl(url: string, client?: S3Client): S3ObjectStore {
-    const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
-    if (!m) throw new Error(`not an S3 URL: "${url}" (expected s3://bucket or s3://bucket/prefix)`);
-    return new S3ObjectStore({ bucket: m[1], prefix: m[2] ?? '', client });
+    const location = parseStoreUrl(url);
+    if (location.kind !== 's3') throw new StoreUrlError(url, 'expected s3://bucket or s3://bucket/prefix');
+    return new S3ObjectStore({ bucket: location.bucket, prefix: location.prefix, client });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

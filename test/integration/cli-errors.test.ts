@@ -223,6 +223,22 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       says: /s3:\/\/no-such-endpoint\/vault/,
     },
     {
+      error: 'StoreUrlError',
+      why: 'an S3 prefix that climbs out of itself',
+      args: () => ['--store', 's3://bucket/../../x', 'list'],
+      exitCode: 2,
+      names: () => 's3://bucket/../../x',
+      says: /"\.\." segment/,
+    },
+    {
+      error: 'StoreUrlError',
+      why: 'an empty --store (it would make the working directory a vault)',
+      args: () => ['--store', '', 'list'],
+      exitCode: 2,
+      names: () => '--store ""',
+      says: /empty/,
+    },
+    {
       error: 'Error',
       why: 'a store that is not a directory (ENOTDIR from the file system)',
       args: () => ['--store', '/etc/hostname/vault', 'list'],
