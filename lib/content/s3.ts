@@ -10,7 +10,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { parseStoreUrl, StoreUrlError } from './store-url';
+import { notS3, parseStoreUrl } from './store-url';
 import {
   ObjectExistsError,
   ObjectNotFoundError,
@@ -107,7 +107,7 @@ export class S3ObjectStore implements ObjectStore {
   /** `s3://bucket` or `s3://bucket/prefix`; without a client, one from the standard chain ({@link s3ClientConfig}). */
   static fromUrl(url: string, client?: S3Client): S3ObjectStore {
     const location = parseStoreUrl(url);
-    if (location.kind !== 's3') throw new StoreUrlError(url, 'expected s3://bucket or s3://bucket/prefix');
+    if (location.kind !== 's3') throw notS3(url);
     return new S3ObjectStore({ bucket: location.bucket, prefix: location.prefix, client });
   }
 

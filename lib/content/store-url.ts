@@ -6,8 +6,9 @@ export class StoreUrlError extends Error {
   constructor(
     readonly url: string,
     reason: string,
+    message = `--store ${JSON.stringify(url)}: ${reason}`,
   ) {
-    super(`--store ${JSON.stringify(url)}: ${reason}`);
+    super(message);
     this.name = 'StoreUrlError';
   }
 }
@@ -47,15 +48,16 @@ export function parseStoreUrl(url: string): StoreLocation {
 }
 
 function parseS3(url: string): StoreLocation {
-  const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/.exec(url);
-  if (!m) throw new StoreUrlError(url, 'expected s3://bucket or s3://bucket/prefix');
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+  if (!m) throw notS3(url);
   const [, bucket, rest = ''] = m;
   if (!BUCKET.test(bucket) || bucket.includes('..'))
     throw new StoreUrlError(
       url,
       `"${bucket}" is not an S3 bucket name (3–63 characters: a-z, 0-9, dots, hyphens)`,
     );
-  const prefix = rest.replace(/\/+$/, '');
+  // Slashes around the prefix are only separators (s3://bucket//team/ is s3://bucket/team); inside it they are not.
+  const prefix = rest.replace(/^\/+|\/+$/g, '');
   if (prefix !== '') {
     const bad = prefix.split('/').find((segment) => segment === '' || segment === '.' || segment === '..');
     if (bad !== undefined)
@@ -65,4 +67,13 @@ function parseS3(url: string): StoreLocation {
       );
   }
   return { kind: 's3', bucket, prefix };
+}
+
+/** For a place that takes only S3: what it was given instead. */
+export function notS3(url: string): StoreUrlError {
+  return new StoreUrlError(
+    url,
+    '',
+    `not an S3 URL: ${JSON.stringify(url)} (expected s3://bucket or s3://bucket/prefix)`,
+  );
 }
