@@ -182,11 +182,19 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
   examples(
     program
       .command('verify')
-      .description('re-hash the vault and walk every image: report missing or corrupt content')
+      .description(
+        're-hash the vault and walk every image: report missing or corrupt content, and what interrupted writes left behind',
+      )
       .argument('[repository]')
+      .option(
+        '--repair',
+        'remove what interrupted writes left behind (temporary files untouched for an hour, S3 uploads a day old)',
+        false,
+      )
       .action(lazy(context, load, (c) => c.verifyCommand)),
     'imagevault verify',
     'imagevault --store s3://my-vault-bucket verify team/app',
+    'imagevault verify --repair',
   );
 
   registerBaseCommand(program, context, load);

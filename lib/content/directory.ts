@@ -7,7 +7,10 @@ import { pathToFileURL } from 'node:url';
 import {
   ObjectExistsError,
   ObjectNotFoundError,
+  ObjectStoreIoError,
   UnsupportedOperationError,
+  type Leftover,
+  type LeftoverSweeper,
   type ObjectInfo,
   type ObjectStore,
   type PutBytesOptions,
@@ -20,9 +23,17 @@ const TEMP_PREFIX = '.tmp-';
 /**
  * An ObjectStore in a local directory. Every write goes to a temp file in the target's directory and is renamed
  * into place only when complete, so a reader never sees a partial object (rename is atomic on one filesystem).
+ *
+ * Writes are durable, as git, restic and kopia make theirs: the file is synced before the rename and the directory
+ * after it. Without the first sync a power loss can leave the new name pointing at an empty or partial file — a
+ * blob under a digest it does not hash to; without the second, the rename itself can be lost.
+ *
+ * File-system failures come out as ObjectStoreIoError, naming the store and the object.
  */
-export class DirectoryObjectStore implements ObjectStore {
+export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
   readonly url: string;
+  /** A write under way touches its temporary file all the time: one untouched for an hour was abandoned. */
+  readonly leftoverGraceMs = 60 * 60 * 1000;
 
   constructor(readonly root: string) {
     this.root = path.resolve(root);
@@ -41,7 +52,7 @@ export class DirectoryObjectStore implements ObjectStore {
       return st.isFile() ? { key, size: st.size } : undefined;
     } catch (e) {
       if (isNotFound(e)) return undefined;
-      throw e;
+      throw this.ioError('reading', key, e);
     }
   }
 
@@ -49,7 +60,7 @@ export class DirectoryObjectStore implements ObjectStore {
     const p = this.file(key);
     // Open first so a missing file is a rejected promise here, not an error event later on the stream.
     const handle = await fs.open(p, 'r').catch((e: unknown) => {
-      throw isNotFound(e) ? new ObjectNotFoundError(key, this.url) : e;
+      throw isNotFound(e) ? new ObjectNotFoundError(key, this.url) : this.ioError('reading', key, e);
     });
     return handle.createReadStream({ highWaterMark: 1024 * 1024 });
   }
@@ -59,19 +70,22 @@ export class DirectoryObjectStore implements ObjectStore {
       return await fs.readFile(this.file(key));
     } catch (e) {
       if (isNotFound(e)) return undefined;
-      throw e;
+      throw this.ioError('reading', key, e);
     }
   }
 
   async putStream(key: string, body: Readable): Promise<void> {
     const target = this.file(key);
-    const tmp = await this.tempFor(target);
+    const tmp = await this.tempFor(key, target);
     try {
-      await pipeline(body, createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 }));
+      // flush: the file is synced before it is closed, and so before the rename.
+      await pipeline(body, createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024, flush: true }));
       await fs.rename(tmp, target);
+      await syncDirectory(path.dirname(target));
     } catch (e) {
       await fs.rm(tmp, { force: true });
-      throw e;
+      // A failing body (a digest mismatch, a broken connection) is the caller's news; a failing disk is ours.
+      throw isSystemError(e) ? this.ioError('writing', key, e) : e;
     }
   }
 
@@ -83,9 +97,9 @@ export class DirectoryObjectStore implements ObjectStore {
         `cannot lock ${key}: a directory has no Object Lock (use an S3 bucket created with Object Lock)`,
       );
     const target = this.file(key);
-    const tmp = await this.tempFor(target);
+    const tmp = await this.tempFor(key, target);
     try {
-      await fs.writeFile(tmp, data, { flag: 'wx' });
+      await fs.writeFile(tmp, data, { flag: 'wx', flush: true });
       if (options.ifNoneMatch) {
         // link() fails if the target exists: a create-only publish with no window for a second writer.
         await fs.link(tmp, target).catch((e: unknown) => {
@@ -95,10 +109,11 @@ export class DirectoryObjectStore implements ObjectStore {
       } else {
         await fs.rename(tmp, target);
       }
+      await syncDirectory(path.dirname(target));
       return {};
     } catch (e) {
       await fs.rm(tmp, { force: true });
-      throw e;
+      throw e instanceof ObjectExistsError ? e : this.ioError('writing', key, e);
     }
   }
 
@@ -149,10 +164,64 @@ export class DirectoryObjectStore implements ObjectStore {
     return out;
   }
 
-  private async tempFor(target: string): Promise<string> {
-    await fs.mkdir(path.dirname(target), { recursive: true });
+  /** Temporary files not written to since `olderThan`, under `prefix` (a directory key), removed if asked. */
+  async leftovers(options: { olderThan: Date; remove: boolean; prefix?: string }): Promise<Leftover[]> {
+    const found: Leftover[] = [];
+    const visit = async (dir: string, dirKey: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isNotFound(e)) return;
+        throw this.ioError('listing', dirKey, e);
+      }
+      for (const e of entries) {
+        const key = dirKey === '' ? e.name : `${dirKey}/${e.name}`;
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await visit(p, key);
+        else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+          const st = await fs.stat(p).catch(() => undefined);
+          if (!st || st.mtime >= options.olderThan) continue;
+          found.push({ key, size: st.size, since: st.mtime });
+          if (options.remove) await fs.rm(p, { force: true });
+        }
+      }
+    };
+    const start = (options.prefix ?? '').replace(/\/+$/, '');
+    await visit(start === '' ? this.root : this.file(start), start);
+    return found.sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  private async tempFor(key: string, target: string): Promise<string> {
+    await fs.mkdir(path.dirname(target), { recursive: true }).catch((e: unknown) => {
+      throw this.ioError('writing', key, e);
+    });
     return path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
   }
+
+  private ioError(operation: string, key: string, cause: unknown): ObjectStoreIoError {
+    return cause instanceof ObjectStoreIoError
+      ? cause
+      : new ObjectStoreIoError(this.url, operation, key, cause);
+  }
+}
+
+/** Makes a rename in `dir` durable. Some file systems cannot sync a directory (EINVAL): nothing more to do there. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync().catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    });
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An error from the operating system (it has a string code such as ENOSPC), not from the stream we were given. */
+function isSystemError(e: unknown): boolean {
+  const err = e as { code?: unknown; syscall?: unknown };
+  return typeof err?.code === 'string' && typeof err.syscall === 'string';
 }
 
 function isNotFound(e: unknown): boolean {

@@ -61,6 +61,48 @@ export interface ObjectVersion {
   lastModified?: Date;
 }
 
+/**
+ * A file or socket failure of a store (ENOSPC, EACCES, EIO…), naming the store and the object: `ENOSPC: no space
+ * left on device, write` alone says neither which vault nor which file. `code` is the system's.
+ */
+export class ObjectStoreIoError extends Error {
+  readonly code?: string;
+
+  constructor(
+    readonly store: string,
+    readonly operation: string,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    const c = cause as { message?: string; code?: unknown };
+    super(`${store}: ${operation} ${key || '(root)'}: ${c?.message ?? String(cause)}`, { cause });
+    this.name = 'ObjectStoreIoError';
+    if (typeof c?.code === 'string') this.code = c.code;
+  }
+}
+
+/** What an interrupted write left behind: a temporary file, or an S3 multipart upload never completed. */
+export interface Leftover {
+  key: string;
+  size?: number;
+  /** When it was last written to (a file) or started (an upload). */
+  since: Date;
+}
+
+/**
+ * An optional ability: listing (and removing) what interrupted writes left behind. Only leftovers older than
+ * `olderThan` count: a younger one may belong to a write still under way.
+ */
+export interface LeftoverSweeper {
+  /** How old a leftover must be before it is surely abandoned, for this store's kind of leftover. */
+  readonly leftoverGraceMs: number;
+  leftovers(options: { olderThan: Date; remove: boolean; prefix?: string }): Promise<Leftover[]>;
+}
+
+export function canSweepLeftovers(store: ObjectStore): store is ObjectStore & LeftoverSweeper {
+  return typeof (store as Partial<LeftoverSweeper>).leftovers === 'function';
+}
+
 /** Thrown when a write asks for what the store cannot do (Object Lock on a directory). */
 export class UnsupportedOperationError extends Error {
   constructor(

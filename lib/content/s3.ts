@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -13,6 +15,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { notS3, parseStoreUrl } from './store-url';
 import {
   ObjectExistsError,
+  type Leftover,
+  type LeftoverSweeper,
   ObjectNotFoundError,
   type ObjectInfo,
   type ObjectStore,
@@ -66,8 +70,10 @@ export class S3ObjectStoreError extends Error {
  * only with PutObject/CompleteMultipartUpload after the body has ended, and aborts the multipart upload when the body
  * errors.
  */
-export class S3ObjectStore implements ObjectStore {
+export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
   readonly url: string;
+  /** An upload's age counts from its start, and a large layer on a slow link can take hours: a day, as the CDK rule. */
+  readonly leftoverGraceMs = 24 * 60 * 60 * 1000;
   readonly bucket: string;
   readonly prefix: string;
   readonly client: S3Client;
@@ -325,6 +331,43 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** The bucket key of a store key: under the prefix with exactly one `/`. */
+  /**
+   * Multipart uploads started before `olderThan` and never completed or aborted, under the vault's prefix (and
+   * `prefix` within it): what a killed snapshot leaves on a bucket, billed as storage until aborted. The vault's
+   * own bucket (CDK) aborts them after a day by lifecycle rule; a bucket without one keeps them forever.
+   */
+  async leftovers(options: { olderThan: Date; remove: boolean; prefix?: string }): Promise<Leftover[]> {
+    const Prefix = [this.prefix, (options.prefix ?? '').replace(/^\/+/, '')].filter(Boolean).join('/');
+    const found: Leftover[] = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      const page = await this.client
+        .send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix, KeyMarker, UploadIdMarker }))
+        .catch((e: unknown) => {
+          throw new S3ObjectStoreError('ListMultipartUploads', this.bucket, Prefix, { cause: e });
+        });
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= options.olderThan) continue;
+        found.push({ key: this.unprefixed(u.Key), since: u.Initiated });
+        if (options.remove) {
+          await this.client
+            .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }))
+            .catch((e: unknown) => {
+              throw new S3ObjectStoreError('AbortMultipartUpload', this.bucket, u.Key!, { cause: e });
+            });
+        }
+      }
+      ({ NextKeyMarker: KeyMarker, NextUploadIdMarker: UploadIdMarker } = page);
+      if (!page.IsTruncated) break;
+    } while (KeyMarker !== undefined);
+    return found;
+  }
+
+  private unprefixed(key: string): string {
+    return this.prefix && key.startsWith(`${this.prefix}/`) ? key.slice(this.prefix.length + 1) : key;
+  }
+
   private key(key: string): string {
     const k = key.replace(/^\/+/, '');
     if (k === '') throw new Error(`${this.url}: empty object key`);

@@ -42,7 +42,7 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (scheme)
     throw new StoreUrlError(
       url,
-      `unsupported scheme "${scheme[1]}:": use file:///path or s3://bucket/prefix`,
+      `unsupported store URL (scheme "${scheme[1]}:"): use file:///path or s3://bucket/prefix`,
     );
   return { kind: 'directory', path: path.resolve(url) };
 }

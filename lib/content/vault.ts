@@ -12,7 +12,7 @@ import {
   type Descriptor,
 } from '../oci';
 import { OciLayout, REF_NAME } from './layout';
-import { ObjectExistsError, type ObjectStore } from './objectstore';
+import { canSweepLeftovers, ObjectExistsError, type Leftover, type ObjectStore } from './objectstore';
 import type { ReferrerLister, Storage } from './storage';
 
 /*
@@ -110,6 +110,23 @@ export class Vault implements Storage, ReferrerLister {
   /** Writes the OCI layout marker and index once; harmless to repeat. */
   init(): Promise<void> {
     return this.layout.init();
+  }
+
+  /**
+   * What interrupted writes left behind (temporary files, unfinished multipart uploads) that is older than the
+   * store's grace period — younger ones may belong to a write still under way — removed if asked. Under `prefix`
+   * only, when given (`blobs/`: where the large ones are).
+   */
+  async leftovers(options: {
+    remove: boolean;
+    prefix?: string;
+    graceMs?: number;
+    now?: Date;
+  }): Promise<Leftover[]> {
+    if (!canSweepLeftovers(this.store)) return [];
+    const now = options.now ?? new Date();
+    const olderThan = new Date(now.getTime() - (options.graceMs ?? this.store.leftoverGraceMs));
+    return this.store.leftovers({ olderThan, remove: options.remove, prefix: options.prefix });
   }
 
   // ---- content (the Storage side of the copy engine) ----

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { blobKey, type Vault } from '../content';
+import { blobKey, type Leftover, type Vault } from '../content';
 import { Digest, Digester, isManifest, parseManifest, successors, type Descriptor } from '../oci';
 
 export interface VerifyProblem {
@@ -17,6 +17,13 @@ export interface VerifyReport {
   blobs: { checked: number; bytes: number };
   missing: VerifyProblem[];
   corrupt: VerifyProblem[];
+  /**
+   * What interrupted writes left behind, older than the store's grace period: temporary files, unfinished multipart
+   * uploads. Not corruption (nothing reads them), but space; removed with `repair`.
+   */
+  leftovers: Leftover[];
+  /** True when the leftovers were removed. */
+  repaired: boolean;
   seconds: number;
 }
 
@@ -25,6 +32,8 @@ export interface VerifyOptions {
   /** Blobs hashed at once. @default 2 */
   readonly concurrency?: number;
   readonly onBlob?: (digest: string, size: number) => void;
+  /** Remove the leftovers it finds. @default false */
+  readonly repair?: boolean;
 }
 
 /**
@@ -94,6 +103,8 @@ export async function verifyVault(vault: Vault, options: VerifyOptions = {}): Pr
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, worker));
   corrupt.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+  const repair = options.repair ?? false;
+  const leftovers = await vault.leftovers({ remove: repair });
   return {
     store: vault.url,
     repository: options.repository,
@@ -101,6 +112,8 @@ export async function verifyVault(vault: Vault, options: VerifyOptions = {}): Pr
     blobs: { checked, bytes },
     missing,
     corrupt,
+    leftovers,
+    repaired: repair && leftovers.length > 0,
     seconds: (Date.now() - started) / 1000,
   };
 }

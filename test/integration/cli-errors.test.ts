@@ -239,7 +239,7 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       says: /empty/,
     },
     {
-      error: 'Error',
+      error: 'ObjectStoreIoError',
       why: 'a store that is not a directory (ENOTDIR from the file system)',
       args: () => ['--store', '/etc/hostname/vault', 'list'],
       exitCode: 1,

@@ -85,7 +85,8 @@ describe('imagevault CLI', () => {
 
   it('refuses an unknown store scheme', async () => {
     const r = await cli('--store', 'ftp://x/y', 'list');
-    expect(r.code).toBe(1);
+    // A store URL is input: bad input exits 2, as the README documents.
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unsupported store URL/);
   });
 });

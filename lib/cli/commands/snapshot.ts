@@ -70,27 +70,36 @@ export async function snapshotCommand(
     }
   }
   await vault.writeLayoutIndex();
+  // The next write clears what killed runs left among the blobs (only what is past the grace period).
+  const leftovers = await vault.leftovers({ remove: true, prefix: 'blobs/' });
   progress.stop();
-  out(opts.json, { store: vault.url, snapshots: results, failures, buildDrift: drifts }, () =>
-    [
-      ...results.map(
-        (r) =>
-          `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
-      ),
-      ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
-      ...drifts.map(
-        (d) =>
-          `BUILD DRIFT ${d.repository}:${d.tag} (${d.platform}): base ${d.current.base.reference ?? '?'} was ` +
-          `${d.previous.base.manifestDigest.slice(0, 19)}…, now ${d.current.base.manifestDigest.slice(0, 19)}…; ` +
-          `base layers changed at ${d.layers.map((c) => c.position).join(', ') || '(none)'}` +
-          (d.history.diff.some((l) => l[0] !== ' ')
-            ? `\n${d.history.diff
-                .filter((l) => l[0] !== ' ')
-                .map((l) => `    ${l}`)
-                .join('\n')}`
-            : ''),
-      ),
-    ].join('\n'),
+  const cleared = leftovers.reduce((n, l) => n + (l.size ?? 0), 0);
+  out(
+    opts.json,
+    { store: vault.url, snapshots: results, failures, buildDrift: drifts, leftoversRemoved: leftovers },
+    () =>
+      [
+        ...results.map(
+          (r) =>
+            `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
+        ),
+        ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
+        ...(leftovers.length > 0
+          ? [`removed ${leftovers.length} leftovers of interrupted writes (${mib(cleared)})`]
+          : []),
+        ...drifts.map(
+          (d) =>
+            `BUILD DRIFT ${d.repository}:${d.tag} (${d.platform}): base ${d.current.base.reference ?? '?'} was ` +
+            `${d.previous.base.manifestDigest.slice(0, 19)}…, now ${d.current.base.manifestDigest.slice(0, 19)}…; ` +
+            `base layers changed at ${d.layers.map((c) => c.position).join(', ') || '(none)'}` +
+            (d.history.diff.some((l) => l[0] !== ' ')
+              ? `\n${d.history.diff
+                  .filter((l) => l[0] !== ' ')
+                  .map((l) => `    ${l}`)
+                  .join('\n')}`
+              : ''),
+        ),
+      ].join('\n'),
   );
   if (failures.length > 0) process.exitCode = ExitCode.Failed;
 }
