@@ -47,3 +47,26 @@ export class InvalidManifestError extends OciError {
     this.name = 'InvalidManifestError';
   }
 }
+
+/** Docker's schema 1 manifests: signed JWS, deprecated since 2017, gone from current registries and clients. */
+const SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(prettyjws|json)$/;
+
+/**
+ * Thrown when a registry answers a manifest request with a media type we do not keep. Without it, the content was
+ * taken for a blob and the copy failed later as "404 BLOB_UNKNOWN", which says nothing of the real reason.
+ */
+export class UnsupportedMediaTypeError extends OciError {
+  constructor(
+    readonly mediaType: string,
+    context = '',
+  ) {
+    super(
+      `${context}unsupported manifest media type ${mediaType || '(none)'}${SCHEMA1.test(mediaType) ? ' (Docker schema 1)' : ''}: ` +
+        'imagevault keeps OCI and Docker schema 2 images and indexes' +
+        (SCHEMA1.test(mediaType)
+          ? '; push the image again with a current docker, buildah or skopeo to convert it'
+          : ''),
+    );
+    this.name = 'UnsupportedMediaTypeError';
+  }
+}

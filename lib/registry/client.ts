@@ -15,6 +15,7 @@ import {
   parseManifest,
   referrerDescriptor,
   subjectOf,
+  UnsupportedMediaTypeError,
   validateRepository,
   validateTag,
   verifyBytes,
@@ -197,7 +198,13 @@ export class Repository implements Target, ReferrerLister {
     if (digest && Digest.isValid(digest) && mediaType && isManifest(mediaType) && Number.isInteger(size)) {
       return { mediaType, digest, size };
     }
-    return (await this.fetchManifest(reference)).descriptor;
+    const { descriptor } = await this.fetchManifest(reference);
+    // Anything else would be copied as a blob and fail far from here, saying nothing of why.
+    if (!isManifest(descriptor.mediaType)) {
+      const ref = `${this.registry}/${this.name}${isDigest(reference) ? '@' : ':'}${reference}`;
+      throw new UnsupportedMediaTypeError(descriptor.mediaType, `${ref}: `);
+    }
+    return descriptor;
   }
 
   /**

@@ -36,6 +36,7 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
   let unavailable: Server;
   let echo: Server;
   let locked: Server;
+  let legacy: Server;
   let helperDir: string;
   const saved = { ...process.env };
 
@@ -69,10 +70,18 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
     locked = createServer((_req, res) =>
       res.writeHead(401, { 'www-authenticate': 'Basic realm="locked"' }).end(),
     );
-    const [unavailableHost, echoHost, lockedHost] = [
+    // A registry still serving a Docker schema 1 manifest (signed JWS, deprecated since 2017).
+    legacy = createServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      const schema1 = JSON.stringify({ schemaVersion: 1, name: 'app', tag: '1', fsLayers: [], history: [] });
+      res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' });
+      res.end(req.method === 'HEAD' ? undefined : schema1);
+    });
+    const [unavailableHost, echoHost, lockedHost, legacyHost] = [
       await listen(unavailable),
       await listen(echo),
       await listen(locked),
+      await listen(legacy),
     ];
     // docker's config.json: a wrong password for the token registry, the echo registry's credentials, and a
     // credential helper that fails printing the secret it holds.
@@ -97,6 +106,7 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       UNAVAILABLE: unavailableHost,
       ECHO: echoHost,
       LOCKED: lockedHost,
+      LEGACY: legacyHost,
     });
   }, 120_000);
 
@@ -106,6 +116,7 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
     unavailable.close();
     echo.close();
     locked.close();
+    legacy.close();
   });
 
   const cases: Case[] = [
@@ -148,6 +159,14 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       exitCode: 1,
       names: () => `${process.env.LOCKED}/app:1`,
       says: /docker-credential-leaky/,
+    },
+    {
+      error: 'UnsupportedMediaTypeError',
+      why: 'a Docker schema 1 manifest (once "404 BLOB_UNKNOWN")',
+      args: () => ['base', `${process.env.LEGACY}/app:1`],
+      exitCode: 1,
+      names: () => `${process.env.LEGACY}/app:1`,
+      says: /unsupported manifest media type application\/vnd\.docker\.distribution\.manifest\.v1\+prettyjws \(Docker schema 1\): imagevault keeps OCI and Docker schema 2/,
     },
     {
       error: 'InvalidReferenceError',
