@@ -52,6 +52,20 @@ export interface SnapshotResult {
   baseError?: string;
 }
 
+/** A repository or tag that a registry listed but that cannot be snapshotted, and why. */
+export interface SkippedName {
+  registry: string;
+  /** The repository, or `repository:tag`, as the registry listed it. */
+  name: string;
+  reason: string;
+}
+
+/** What a snapshot spec names: the images, and what the listings named that could not be taken. */
+export interface Expansion {
+  targets: Reference[];
+  skipped: SkippedName[];
+}
+
 /**
  * Snapshot: registry → vault, always by digest. The tag is resolved once, the graph copied, and only then the
  * record and the history written, so the vault never names an image it does not wholly hold.
@@ -149,7 +163,8 @@ export class Snapshotter {
    * Expands what a user names into images: `repo:tag` and `repo@digest` as they are; a bare repository means its
    * `latest` unless `allTags`; a name ending in `/` or `*` is a prefix of repositories (from the catalog).
    */
-  async expand(spec: string, allTags: boolean): Promise<Reference[]> {
+  async expand(spec: string, allTags: boolean): Promise<Expansion> {
+    const skipped: SkippedName[] = [];
     if (spec.endsWith('*') || spec.endsWith('/')) {
       const stripped = spec.replace(/[*/]+$/, '');
       // `HOST/` or `HOST/*` is the whole registry; `HOST/team/` every repository under team/.
@@ -157,29 +172,49 @@ export class Snapshotter {
       const base = whole ? undefined : Reference.parse(stripped);
       const registry = base?.registry ?? stripped;
       const wanted = base?.repository ?? '';
-      const out: Reference[] = [];
+      const targets: Reference[] = [];
       for await (const name of this.registries.get(registry).catalog()) {
         const match =
           whole ||
           name === wanted ||
           name.startsWith(`${wanted}/`) ||
           (spec.endsWith('*') && name.startsWith(wanted));
-        if (match) out.push(...(await this.expandRepository(Reference.of(registry, name), true)));
+        if (!match) continue;
+        // One repository the catalog names but we cannot take (a bad name, tags we cannot list) is reported and
+        // skipped: the rest of the prefix is still protected.
+        try {
+          targets.push(...(await this.expandRepository(Reference.of(registry, name), true, skipped)));
+        } catch (e) {
+          skipped.push({ registry, name, reason: (e as Error).message });
+        }
       }
-      return out;
+      return { targets, skipped };
     }
     const ref = Reference.parse(spec);
-    if (ref.reference) return [ref];
-    return allTags ? this.expandRepository(ref, true) : [ref.withTag('latest')];
+    if (ref.reference) return { targets: [ref], skipped };
+    const targets = allTags ? await this.expandRepository(ref, true, skipped) : [ref.withTag('latest')];
+    return { targets, skipped };
   }
 
-  private async expandRepository(ref: Reference, allTags: boolean): Promise<Reference[]> {
+  private async expandRepository(
+    ref: Reference,
+    allTags: boolean,
+    skipped: SkippedName[],
+  ): Promise<Reference[]> {
     if (!allTags) return [ref.withTag('latest')];
     const out: Reference[] = [];
     for await (const tag of this.registries.get(ref.registry).repository(ref.repository).tags()) {
       // Referrers fallback tags (sha256-<hex>) are copied as referrers of their subject, not as images.
       if (/^sha(256|512)-[a-f0-9]+$/.test(tag)) continue;
-      out.push(ref.withTag(tag));
+      try {
+        out.push(ref.withTag(tag));
+      } catch (e) {
+        skipped.push({
+          registry: ref.registry,
+          name: `${ref.repository}:${tag}`,
+          reason: (e as Error).message,
+        });
+      }
     }
     return out;
   }

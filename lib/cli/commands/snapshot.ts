@@ -4,7 +4,7 @@ import { compareWithPrevious, type BuildDrift } from '../../drift/build-drift';
 import type { Reference } from '../../oci';
 import { recordProvenance } from '../../provenance';
 import { redactSecrets } from '../../registry/redact';
-import { Snapshotter, type SnapshotResult } from '../../services';
+import { Snapshotter, type SkippedName, type SnapshotResult } from '../../services';
 import { isEcrHost, progressOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { mib, out } from './format';
@@ -36,8 +36,15 @@ export async function snapshotCommand(
   });
   const drifts: BuildDrift[] = [];
   const targets: Reference[] = [];
-  for (const r of refs) targets.push(...(await snap.expand(r, cmd.allTags)));
-  if (targets.length === 0) throw new Error(`nothing to snapshot: ${refs.join(' ')} names no image`);
+  const skipped: SkippedName[] = [];
+  for (const r of refs) {
+    const expansion = await snap.expand(r, cmd.allTags);
+    targets.push(...expansion.targets);
+    skipped.push(...expansion.skipped);
+  }
+  for (const s of skipped) progress.done(s.name, `${s.registry}/${s.name}: SKIPPED: ${s.reason}`, true);
+  if (targets.length === 0 && skipped.length === 0)
+    throw new Error(`nothing to snapshot: ${refs.join(' ')} names no image`);
   const results: SnapshotResult[] = [];
   const failures: { reference: string; error: string }[] = [];
   for (const ref of targets) {
@@ -76,7 +83,14 @@ export async function snapshotCommand(
   const cleared = leftovers.reduce((n, l) => n + (l.size ?? 0), 0);
   out(
     opts.json,
-    { store: vault.url, snapshots: results, failures, buildDrift: drifts, leftoversRemoved: leftovers },
+    {
+      store: vault.url,
+      snapshots: results,
+      failures,
+      skipped,
+      buildDrift: drifts,
+      leftoversRemoved: leftovers,
+    },
     () =>
       [
         ...results.map(
@@ -84,6 +98,12 @@ export async function snapshotCommand(
             `${r.reference}\t${r.copy.blobs.copied} copied\t${r.copy.blobs.skipped} skipped\t${r.copy.bytes.copied} bytes\t${r.copy.seconds.toFixed(2)} s`,
         ),
         ...failures.map((f) => `FAILED ${f.reference}: ${f.error}`),
+        ...skipped.map((s) => `SKIPPED ${s.registry}/${s.name}: ${s.reason}`),
+        ...(failures.length + skipped.length > 0
+          ? [
+              `${results.length} snapshotted, ${failures.length} failed, ${skipped.length} skipped (names a registry listed that cannot be taken)`,
+            ]
+          : []),
         ...(leftovers.length > 0
           ? [`removed ${leftovers.length} leftovers of interrupted writes (${mib(cleared)})`]
           : []),
@@ -101,5 +121,5 @@ export async function snapshotCommand(
         ),
       ].join('\n'),
   );
-  if (failures.length > 0) process.exitCode = ExitCode.Failed;
+  if (failures.length + skipped.length > 0) process.exitCode = ExitCode.Failed;
 }
