@@ -196,6 +196,8 @@ export function identityStatusAt(
 ): { identityStatus: IdentityStatus; reason: string } {
   const push = predicate.push;
   if (push.identityStatus === 'known') return { identityStatus: 'known', reason: push.reason };
+  // Recorded as unknown (a registry that is not ECR: no CloudTrail event will ever name the pusher): it stays so.
+  if (push.identityStatus === 'unknown') return { identityStatus: 'unknown', reason: push.reason };
   const age = now.getTime() - new Date(push.time).getTime();
   return age > windowHours * 3600_000
     ? { identityStatus: 'unknown', reason: unknownReason(windowHours) }

@@ -163,6 +163,18 @@ describe('Push identity join', () => {
     });
   });
 
+  it('not ECR: unknown from the start, and still unknown when shown within the window', async () => {
+    const img = await snapshotted(vault, 'app/local', 'prod', 'never');
+    const now = new Date('2026-01-10T12:00:00Z');
+    const s = await buildProvenance(vault, 'app/local', img.manifest.digest, { now, cloudTrail: false });
+    expect(s.predicate.push.identityStatus).toBe('unknown');
+    // What `provenance show` says must agree with the record (it once said "pending" here).
+    expect(identityStatusAt(s.predicate, new Date('2026-01-10T12:05:00Z'), 24)).toEqual({
+      identityStatus: 'unknown',
+      reason: s.predicate.push.reason,
+    });
+  });
+
   it('never: pending within the window, unknown after it, with the reason', async () => {
     const img = await snapshotted(vault, 'app/web', 'prod', 'never');
     const s = await buildProvenance(vault, 'app/web', img.manifest.digest, {
