@@ -10,7 +10,10 @@ import { Digest, Reference } from '../oci';
  *       one per digest CHANGE of the upstream tag (not one per check: an hourly check of an unchanged tag
  *       writes nothing), with the platform manifests of that digest once they were fetched;
  *   imagevault/upstream/<registry>/<repository>/_tags/<tag>/alerts/<old alg-hex>_<new alg-hex>.json
- *       one per old → new transition alerted; written create-only, so a transition is alerted once.
+ *       one per old → new transition alerted; written create-only, so a transition is alerted once;
+ *   imagevault/upstream/<registry>/<repository>/_tags/<tag>/diffs/<old alg-hex>_<new alg-hex>.json
+ *       the layer and history diff of a transition, computed once (two manifests and two configs per platform)
+ *       and read back while the drift persists.
  *
  * The reference is encoded as a path (registry host[:port], then the validated repository and tag), which is
  * readable in `aws s3 ls` and safe as a key: neither part can hold `..`, `?` or `_`-leading components.
@@ -91,6 +94,19 @@ export class UpstreamState {
     return (await this.store.head(this.alertKey(reference, oldDigest, newDigest))) !== undefined;
   }
 
+  /** The diff computed for a transition, if one was kept. */
+  async keptDiff<T>(reference: string, oldDigest: string, newDigest: string): Promise<T | undefined> {
+    const bytes = await this.store.getBytes(this.diffKey(reference, oldDigest, newDigest));
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as { diff: T }).diff : undefined;
+  }
+
+  /** Keeps a transition's diff: the content of two digests never changes, so neither does their diff. */
+  async keepDiff(reference: string, oldDigest: string, newDigest: string, diff: unknown): Promise<void> {
+    await this.store.putBytes(this.diffKey(reference, oldDigest, newDigest), json({ diff }), {
+      contentType: 'application/json',
+    });
+  }
+
   /** Records an alerted transition; false when it was already recorded (by a concurrent run, say). */
   async markAlerted(t: AlertedTransition): Promise<boolean> {
     try {
@@ -167,6 +183,10 @@ export class UpstreamState {
       ...(platformNow ? { platformDigest: platformNow } : {}),
       detail: `the tag moved since the image was built: rebuild on it, or pin FROM ${tagged.replace(/:[^:/]+$/, '')}@${built.index ?? built.manifest}`,
     };
+  }
+
+  private diffKey(reference: string, oldDigest: string, newDigest: string): string {
+    return `${upstreamPrefix(reference)}diffs/${digestKey(oldDigest)}_${digestKey(newDigest)}.json`;
   }
 
   private alertKey(reference: string, oldDigest: string, newDigest: string): string {

@@ -22,7 +22,7 @@ import {
 import { discard, responseTooLarge } from '../registry/body';
 import type { RetryOptions } from '../registry/retry';
 import { Transport, header, repositoryScope, type TransportResponse } from '../registry/transport';
-import { RegistrySource, VaultFirstSource } from './base';
+import { RegistrySource, VaultFirstSource, type ImageSource } from './base';
 import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
 import { UpstreamState, type UpstreamObservation } from './upstream-state';
@@ -408,9 +408,15 @@ export class UpstreamWatcher {
         affected: await this.affected(group),
         detectedAt: observedAt,
       };
-      // The diff costs a manifest and a config GET per side and platform: only for a transition not yet alerted.
+      // The diff costs a manifest and a config GET per side and platform: only for a transition not yet alerted,
+      // and only once — it is kept, and read back on the next check while the drift persists.
       if (!(await this.state.alerted(reference, oldDigest, digest))) {
-        moved.diff = await this.diffFor(ref, moved.platforms);
+        let diff = await this.state.keptDiff<UpstreamDiff[]>(reference, oldDigest, digest);
+        if (!diff) {
+          diff = await this.diffFor(ref, moved.platforms, prober.requests);
+          await this.state.keepDiff(reference, oldDigest, digest, diff);
+        }
+        moved.diff = diff;
       }
       moves.push({ ...moved, alert: await this.alertOnce(moved) });
     }
@@ -421,7 +427,11 @@ export class UpstreamWatcher {
    * Old vs new base content per moved platform, read from the vault first (a snapshotted base) and the upstream
    * registry by digest second. The old content may be gone upstream: that platform then has no diff.
    */
-  private async diffFor(ref: Reference, moves: PlatformMove[]): Promise<UpstreamDiff[]> {
+  private async diffFor(
+    ref: Reference,
+    moves: PlatformMove[],
+    requests: UpstreamProber['requests'],
+  ): Promise<UpstreamDiff[]> {
     const clients = new Map<string, RegistryClient>();
     const opener = {
       get: (registry: string) => {
@@ -438,7 +448,14 @@ export class UpstreamWatcher {
         return c;
       },
     };
-    const source = new VaultFirstSource(this.options.vault, new RegistrySource(opener));
+    // What the registry is asked counts in the check's requests, like the probes (the vault is asked first).
+    const upstream = new RegistrySource(opener);
+    const counted: ImageSource = {
+      resolve: (r) => (requests.head++, upstream.resolve(r)),
+      manifest: (r, d) => (requests.get++, upstream.manifest(r, d)),
+      blob: (r, d) => (requests.get++, upstream.blob(r, d)),
+    };
+    const source = new VaultFirstSource(this.options.vault, counted);
     const side = async (digest: string) => {
       const node = parseManifest(await source.manifest(ref, digest), undefined);
       if (node.kind !== 'manifest') throw new Error(`${digest} is not an image manifest`);

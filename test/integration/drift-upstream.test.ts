@@ -256,6 +256,37 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
     ]);
   });
 
+  it('without alerts (the CLI), keeps a computed diff: no GET while the drift persists, and counts what it asks', async () => {
+    // Prepare
+    const old = await publishBase('library/ruby', '3.1', { amd64: 'r31-amd-1', arm64: 'r31-arm-1' });
+    const reference = `${proxy.address}/library/ruby:3.1`;
+    const vault = await vaultWithApp(reference, old);
+    const w = watcher(vault, [], { notify: undefined });
+    await w.check();
+    await publishBase('library/ruby', '3.1', { amd64: 'r31-amd-2', arm64: 'r31-arm-1' });
+    proxy.reset();
+
+    // Act
+    const first = await w.check();
+    const firstGets = proxy.requests.filter((r) => r.method === 'GET' && r.path !== '/v2/').length;
+    proxy.reset();
+    const second = await w.check();
+
+    // Assess: the first check read the new index and both sides' manifest and config, and says so; the second
+    // only asked the tag (one HEAD) and still reports the same diff.
+    expect(first.requests).toEqual({ head: 1, get: firstGets });
+    expect(firstGets).toBe(5);
+    const diffOf = (r: typeof first) =>
+      (r.results[0] as { moves: { diff?: unknown; alert: string }[] }).moves[0];
+    expect(diffOf(first)).toMatchObject({
+      alert: 'not-sent',
+      diff: [expect.objectContaining({ platform: 'linux/amd64' })],
+    });
+    expect(diffOf(second).diff).toEqual(diffOf(first).diff);
+    expect(requests()).toEqual(['HEAD /v2/library/ruby/manifests/3.1 200']);
+    expect(second.requests).toEqual({ head: 1, get: 0 });
+  });
+
   it('updates the state silently when only a platform we do not use changed', async () => {
     // Prepare
     const old = await publishBase('library/debian', '12', { amd64: 'deb-amd-1', arm64: 'deb-arm-1' });
