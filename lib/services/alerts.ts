@@ -31,6 +31,20 @@ export interface SnapshotFailedAlert {
   readonly store: string;
 }
 
+/**
+ * An event on the snapshot queue could not be read, on its last attempt: whatever image it was about is not being
+ * snapshotted from it. Says what was received (an excerpt, credentials removed) so the sender can be found.
+ */
+export interface EventUnreadableAlert {
+  readonly kind: 'event-unreadable';
+  readonly messageId: string;
+  readonly reason: string;
+  readonly attempts: number;
+  /** The start of the message body as received. */
+  readonly excerpt: string;
+  readonly store: string;
+}
+
 /** ECR deleted an image (or a tag); the vault keeps everything, and says what to restore. */
 export interface ImageDeletedAlert {
   readonly kind: 'image-deleted';
@@ -145,6 +159,7 @@ export interface RegistryDriftAlert {
 
 export type Alert =
   | SnapshotFailedAlert
+  | EventUnreadableAlert
   | ImageDeletedAlert
   | ReconcileGapAlert
   | UpstreamMovedAlert
@@ -169,6 +184,8 @@ export function formatAlert(alert: Alert): FormattedAlert {
   switch (alert.kind) {
     case 'snapshot-failed':
       return formatSnapshotFailed(alert);
+    case 'event-unreadable':
+      return formatEventUnreadable(alert);
     case 'image-deleted':
       return formatImageDeleted(alert);
     case 'reconcile-gap':
@@ -374,6 +391,28 @@ function formatSnapshotFailed(a: SnapshotFailedAlert): FormattedAlert {
     subject: subject('snapshot FAILED:', img),
     message: withJson(text, a),
     attributes: { kind: a.kind, repository: img.repository, severity: 'critical' },
+  };
+}
+
+function formatEventUnreadable(a: EventUnreadableAlert): FormattedAlert {
+  const text = [
+    `imagevault received an event it could not read, ${a.attempts} attempt${a.attempts === 1 ? '' : 's'} in a row. Whatever image it was about is NOT being snapshotted from it.`,
+    '',
+    field('Message', a.messageId),
+    field('Reason', a.reason),
+    field('Received', a.excerpt),
+    field('Vault', a.store),
+    '',
+    "What happens now: the message moves to the snapshot queue's dead-letter queue; the next reconcile run",
+    'enqueues any image still missing from the vault.',
+    '',
+    'Next step: find what sends this to the queue (an EventBridge rule or a hand-made message) and fix it;',
+    'the message itself is in the dead-letter queue.',
+  ];
+  return {
+    subject: `${PREFIX} unreadable event on the snapshot queue`,
+    message: withJson(text, a),
+    attributes: { kind: a.kind, repository: '-', severity: 'critical' },
   };
 }
 

@@ -9,7 +9,11 @@ import { Reference, type Descriptor } from '../oci';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious } from '../drift/build-drift';
 import { recordProvenance, type LogRetention } from '../provenance';
+import { redactSecrets } from '../registry/redact';
 import { buildDriftAlertOf, type AlertPublisher } from './alerts';
+
+/** How much of an unreadable message an alert quotes: enough to recognise the sender, well within SNS's limit. */
+const UNREADABLE_EXCERPT_CHARS = 1000;
 import type { Registries } from './registries';
 import { Snapshotter } from './snapshot';
 
@@ -138,6 +142,7 @@ export class SnapshotEvents {
         },
       );
       if (final && event) await this.alertFailure(event, e, attempt, log);
+      else if (final) await this.alertUnreadable(record, e, attempt, log);
       throw e;
     }
   }
@@ -305,6 +310,27 @@ export class SnapshotEvents {
       if (last?.action === 'push' && last.descriptor.digest === digest) out.push(tag);
     }
     return out;
+  }
+
+  /** The last attempt of a message that does not parse: without this, it reached the DLQ with no alert but the alarm. */
+  private async alertUnreadable(
+    record: SQSRecord,
+    error: unknown,
+    attempt: number,
+    log: Logger,
+  ): Promise<void> {
+    try {
+      await this.deps.publisher.publish({
+        kind: 'event-unreadable',
+        messageId: record.messageId,
+        reason: error instanceof Error ? error.message : String(error),
+        attempts: attempt,
+        excerpt: redactSecrets(String(record.body ?? '').slice(0, UNREADABLE_EXCERPT_CHARS)),
+        store: this.deps.vault.url,
+      });
+    } catch (e) {
+      log.error('could not publish the event-unreadable alert', { error: e as Error });
+    }
   }
 
   private async alertFailure(event: ImageEvent, error: unknown, attempt: number, log: Logger): Promise<void> {

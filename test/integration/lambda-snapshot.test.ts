@@ -263,6 +263,35 @@ describe('Function: createSnapshotHandler (real registry, radosgw)', () => {
     );
   });
 
+  it('alerts when a message it cannot read fails on its last attempt, quoting it without credentials', async () => {
+    // Prepare: not an ECR event, and a token in it that must not be mailed around.
+    const garbage = sqsRecord('{"hello": "world", "token": "tok-s3cr3t-value"}', 3);
+    const good = sqsRecord(
+      ecrEvent({ id: 'evt-docker-2', repository: fx.docker.repo, digest: fx.docker.digest, tag: '1' }),
+    );
+
+    // Act
+    const response = await run(garbage, good);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: garbage.messageId }]);
+    const calls = sns.commandCalls(PublishCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0].args[0].input;
+    expect(input).toMatchObject({
+      TopicArn: TOPIC,
+      Subject: '[imagevault] unreadable event on the snapshot queue',
+      MessageAttributes: {
+        kind: { DataType: 'String', StringValue: 'event-unreadable' },
+        severity: { DataType: 'String', StringValue: 'critical' },
+      },
+    });
+    expect(input.Message).toContain('3 attempts in a row');
+    expect(input.Message).toContain(garbage.messageId);
+    expect(input.Message).toContain('"hello": "world"');
+    expect(input.Message).not.toContain('tok-s3cr3t-value');
+  });
+
   it('ignores repositories outside REPOSITORY_PREFIXES and failed pushes', async () => {
     // Prepare
     const outside = sqsRecord(
