@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { blobKey, readAll, type Vault } from '../content';
+import { blobKey, ObjectNotFoundError, readAll, type Vault } from '../content';
 import {
   REFERENCE_DIGEST_ANNOTATION,
   Reference,
@@ -36,8 +36,14 @@ export const BASE_DIGEST_ANNOTATION = 'org.opencontainers.image.base.digest';
 
 /** Chains longer than this are cut: real ones are 2–3 deep, a longer one is more likely a loop we did not see. */
 export const DEFAULT_MAX_DEPTH = 5;
-/** Provenance statements carry every material of a build; 16 MiB is far above any seen, and bounds memory. */
-const MAX_BLOB_BYTES = 16 * 1024 * 1024;
+/**
+ * Configs and provenance statements are read into memory whole. Statements carry every material of a build; 16 MiB
+ * is far above any seen, and bounds memory: a 100 MB config once took half a gigabyte.
+ */
+export const MAX_BLOB_BYTES = 16 * 1024 * 1024;
+
+const tooLargeToRead = (what: string) => (limit: number) =>
+  new Error(`${what} is larger than the ${limit / 1048576} MiB that base detection reads into memory`);
 
 /** The reads base detection makes: resolve a tag, fetch a manifest by digest, fetch a blob (config, statement). */
 export interface ImageSource {
@@ -74,7 +80,9 @@ export class RegistrySource implements ImageSource {
   }
 
   async blob(ref: Reference, desc: Descriptor): Promise<Buffer> {
-    const bytes = await readAll(await this.repo(ref).fetch(desc), MAX_BLOB_BYTES, `blob ${desc.digest}`);
+    const what = `${ref.name}: blob ${desc.digest}`;
+    if (desc.size > MAX_BLOB_BYTES) throw tooLargeToRead(what)(MAX_BLOB_BYTES);
+    const bytes = await readAll(await this.repo(ref).fetch(desc), MAX_BLOB_BYTES, tooLargeToRead(what));
     verifyBytes(bytes, desc.digest, desc.size, `${ref.name}: blob ${desc.digest}: `);
     return bytes;
   }
@@ -111,8 +119,17 @@ export class VaultFirstSource implements ImageSource {
   }
 
   private async held(digest: string): Promise<Buffer | undefined> {
-    const bytes = await this.vault.store.getBytes(blobKey(digest));
-    if (bytes) verifyBytes(bytes, digest, undefined, `${this.vault.url}: blob ${digest}: `);
+    let content: Readable;
+    try {
+      content = await this.vault.store.get(blobKey(digest));
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) return undefined;
+      throw e;
+    }
+    // Streamed with a bound: a huge blob fails at the limit instead of filling memory.
+    const what = `${this.vault.url}: blob ${digest}`;
+    const bytes = await readAll(content, MAX_BLOB_BYTES, tooLargeToRead(what));
+    verifyBytes(bytes, digest, undefined, `${what}: `);
     return bytes;
   }
 

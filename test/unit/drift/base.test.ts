@@ -2,11 +2,14 @@ import {
   claimFromAnnotations,
   claimFromProvenance,
   detectBase,
+  MAX_BLOB_BYTES,
   parseDockerPurl,
+  VaultFirstSource,
 } from '../../../lib/drift/base';
+import { blobKey } from '../../../lib/content';
 import { Digest, Reference } from '../../../lib/oci';
 import { LayoutBuilder, type BuiltImage, type Layer } from '../../fixtures';
-import { tempDir } from '../helpers';
+import { descOf, tempDir, tempVault } from '../helpers';
 import { LayoutSource, buildkitIndex, provenanceStatement } from './layout-source';
 
 const REG = 'registry.test';
@@ -300,5 +303,28 @@ describe('Module: drift/base', () => {
         evidence: 'e',
       });
     });
+  });
+});
+
+describe('Class: VaultFirstSource (memory bound)', () => {
+  it('refuses a blob above the limit instead of reading it whole, and still reads one at the limit', async () => {
+    // Prepare: a "config" one byte over the limit, and one exactly at it.
+    const vault = await tempVault();
+    const over = Buffer.alloc(MAX_BLOB_BYTES + 1, 1);
+    const at = Buffer.alloc(MAX_BLOB_BYTES, 2);
+    const [overDesc, atDesc] = [
+      descOf('application/vnd.oci.image.config.v1+json', over),
+      descOf('application/vnd.oci.image.config.v1+json', at),
+    ];
+    await vault.layout.store.putBytes(blobKey(overDesc.digest), over);
+    await vault.layout.store.putBytes(blobKey(atDesc.digest), at);
+    const source = new VaultFirstSource(vault);
+    const ref = Reference.parse('registry.example/app:1');
+
+    // Act / Assess
+    await expect(source.blob(ref, overDesc)).rejects.toThrow(
+      `${vault.url}: blob ${overDesc.digest} is larger than the 16 MiB that base detection reads into memory`,
+    );
+    expect((await source.blob(ref, atDesc)).length).toBe(MAX_BLOB_BYTES);
   });
 });
