@@ -261,7 +261,7 @@ describe('the tag rule through the CLI, on any registry', () => {
     const conflict = await cli('--store', store, 'restore', `${fx.docker.repo}:1`, '--to', `${dest}/app:1.4`);
     expect(conflict.code).toBe(1);
     expect(conflict.stderr).toContain(
-      `imagevault: app:1.4 in ${dest} points to ${fx.multiLayer.digest}; the vault's is ${fx.docker.digest} — overwrite it with --force`,
+      `imagevault: restore ${fx.docker.repo}:1: app:1.4 in ${dest} points to ${fx.multiLayer.digest}; the vault's is ${fx.docker.digest} — overwrite it with --force`,
     );
     expect(await skopeoDigest(`${dest}/app:1.4`)).toBe(fx.multiLayer.digest);
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { Vault } from '../../lib/content';
 import { S3ObjectStore } from '../../lib/content/s3';
-import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
+import { LayoutBuilder, pushLayout, pushStandardFixtures, type BuiltImage } from '../fixtures';
 import { testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli } from './cli-helpers';
@@ -73,6 +73,40 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
       expect(blobs).not.toContain(big.layers[0].digest.slice('sha256:'.length));
       const verify = await cli('--store', store, 'verify');
       expect(verify.code).toBe(0);
+    });
+  });
+
+  describe('concurrent writers', () => {
+    it('four snapshot processes into one vault at once, sharing layers, all succeed and the vault verifies', async () => {
+      const fx = await pushStandardFixtures(registry, tempDir(), { repoPrefix: 'concurrent' });
+      const store = path.join(tempDir(), 'vault');
+      const cliBin = path.join(ROOT, 'dist', 'cli', 'imagevault.js');
+      // Each process takes two images, and every image is taken by two processes: the same blobs race.
+      const runs = [
+        [fx.shared[0].ref, fx.shared[1].ref],
+        [fx.shared[1].ref, fx.multiLayer.ref],
+        [fx.multiLayer.ref, fx.index.ref],
+        [fx.index.ref, fx.shared[0].ref],
+      ];
+      const codes = await Promise.all(
+        runs.map(
+          (refs) =>
+            new Promise<number | null>((resolve) => {
+              const child = spawn(
+                process.execPath,
+                [cliBin, '--no-progress', '--store', store, 'snapshot', ...refs],
+                {
+                  stdio: 'ignore',
+                },
+              );
+              child.once('exit', resolve);
+            }),
+        ),
+      );
+      expect(codes).toEqual([0, 0, 0, 0]);
+      const verify = await cli('--json', '--store', store, 'verify');
+      expect(verify.code).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ images: 4, missing: [], corrupt: [], leftovers: [] });
     });
   });
 
