@@ -756,11 +756,13 @@ describe('Class: RegistryClient', () => {
       const got = await readStream(body);
 
       // Assess
+      // A reset may drop bytes the client had not read yet: it resumes from what it really passed on.
       expect(got.equals(content)).toBe(true);
-      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, 'bytes=100000-']);
-      expect((body as import('../../../lib/registry').ResumingBody).resumptions).toEqual([
-        expect.objectContaining({ offset: 100_000, restartedAt: 100_000 }),
-      ]);
+      const [resumption] = (body as import('../../../lib/registry').ResumingBody).resumptions;
+      expect(resumption.offset).toBeGreaterThan(0);
+      expect(resumption.offset).toBeLessThanOrEqual(100_000);
+      expect(resumption.restartedAt).toBe(resumption.offset);
+      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, `bytes=${resumption.offset}-`]);
     });
 
     it('resumes a body closed before its Content-Length', async () => {
@@ -813,7 +815,7 @@ describe('Class: RegistryClient', () => {
       const got = await readStream(body);
       expect(got.equals(content)).toBe(true);
       expect((body as import('../../../lib/registry').ResumingBody).resumptions).toEqual([
-        expect.objectContaining({ offset: 100_000, restartedAt: 0 }),
+        expect.objectContaining({ restartedAt: 0 }),
       ]);
     });
 
@@ -830,7 +832,8 @@ describe('Class: RegistryClient', () => {
       };
       const got = await readStream(await client().repository('app').fetch(desc));
       expect(got.equals(content)).toBe(true);
-      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, 'bytes=100000-', undefined]);
+      const ranges = blobGets().map((s) => s.headers.range);
+      expect(ranges).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/), undefined]);
     });
 
     it('gives up after maxAttempts bodies with a RegistryError saying how far it got', async () => {
