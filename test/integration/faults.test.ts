@@ -182,6 +182,34 @@ describe('snapshots through a faulty network', () => {
     expect(failure[0]).toMatch(/at source: GET .*: 503 UNAVAILABLE/);
   });
 
+  it('a registry refusing uploads during a restore is named as the destination', async () => {
+    // Prepare: a vault holding the image, and a registry behind the proxy that answers every blob upload with 503
+    const vault = tempDir();
+    expect((await snapshot(vault)).code).toBe(0);
+    proxy.reset();
+    proxy.inject({
+      path: /\/v2\/faults\/restored\/blobs\/uploads\/.+/,
+      method: 'PUT',
+      times: 100,
+      fault: { kind: 'status', status: 503 },
+    });
+    // Act
+    const r = await cli(
+      '--store',
+      `file://${vault}`,
+      'restore',
+      'faults/app:1',
+      '--to',
+      `${proxy.address}/faults/restored:1`,
+    );
+    // Assess
+    expect(r.code).toBe(1);
+    expect(proxy.counts.status).toBeGreaterThan(0);
+    expect(r.stdout + r.stderr).toMatch(
+      /push sha256:[0-9a-f]{64} .* at destination: PUT .*: 503 UNAVAILABLE/,
+    );
+  });
+
   it('a 429 with Retry-After is waited out and the snapshot completes', async () => {
     const vault = tempDir();
     proxy.inject({
