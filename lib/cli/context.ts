@@ -2,6 +2,7 @@ import type { Vault } from '../content';
 import { openVault } from '../content/open';
 import { dockerConfigCredentials, type CredentialProvider } from '../registry';
 import { Registries, type RepositoryControl } from '../services';
+import { UsageError } from './exit';
 import { createProgress, type Progress } from './progress';
 
 /** The global options every command sees. */
@@ -10,6 +11,8 @@ export interface GlobalCommandOptions {
   json: boolean;
   insecure: boolean;
   concurrency: number;
+  /** --timeout (or IMAGEVAULT_TIMEOUT): seconds to wait for a registry's answer; absent means the client's default. */
+  timeout?: number;
   /** False with --no-progress; absent means on. */
   progress?: boolean;
 }
@@ -40,9 +43,27 @@ export function cliContext(opts: GlobalCommandOptions): CommandContext {
   return {
     opts: () => opts,
     registries: () =>
-      (registries ??= new Registries({ insecure: opts.insecure, credentials: registryCredentials() })),
+      (registries ??= new Registries({
+        insecure: opts.insecure,
+        credentials: registryCredentials(),
+        requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
+        idleTimeoutMs: idleTimeoutMs(),
+      })),
     vault: () => (vault ??= openVault(opts.store)),
   };
+}
+
+/**
+ * IMAGEVAULT_IDLE_TIMEOUT: seconds a registry's response body may stall before it fails (and a download resumes).
+ * An environment variable only: it is a knob for a slow or flaky link, not something a command line needs to say.
+ */
+export function idleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.IMAGEVAULT_IDLE_TIMEOUT;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`IMAGEVAULT_IDLE_TIMEOUT must be a number of seconds greater than 0, got "${v}"`);
+  return n * 1000;
 }
 
 /**

@@ -47,6 +47,14 @@ function positiveInt(v: string): number {
   return n;
 }
 
+/** A timeout in seconds: any positive number, fractions allowed (a test's 0.5 s, a slow link's 900). */
+function seconds(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError('must be a number of seconds greater than 0');
+  return n;
+}
+
 function time(v: string): Date {
   const d = new Date(v);
   if (Number.isNaN(d.getTime()))
@@ -77,6 +85,11 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
     .option('--json', 'machine-readable output on stdout', false)
     .option('--insecure', 'allow plain HTTP and unverified TLS for non-loopback registries', false)
     .option('--concurrency <n>', 'blobs transferred at once', positiveInt, 4)
+    .addOption(
+      new Option('--timeout <seconds>', 'how long to wait for a registry to answer a request (default 300)')
+        .env('IMAGEVAULT_TIMEOUT')
+        .argParser(seconds),
+    )
     .option('--no-progress', 'no progress display on stderr')
     .option('--verbose', 'on failure, print the stack trace too (or DEBUG=imagevault)', false)
     .showHelpAfterError()

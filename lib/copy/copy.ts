@@ -100,6 +100,19 @@ class Counter extends Transform {
 }
 
 /**
+ * Which end of a pipe failed first. A source body that breaks off (a reset, a stalled registry) reaches the
+ * destination as its own failure — the pipe destroys everything downstream with the source's error — and a
+ * destination that fails destroys the source with its error in turn. The first stream to emit 'error' is the one at
+ * fault: the source's error is returned only when it came before any downstream one.
+ */
+function firstFailure(source: Readable, downstream: Readable): () => { error: unknown } | undefined {
+  let first: { side: 'source' | 'downstream'; error: unknown } | undefined;
+  source.once('error', (error: unknown) => (first ??= { side: 'source', error }));
+  downstream.once('error', (error: unknown) => (first ??= { side: 'downstream', error }));
+  return () => (first?.side === 'source' ? { error: first.error } : undefined);
+}
+
+/**
  * Copies the graph rooted at `root` from `src` to `dst`: children before parents, so a destination never holds a
  * manifest whose content is missing; each blob once, however many manifests share it; blobs the destination
  * already has are skipped. Manifests are always walked (they are small) so that referrers added since the last
@@ -233,8 +246,9 @@ class GraphCopy {
         chain(stream, new Counter((n) => this.emit({ type: 'progress', descriptor: desc, bytes: n }))),
         verifiedDigestOf(stream),
       );
+      const sourceFailure = firstFailure(stream, counted);
       try {
-        await this.step('push', 'destination', desc, () => this.dst.push(desc, counted));
+        await this.step('push', 'destination', desc, () => this.dst.push(desc, counted), sourceFailure);
       } finally {
         // A destination that fails before reading everything leaves the source open (a file handle, a registry
         // connection); destroying our end releases it through the pipe. A no-op after a complete read.
@@ -246,16 +260,23 @@ class GraphCopy {
     });
   }
 
+  /**
+   * Runs one step, wrapping its failure in a CopyError. `sourceFailure`, for a push that reads a source stream, says
+   * whether that stream failed first: then the failure is the source's read, whatever the destination made of it.
+   */
   private async step<T>(
     op: CopyOp,
     origin: 'source' | 'destination',
     desc: Descriptor,
     fn: () => Promise<T>,
+    sourceFailure?: () => { error: unknown } | undefined,
   ): Promise<T> {
     try {
       return await fn();
     } catch (e) {
       if (e instanceof CopyError) throw e;
+      const source = sourceFailure?.();
+      if (source) throw new CopyError('fetch', 'source', desc, this.options.label ?? '', source.error);
       throw new CopyError(op, origin, desc, this.options.label ?? '', e);
     }
   }

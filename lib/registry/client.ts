@@ -25,6 +25,7 @@ import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from '.
 import { readAll, verifiedDigestOf } from '../content/verify';
 import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
 import { RegistryError } from './errors';
+import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
 import type { RetryOptions } from './retry';
 import {
@@ -50,8 +51,22 @@ export interface RegistryClientOptions {
   readonly credentials?: CredentialProvider;
   /** @default `imagevault/<package version>` */
   readonly userAgent?: string;
-  /** @default 5 attempts, 200 ms base backoff with full jitter, waits capped at 30 s */
+  /**
+   * Attempts and backoff for requests, and for downloads that break off mid-body (each resumption is an attempt).
+   * @default 5 attempts, 200 ms base backoff with full jitter, waits capped at 30 s
+   */
   readonly retry?: RetryOptions;
+  /**
+   * How long to wait for a response's headers, or for the registry to take more of an upload, in milliseconds.
+   * @default DEFAULT_REQUEST_TIMEOUT_MS (5 minutes)
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * The longest pause inside a response body, in milliseconds; a body that stalls this long fails, and a download
+   * resumes from where it stopped (see `retry`).
+   * @default DEFAULT_IDLE_TIMEOUT_MS (60 s)
+   */
+  readonly idleTimeoutMs?: number;
   /**
    * When set, blobs are uploaded in PATCH chunks of this many bytes (each chunk is held in memory, and retried on
    * its own); otherwise the body streams in one PUT, which is faster but cannot be retried.
@@ -95,6 +110,8 @@ export class RegistryClient {
       credentials: options.credentials ?? dockerConfigCredentials(),
       userAgent: options.userAgent ?? `imagevault/${version}`,
       retry: options.retry,
+      requestTimeoutMs: options.requestTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
     });
   }
 
@@ -145,6 +162,12 @@ function validateOptions(registry: string, options: RegistryClientOptions): void
     const v = retry?.[key];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0))
       problems.push(`retry.${key} must be a number of at least 0, got ${v}`);
+  }
+  for (const key of ['requestTimeoutMs', 'idleTimeoutMs'] as const) {
+    const v = options[key];
+    // Positive: undici reads 0 as "no timeout", which is not what a caller computing a short one meant.
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      problems.push(`${key} must be a number greater than 0, got ${v}`);
   }
   if (problems.length > 0)
     throw new TypeError(`invalid RegistryClient options for ${registry}: ${problems.join('; ')}`);
@@ -240,16 +263,43 @@ export class Repository implements Target, ReferrerLister {
     };
   }
 
-  /** The content's body stream, unverified (the caller verifies). Blob redirects to storage are followed. */
+  /**
+   * The content's body stream, unverified (the caller verifies). Blob redirects to storage are followed. A body that
+   * breaks off (reset, premature close, short, stalled past the idle timeout) is resumed with `Range: bytes=N-`, or
+   * read again from the start where the registry ignores the Range, within the retry policy: see ResumingBody.
+   */
   async fetch(desc: Descriptor): Promise<Readable> {
+    return new ResumingBody(
+      await this.openContent(desc, 0),
+      desc.size,
+      (offset) => this.openContent(desc, offset),
+      this.transport.retryPolicy,
+    );
+  }
+
+  /**
+   * A GET of the content from `offset` on. A 206 is used only when its Content-Range starts at or before the offset
+   * and names the content's size (or none); anything else — a 200, a range elsewhere, another size — is read from
+   * the start (ResumingBody drops what it already passed on).
+   */
+  private async openContent(desc: Descriptor, offset: number): Promise<BodyPart> {
+    const ranged = offset > 0;
     const res = await this.send({
       method: 'GET',
       url: this.contentPath(desc),
-      headers: this.acceptFor(desc),
+      headers: { ...this.acceptFor(desc), ...(ranged ? { range: `bytes=${offset}-` } : {}) },
       scopes: this.pullScopes,
-      expect: [200],
+      expect: ranged ? [200, 206] : [200],
     });
-    return res.body;
+    if (res.status === 206) {
+      const range = parseContentRange(header(res.headers, 'content-range'));
+      if (!range || range.first > offset || (range.size !== undefined && range.size !== desc.size)) {
+        discard(res.body);
+        return this.openContent(desc, 0);
+      }
+      return { body: res.body, start: range.first, url: res.url };
+    }
+    return { body: res.body, start: 0, url: res.url };
   }
 
   /** Bytes `start` to `end` inclusive (to the end when `end` is omitted), as HTTP Range and fs streams count. */

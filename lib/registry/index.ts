@@ -3,6 +3,8 @@ export * from './auth';
 export * from './challenge';
 export { RegistryClient, Repository, referrersTag, type RegistryClientOptions } from './client';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination';
+export { ResumingBody, type Resumption } from './resume';
+export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './transport';
 export {
   DEFAULT_BASE_DELAY_MS,
   DEFAULT_MAX_ATTEMPTS,

@@ -57,8 +57,9 @@ export class RetryPolicy {
     return Math.random() * ceiling;
   }
 
-  wait(attempt: number, retryAfterMs?: number): Promise<void> {
-    return sleep(this.delay(attempt, retryAfterMs));
+  /** Sleeps the delay; with a signal, rejects (AbortError) as soon as the caller gives up. */
+  wait(attempt: number, retryAfterMs?: number, signal?: AbortSignal): Promise<void> {
+    return sleep(this.delay(attempt, retryAfterMs), undefined, signal ? { signal } : undefined);
   }
 }
 
@@ -71,9 +72,31 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * A response body that broke off: besides the connection failures above, a body cut short of its Content-Length
+ * (undici's content-length mismatch) and a stream closed without an error. The request was fine and the bytes
+ * received so far are still good, so the rest can be asked for again.
+ */
+const RETRYABLE_BODY_ERROR_CODES: ReadonlySet<string> = new Set([
+  ...RETRYABLE_ERROR_CODES,
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
 export function isRetryableNetworkError(e: unknown): boolean {
-  for (let err = e as { code?: unknown; cause?: unknown } | undefined; err; err = err.cause as typeof err) {
-    if (typeof err.code === 'string' && RETRYABLE_ERROR_CODES.has(err.code)) return true;
+  return hasCode(e, RETRYABLE_ERROR_CODES);
+}
+
+/** True when a response body failed in a way another request for the rest may not (see above). */
+export function isRetryableBodyError(e: unknown): boolean {
+  return hasCode(e, RETRYABLE_BODY_ERROR_CODES);
+}
+
+function hasCode(e: unknown, codes: ReadonlySet<string>): boolean {
+  // Bounded: a cause chain is short, but a cycle must not hang a retry decision.
+  let err = e as { code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; err && depth < 8; err = err.cause as typeof err, depth++) {
+    if (typeof err.code === 'string' && codes.has(err.code)) return true;
   }
   return false;
 }

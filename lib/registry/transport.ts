@@ -41,7 +41,24 @@ export interface TransportOptions {
   readonly credentials?: CredentialProvider;
   readonly userAgent: string;
   readonly retry?: RetryOptions;
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  readonly requestTimeoutMs?: number;
+  /** @default DEFAULT_IDLE_TIMEOUT_MS */
+  readonly idleTimeoutMs?: number;
 }
+
+/**
+ * How long a request may wait for the registry: for its response headers, or to take the next bytes of an upload.
+ * Five minutes (undici's own default, which this used to be implicitly) because a registry finalising a multi-GiB
+ * blob on object storage answers the last PUT only after copying it, and that has been seen to take minutes.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+/**
+ * The longest pause inside a response body. A healthy registry never pauses a blob for a minute, and a stalled one is
+ * better abandoned and asked for the rest (downloads resume) than waited on for undici's default five minutes. Time
+ * our side spends not reading (a slow destination) does not count: undici stops the clock while the body is paused.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /** Blob GETs are redirected once to storage (S3, a CDN); a few more allow for a regional hop, a loop does not. */
 const MAX_REDIRECTS = 5;
@@ -96,7 +113,16 @@ export class Transport {
     private readonly options: TransportOptions,
   ) {
     this.retry = new RetryPolicy(options.retry);
-    this.agent = new Agent({ connect: { rejectUnauthorized: !options.insecure } });
+    this.agent = new Agent({
+      connect: { rejectUnauthorized: !options.insecure },
+      headersTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    });
+  }
+
+  /** The retry policy of this registry, for callers that retry work of their own (a body that broke off). */
+  get retryPolicy(): RetryPolicy {
+    return this.retry;
   }
 
   /** Sends a registry request with auth and retries; throws RegistryError unless the status is in `expect`. */

@@ -29,7 +29,7 @@ export interface SnapshotRequest {
   readonly reference: Reference;
   /** Where the request came from, kept in the history. @default { kind: 'cli' } */
   readonly source?: Source;
-  /** When the tag was seen pointing at the digest (an event's time). @default now */
+  /** When the tag was seen pointing at the digest (an event's time). @default when the snapshot resolved the tag */
   readonly observedAt?: string;
   /**
    * Append a history entry even when the tag's last entry already says the same digest: an ECR push event is an
@@ -81,6 +81,9 @@ export class Snapshotter {
     const ref = request.reference;
     const repo = this.registries.get(ref.registry).repository(ref.repository);
     const descriptor = await repo.resolve(ref.reference ?? 'latest');
+    // When the tag was seen pointing at this digest: the observation's time, not when the copy ends. Two snapshots
+    // of a moving tag that overlap (a big image resolved first, finished last) are then ordered as the tag moved.
+    const resolvedAt = new Date().toISOString();
     const pinned = ref.withDigest(descriptor.digest);
     const copy = await copyGraph(repo, this.vault, descriptor, {
       concurrency: this.options.concurrency,
@@ -106,7 +109,13 @@ export class Snapshotter {
     const record = await this.recordImage(ref.repository, descriptor, copy, now, base);
     let observation: TagObservation | undefined;
     if (tag) {
-      const last = (await this.vault.history(ref.repository, tag)).pop();
+      const observedAt = request.observedAt ?? resolvedAt;
+      // The entry this observation follows in time order. A snapshot that resolved the tag later may have finished
+      // (and recorded) first; comparing with it would hide that the tag pointed here in between.
+      const at = Date.parse(observedAt);
+      const last = (await this.vault.history(ref.repository, tag))
+        .filter((o) => Date.parse(o.observedAt) <= at)
+        .pop();
       if (
         request.alwaysRecord ||
         !last ||
@@ -118,7 +127,7 @@ export class Snapshotter {
           tag,
           action: 'push',
           descriptor,
-          observedAt: request.observedAt ?? now,
+          observedAt,
           source: request.source ?? { kind: 'cli', detail: ref.toString() },
         });
       }

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { copyGraph, CopyError, type CopyEvent } from '../../../lib/copy';
 import type { ReadOnlyStorage } from '../../../lib/content';
@@ -104,6 +105,62 @@ describe('Function: copyGraph', () => {
     );
     expect(await dst.exists(layerDesc)).toBe(false);
     expect(await dst.exists(image.manifest)).toBe(false);
+  });
+
+  it('says "at source" when a source body breaks off while the destination reads it', async () => {
+    // Prepare: the layer's body fails after its first bytes, as a registry connection reset does
+    const src = await tempVault();
+    const dst = await tempVault();
+    const layer = Buffer.alloc(4096, 6);
+    const image = await putImage(src, [layer]);
+    const layerDesc = descOf(MediaType.OciLayer, layer);
+    const breaking: ReadOnlyStorage = {
+      exists: (d) => src.exists(d),
+      fetch: async (d) => {
+        if (d.digest !== layerDesc.digest) return src.fetch(d);
+        const body = new Readable({ read() {} });
+        body.push(layer.subarray(0, 1000));
+        setTimeout(
+          () => body.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })),
+          10,
+        );
+        return body;
+      },
+    };
+    // Act
+    const err = (await copyGraph(breaking, dst, image.manifest, { label: 'reg/app:1' }).catch(
+      (e: unknown) => e,
+    )) as CopyError;
+    // Assess
+    expect(err).toBeInstanceOf(CopyError);
+    expect([err.op, err.origin]).toEqual(['fetch', 'source']);
+    expect(err.message).toBe(
+      `reg/app:1: fetch ${layerDesc.digest} (${MediaType.OciLayer}) at source: read ECONNRESET`,
+    );
+    expect(await dst.exists(layerDesc)).toBe(false);
+  });
+
+  it('says "at destination" when the destination fails while reading a healthy source', async () => {
+    // Prepare: a destination that reads a little, then fails (its disk filled up)
+    const src = await tempVault();
+    const image = await putImage(src, [Buffer.alloc(64 * 1024, 5)]);
+    const failing = await tempVault();
+    const push = failing.push.bind(failing);
+    failing.push = async (d, content) => {
+      if (d.mediaType !== MediaType.OciLayer) return push(d, content);
+      // A pipe into a failing file: the pipe destroys the source with the destination's error, which the source
+      // then emits too — second, after the destination's own.
+      const disk = new Writable({
+        write: (_chunk, _enc, done) =>
+          done(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })),
+      });
+      await pipeline(content, disk);
+    };
+    // Act
+    const err = (await copyGraph(src, failing, image.manifest).catch((e: unknown) => e)) as CopyError;
+    // Assess
+    expect([err.op, err.origin]).toEqual(['push', 'destination']);
+    expect(err.message).toMatch(/at destination: ENOSPC/);
   });
 
   it('fails when a source blob rotted, naming it', async () => {

@@ -274,6 +274,12 @@ describe('Class: RegistryClient', () => {
       );
     });
 
+    it('refuses timeouts that are not positive numbers, naming each', () => {
+      expect(
+        () => new RegistryClient('r.example.com', { requestTimeoutMs: 0, idleTimeoutMs: Number.NaN }),
+      ).toThrow(/requestTimeoutMs must be a number greater than 0, got 0; idleTimeoutMs must be .* got NaN/);
+    });
+
     it('refuses a registry with a scheme or path', () => {
       expect(() => new RegistryClient('https://r.example.com')).toThrow(
         /invalid registry "https:\/\/r.example.com"/,
@@ -709,6 +715,151 @@ describe('Class: RegistryClient', () => {
       await expect(client().repository('app').fetchRange(blobDesc('whole'), 1, 2)).rejects.toThrow(
         /ignored the Range header/,
       );
+    });
+  });
+
+  describe('Method: fetch (a body that breaks off)', () => {
+    const content = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7 + (i >> 9)) & 0xff));
+    const desc = blobDesc(content);
+    const blobGets = () => reg.seen.filter((s) => s.method === 'GET' && s.url.pathname.includes('/blobs/'));
+
+    /** Answers with the whole Content-Length, sends `bytes` of the body, then breaks the connection off as `how`. */
+    function breakOff(res: ServerResponse, bytes: number, how: 'reset' | 'close' | 'stall'): true {
+      res.writeHead(200, { 'content-length': String(content.length) });
+      res.write(content.subarray(0, bytes), () => {
+        // A moment for the bytes to reach the client before the connection goes.
+        const t = setTimeout(() => {
+          if (how === 'reset') res.socket?.resetAndDestroy();
+          else if (how === 'close') res.socket?.end();
+          // 'stall': nothing more is sent; the client's idle timeout ends it (the server is stopped after each test).
+        }, 20);
+        t.unref();
+      });
+      return true;
+    }
+
+    beforeEach(() => {
+      reg.blobs.set(desc.digest, content);
+    });
+
+    it('resumes a reset body with Range: bytes=N- and passes on every byte once', async () => {
+      // Prepare: the first GET breaks off after 100 000 bytes with a TCP reset
+      let failures = 1;
+      reg.hook = (req, res) =>
+        req.method === 'GET' &&
+        req.url.pathname.includes('/blobs/') &&
+        failures-- > 0 &&
+        breakOff(res, 100_000, 'reset');
+
+      // Act
+      const body = await client().repository('app').fetch(desc);
+      const got = await readStream(body);
+
+      // Assess
+      // A reset may drop bytes the client had not read yet: it resumes from what it really passed on.
+      expect(got.equals(content)).toBe(true);
+      const [resumption] = (body as import('../../../lib/registry').ResumingBody).resumptions;
+      expect(resumption.offset).toBeGreaterThan(0);
+      expect(resumption.offset).toBeLessThanOrEqual(100_000);
+      expect(resumption.restartedAt).toBe(resumption.offset);
+      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, `bytes=${resumption.offset}-`]);
+    });
+
+    it('resumes a body closed before its Content-Length', async () => {
+      let failures = 1;
+      reg.hook = (req, res) =>
+        req.method === 'GET' &&
+        req.url.pathname.includes('/blobs/') &&
+        failures-- > 0 &&
+        breakOff(res, 5000, 'close');
+      const got = await readStream(await client().repository('app').fetch(desc));
+      expect(got.equals(content)).toBe(true);
+      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, 'bytes=5000-']);
+    });
+
+    it('resumes a body that ends cleanly short of the descriptor size', async () => {
+      // Prepare: a consistent but short answer (Content-Length says 1000 too)
+      let failures = 1;
+      reg.hook = (req, res) =>
+        req.method === 'GET' &&
+        req.url.pathname.includes('/blobs/') &&
+        failures-- > 0 &&
+        send(res, 200, content.subarray(0, 1000));
+      const got = await readStream(await client().repository('app').fetch(desc));
+      expect(got.equals(content)).toBe(true);
+      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, 'bytes=1000-']);
+    });
+
+    it('fails a body that stalls for the idle timeout, then resumes it', async () => {
+      let failures = 1;
+      reg.hook = (req, res) =>
+        req.method === 'GET' &&
+        req.url.pathname.includes('/blobs/') &&
+        failures-- > 0 &&
+        breakOff(res, 70_000, 'stall');
+      const started = Date.now();
+      const got = await readStream(await client({ idleTimeoutMs: 300 }).repository('app').fetch(desc));
+      expect(got.equals(content)).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(blobGets().map((s) => s.headers.range)).toEqual([undefined, 'bytes=70000-']);
+    });
+
+    it('reads again from the start when the registry ignores the Range, dropping what it already passed on', async () => {
+      // Prepare: a registry without Range support answers every GET with the whole blob
+      let failures = 1;
+      reg.hook = (req, res) => {
+        if (req.method !== 'GET' || !req.url.pathname.includes('/blobs/')) return false;
+        return failures-- > 0 ? breakOff(res, 100_000, 'reset') : send(res, 200, content);
+      };
+      const body = await client().repository('app').fetch(desc);
+      const got = await readStream(body);
+      expect(got.equals(content)).toBe(true);
+      expect((body as import('../../../lib/registry').ResumingBody).resumptions).toEqual([
+        expect.objectContaining({ restartedAt: 0 }),
+      ]);
+    });
+
+    it('reads again from the start when the 206 names another range or size', async () => {
+      let failures = 1;
+      reg.hook = (req, res) => {
+        if (req.method !== 'GET' || !req.url.pathname.includes('/blobs/')) return false;
+        if (failures-- > 0) return breakOff(res, 100_000, 'reset');
+        if (req.headers.range)
+          return send(res, 206, content.subarray(100_001), {
+            'content-range': `bytes 100001-${content.length - 1}/${content.length}`,
+          });
+        return false;
+      };
+      const got = await readStream(await client().repository('app').fetch(desc));
+      expect(got.equals(content)).toBe(true);
+      const ranges = blobGets().map((s) => s.headers.range);
+      expect(ranges).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/), undefined]);
+    });
+
+    it('gives up after maxAttempts bodies with a RegistryError saying how far it got', async () => {
+      reg.hook = (req, res) =>
+        req.method === 'GET' && req.url.pathname.includes('/blobs/') && breakOff(res, 10, 'reset');
+      const body = await client({ retry: { maxAttempts: 3, baseDelayMs: 1 } })
+        .repository('app')
+        .fetch(desc);
+      const err = (await readStream(body).catch((e: unknown) => e)) as RegistryError;
+      expect(err).toBeInstanceOf(RegistryError);
+      expect(err.message).toMatch(
+        /^GET http:\/\/127\.0\.0\.1:\d+\/v2\/app\/blobs\/sha256:[0-9a-f]{64}: response body: .*3 attempts/,
+      );
+      expect(err.temporary).toBe(true);
+      expect(blobGets()).toHaveLength(3);
+    });
+
+    it('does not resume a body whose reopening the registry refuses', async () => {
+      let failures = 1;
+      reg.hook = (req, res) => {
+        if (req.method !== 'GET' || !req.url.pathname.includes('/blobs/')) return false;
+        return failures-- > 0 ? breakOff(res, 10, 'reset') : specError(res, 404, 'BLOB_UNKNOWN', 'gone');
+      };
+      const body = await client().repository('app').fetch(desc);
+      await expect(readStream(body)).rejects.toThrow(/404 BLOB_UNKNOWN: gone/);
+      expect(blobGets()).toHaveLength(2);
     });
   });
 
