@@ -19,7 +19,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
+import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { handlerEntry, projectRoot, type HandlerName } from './entries';
+import { pinFeatureFlags } from './feature-flags';
 import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
   ALL_REPOSITORIES,
@@ -35,6 +37,7 @@ import {
 } from './validation';
 import {
   checkStorageProps,
+  logAccessInto,
   REPLICATION_RULE_ID,
   STORAGE_DEFAULTS,
   VaultBucket,
@@ -228,6 +231,8 @@ export class ImageVault extends Construct {
 
   constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
     super(scope, id);
+    // Before any child exists: the flag then holds for everything below, whatever the app sets.
+    pinFeatureFlags(this);
     const repositories = props.repositories ?? VAULT_DEFAULTS.repositories;
     const vaultPrefix = props.vaultPrefix ?? VAULT_DEFAULTS.vaultPrefix;
     this.validate(props, repositories, vaultPrefix);
@@ -620,11 +625,11 @@ export class ImageVault extends Construct {
   private createTrail(): cloudtrail.Trail {
     const bucket = new s3.Bucket(this, 'TrailBucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      serverAccessLogsBucket: this.vault.accessLogsBucket,
-      serverAccessLogsPrefix: 'trail/',
     });
+    logAccessInto(bucket, this.vault.accessLogsBucket, 'trail/');
     return new cloudtrail.Trail(this, 'Trail', {
       bucket,
       isMultiRegionTrail: false,
@@ -690,7 +695,9 @@ export class ImageVault extends Construct {
    * `imagevault provenance verify` reads.
    */
   grantRead(grantee: iam.IGrantable): iam.Grant {
-    return this.vault.grantRead(grantee, { versions: true });
+    const grant = this.vault.grantRead(grantee, { versions: true });
+    acknowledgeGranteeWildcard(grantee, this.bucket);
+    return grant;
   }
 
   private validate(props: ImageVaultProps, repositories: string[], vaultPrefix: string): void {
@@ -1055,44 +1062,4 @@ function repositoryArns(scope: Construct, repositories: readonly string[]): stri
   return names.map((resourceName) =>
     stack.formatArn({ service: 'ecr', resource: 'repository', resourceName }),
   );
-}
-
-/**
- * Acknowledges cdk-nag's wildcard-resource findings (AwsSolutions-IAM5) on a role, one finding at a time, each
- * with its reason. The finding ID spells the resource the way cdk-nag flattens it from the template, which is only
- * known once cross-stack references are resolved: so the acknowledgment is recorded during validation, which runs
- * after that and before cdk-nag looks.
- */
-function acknowledgeWildcards(role: iam.IRole, resources: [string, string][]): void {
-  role.node.addValidation({
-    validate: () => {
-      const stack = Stack.of(role);
-      for (const [resource, reason] of resources) {
-        Validations.of(role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${flatten(stack.resolve(resource))}]`,
-          reason,
-        });
-      }
-      return [];
-    },
-  });
-}
-
-/** cdk-nag's spelling of a resolved value (its flattenCfnReference): `<Logical.Attr>`, `<Ref>`, joins joined. */
-function flatten(value: unknown): string {
-  if (value === undefined) return '';
-  if (typeof value === 'string') return value.replace(/\$\{/g, '<').replace(/\}/g, '>');
-  const o = (value ?? {}) as Record<string, unknown>;
-  if (o['Fn::Join']) {
-    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-    return parts.map(flatten).join(sep);
-  }
-  if (o['Fn::Sub']) return flatten(o['Fn::Sub']);
-  if (o['Fn::GetAtt']) {
-    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flatten(resource)}.${flatten(attribute)}>`;
-  }
-  if (o['Fn::ImportValue']) return flatten(o['Fn::ImportValue']);
-  if (o.Ref) return `<${flatten(o.Ref)}>`;
-  return JSON.stringify(value);
 }

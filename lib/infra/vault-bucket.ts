@@ -87,6 +87,32 @@ export interface VaultReplicaTarget {
   readonly objectLockEnabled?: boolean;
 }
 
+/**
+ * Server access logs of `source`, delivered into `target` under `prefix` by a bucket policy for S3's logging
+ * service, limited to the source bucket and its account. Written out rather than left to the `serverAccessLogsBucket`
+ * prop: without the feature flag `@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy` (an app without our cdk.json)
+ * aws-cdk-lib grants delivery by the LogDeliveryWrite ACL instead, which a BUCKET_OWNER_ENFORCED bucket refuses.
+ * The template is the same as the flag's.
+ */
+export function logAccessInto(source: s3.Bucket, target: s3.Bucket, prefix: string): void {
+  const cfn = source.node.defaultChild as s3.CfnBucket;
+  cfn.loggingConfiguration = { destinationBucketName: target.bucketName, logFilePrefix: prefix };
+  target.addToResourcePolicy(
+    new iam.PolicyStatement({
+      principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+      actions: ['s3:PutObject'],
+      resources: [target.arnForObjects(`${prefix}*`)],
+      conditions:
+        Stack.of(source) === Stack.of(target)
+          ? {
+              ArnLike: { 'aws:SourceArn': source.bucketArn },
+              StringEquals: { 'aws:SourceAccount': source.env.account },
+            }
+          : undefined,
+    }),
+  );
+}
+
 /** The replication rule's ID: the RuleId dimension of S3's replication metrics. */
 export const REPLICATION_RULE_ID = 'imagevault-replica';
 
@@ -157,8 +183,6 @@ export class VaultBucket extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       minimumTLSVersion: 1.2,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: `${props.purpose}/`,
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         {
@@ -198,6 +222,7 @@ export class VaultBucket extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    logAccessInto(this.bucket, this.accessLogsBucket, `${props.purpose}/`);
     if (replica && this.replicationRole) this.grantReplication(this.replicationRole, replica);
   }
 
