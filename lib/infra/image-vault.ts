@@ -9,7 +9,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -18,9 +17,8 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import * as path from 'node:path';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
-import { handlerEntry, projectRoot, type HandlerName } from './entries';
+import { handlerCode, type HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
 import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
@@ -204,16 +202,16 @@ export class ImageVault extends Construct {
   /** Messages that failed `maxReceiveCount` times; alarmed on. */
   readonly deadLetterQueue: sqs.Queue;
   readonly alertTopic: sns.Topic;
-  readonly snapshotFunction: nodejs.NodejsFunction;
-  readonly reconcileFunction: nodejs.NodejsFunction;
+  readonly snapshotFunction: lambda.Function;
+  readonly reconcileFunction: lambda.Function;
   /** The scheduled upstream check. */
-  readonly upstreamFunction: nodejs.NodejsFunction;
+  readonly upstreamFunction: lambda.Function;
   /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
-  readonly identityFunction: nodejs.NodejsFunction;
+  readonly identityFunction: lambda.Function;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
   readonly identityDeadLetterQueue: sqs.Queue;
   /** Records ECR basic and Inspector scan results in each image's provenance log. */
-  readonly scanFunction: nodejs.NodejsFunction;
+  readonly scanFunction: lambda.Function;
   /** Scan events that failed after their retries (or could not be delivered); alarmed on. */
   readonly scanDeadLetterQueue: sqs.Queue;
   /** The trail, when `provenanceTrail: 'create'`. */
@@ -315,7 +313,7 @@ export class ImageVault extends Construct {
     };
 
     this.snapshotFunction = this.handler('Snapshot', {
-      entry: handlerEntry('snapshot'),
+      entry: 'snapshot',
       memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
       timeout,
       description: 'Snapshots one ECR image (by digest) into the imagevault bucket',
@@ -357,7 +355,7 @@ export class ImageVault extends Construct {
     ]);
 
     this.reconcileFunction = this.handler('Reconcile', {
-      entry: handlerEntry('reconcile'),
+      entry: 'reconcile',
       memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
       timeout: VAULT_DEFAULTS.reconcileTimeout,
       description: 'Enqueues ECR images the imagevault bucket does not hold yet; alerts on gaps',
@@ -446,9 +444,9 @@ export class ImageVault extends Construct {
    * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
    * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
    */
-  private upstream(props: ImageVaultProps, vaultPrefix: string): nodejs.NodejsFunction {
+  private upstream(props: ImageVaultProps, vaultPrefix: string): lambda.Function {
     const fn = this.handler('Upstream', {
-      entry: handlerEntry('upstream'),
+      entry: 'upstream',
       memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
       timeout: VAULT_DEFAULTS.upstreamTimeout,
       description: 'Checks the upstream base tags of images in the imagevault bucket; alerts when one moved',
@@ -492,7 +490,7 @@ export class ImageVault extends Construct {
   private identity(
     repositories: readonly string[],
     vaultPrefix: string,
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const writer = this.provenanceWriter('Identity', 'identity', vaultPrefix, {
       description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
       serviceName: 'imagevault-identity',
@@ -522,7 +520,7 @@ export class ImageVault extends Construct {
   private scan(
     repositories: readonly string[],
     vaultPrefix: string,
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const writer = this.provenanceWriter('Scan', 'scan', vaultPrefix, {
       description: 'Records ECR/Inspector scan results of an ECR image in its imagevault provenance log',
       serviceName: 'imagevault-scan',
@@ -570,7 +568,7 @@ export class ImageVault extends Construct {
     entry: HandlerName,
     vaultPrefix: string,
     options: { description: string; serviceName: string; eventsReason: string },
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: this.messagingKey,
@@ -579,7 +577,7 @@ export class ImageVault extends Construct {
       retentionPeriod: VAULT_DEFAULTS.retention,
     });
     const fn = this.handler(id, {
-      entry: handlerEntry(entry),
+      entry,
       memorySize: VAULT_DEFAULTS.identityMemoryMb,
       timeout: VAULT_DEFAULTS.identityTimeout,
       description: options.description,
@@ -739,39 +737,32 @@ export class ImageVault extends Construct {
     problems.throwIfAny(`ImageVault props (${this.node.path})`);
   }
 
-  /** A Node.js handler with its own role and log group (no managed policies), bundled locally by esbuild. */
+  /**
+   * A Node.js handler with its own role and log group (no managed policies), its code the prebundled
+   * `dist/lambdas/<entry>` of the package (see lib/infra/entries.ts).
+   */
   private handler(
     id: string,
     options: Pick<
-      nodejs.NodejsFunctionProps,
-      'entry' | 'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
-    >,
-  ): nodejs.NodejsFunction {
+      lambda.FunctionProps,
+      'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
+    > & { entry: HandlerName },
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
     const role = new iam.Role(this, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `imagevault ${id.toLowerCase()} Lambda`,
     });
     logGroup.grantWrite(role);
-    const root = projectRoot();
-    return new nodejs.NodejsFunction(this, `${id}Function`, {
-      ...options,
-      handler: 'handler',
+    const { entry, ...props } = options;
+    return new lambda.Function(this, `${id}Function`, {
+      ...props,
+      code: lambda.Code.fromAsset(handlerCode(entry)),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       role,
       logGroup,
-      projectRoot: root,
-      depsLockFilePath: path.join(root, 'package-lock.json'),
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // The SDK versions pinned in the lock file, not whatever the runtime ships this month.
-        bundleAwsSDK: true,
-        forceDockerBundling: false,
-        logLevel: nodejs.LogLevel.WARNING,
-      },
     });
   }
 
