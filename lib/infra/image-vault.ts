@@ -684,7 +684,8 @@ export class ImageVault extends Construct {
         },
       },
     });
-    table.addResourceDependency(database);
+    // The construct-level dependency becomes the same DependsOn, on every aws-cdk-lib this package supports.
+    table.node.addDependency(database);
     return { database, table };
   }
 
