@@ -43,6 +43,7 @@ import {
   type VaultStorageProps,
 } from './vault-bucket';
 
+/** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
 export interface ImageVaultProps extends VaultStorageProps {
   /**
    * Which ECR repositories (in this account and region) are protected: `['*']` for all, or repository name
@@ -201,8 +202,11 @@ export class ImageVault extends Construct {
   readonly queue: sqs.Queue;
   /** Messages that failed `maxReceiveCount` times; alarmed on. */
   readonly deadLetterQueue: sqs.Queue;
+  /** Where every alert goes: the Lambdas' own and the alarms'. Subscribe to it (or use `alertEmails`). */
   readonly alertTopic: sns.Topic;
+  /** Snapshots one ECR image per queue message into the vault. */
   readonly snapshotFunction: lambda.Function;
+  /** Enqueues what the vault lacks (on a schedule and once after deployment) and alerts on gaps. */
   readonly reconcileFunction: lambda.Function;
   /** The scheduled upstream check. */
   readonly upstreamFunction: lambda.Function;
@@ -220,7 +224,9 @@ export class ImageVault extends Construct {
   readonly provenanceDatabase: glue.CfnDatabase;
   /** `<database>.provenance_log`: one row per log entry. */
   readonly provenanceTable: glue.CfnTable;
+  /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
   readonly alarms: cloudwatch.Alarm[] = [];
+  /** Queue depth and age, Lambda durations and errors, bytes copied, replication. */
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
   /** PROVENANCE_LOCK_MODE/DAYS for every function that appends to a provenance log; empty without Object Lock. */

@@ -56,6 +56,7 @@ const IA_CLASSES = [
   s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value,
 ];
 
+/** Validates VaultStorageProps into `problems`: Object Lock mode and days, the noncurrent transition's days. */
 export function checkStorageProps(problems: Problems, props: VaultStorageProps): void {
   checkObjectLock(
     problems,
@@ -116,6 +117,7 @@ export function logAccessInto(source: s3.Bucket, target: s3.Bucket, prefix: stri
 /** The replication rule's ID: the RuleId dimension of S3's replication metrics. */
 export const REPLICATION_RULE_ID = 'imagevault-replica';
 
+/** Props of VaultBucket. */
 export interface VaultBucketProps extends VaultStorageProps {
   /** What the bucket is, for key and bucket descriptions: "vault" or "replica". */
   readonly purpose: string;
@@ -130,8 +132,11 @@ export interface VaultBucketProps extends VaultStorageProps {
  * lifecycle rules that never expire anything. Props are validated by the constructs that use it.
  */
 export class VaultBucket extends Construct {
+  /** The versioned, KMS-encrypted bucket. */
   readonly bucket: s3.Bucket;
+  /** The bucket's customer managed key, rotated yearly. */
   readonly encryptionKey: kms.Key;
+  /** Where the bucket's server access logs go (SSE-S3: log delivery cannot use a KMS key). */
   readonly accessLogsBucket: s3.Bucket;
   /** The role S3 replicates with, when there is a replica. */
   readonly replicationRole?: iam.Role;

@@ -22,7 +22,9 @@ export type VaultReplicaProps = VaultStorageProps;
  * s3://<replica bucket>` works from it alone. Pass `target` to the ImageVault's `replica` prop.
  */
 export class VaultReplica extends Construct {
+  /** The replica bucket: the same key layout as the vault, restorable on its own. */
   readonly bucket: s3.Bucket;
+  /** The replica bucket's own key, in the replica's region. */
   readonly encryptionKey: kms.Key;
   /** What the vault's `replica` prop takes. */
   readonly target: VaultReplicaTarget;
