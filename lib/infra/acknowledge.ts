@@ -4,11 +4,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 
 /**
- * Acknowledges cdk-nag's wildcard-resource findings (AwsSolutions-IAM5) on a role (or any
- * construct holding a policy), one finding at a time, each
- * with its reason. The finding ID spells the resource the way cdk-nag flattens it from the template, which is only
- * known once cross-stack references are resolved: so the acknowledgment is recorded during validation, which runs
- * after that and before cdk-nag looks.
+ * Acknowledges cdk-nag's wildcard-resource findings (AwsSolutions-IAM5) on a role (or any construct holding a
+ * policy), one finding at a time, each with its reason. The finding ID spells the resource the way cdk-nag flattens
+ * it from the template, which is only known once cross-stack references are resolved: so the acknowledgment is
+ * recorded during validation, which runs after that and before cdk-nag looks.
  */
 export function acknowledgeWildcards(role: IConstruct, resources: [string, string][]): void {
   role.node.addValidation({

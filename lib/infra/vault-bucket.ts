@@ -103,13 +103,10 @@ export function logAccessInto(source: s3.Bucket, target: s3.Bucket, prefix: stri
       principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
       actions: ['s3:PutObject'],
       resources: [target.arnForObjects(`${prefix}*`)],
-      conditions:
-        Stack.of(source) === Stack.of(target)
-          ? {
-              ArnLike: { 'aws:SourceArn': source.bucketArn },
-              StringEquals: { 'aws:SourceAccount': source.env.account },
-            }
-          : undefined,
+      conditions: {
+        ArnLike: { 'aws:SourceArn': source.bucketArn },
+        StringEquals: { 'aws:SourceAccount': source.env.account },
+      },
     }),
   );
 }
