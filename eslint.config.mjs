@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import jsdoc from 'eslint-plugin-jsdoc';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -12,6 +13,36 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
       ],
       'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    // The constructs are a library for other teams' CDK apps: every export, and every prop and public member of an
+    // exported construct or interface, carries its documentation comment (TSDoc).
+    files: ['lib/infra/**/*.ts'],
+    plugins: { jsdoc },
+    rules: {
+      'jsdoc/require-jsdoc': [
+        'error',
+        {
+          publicOnly: true,
+          require: {
+            ArrowFunctionExpression: true,
+            ClassDeclaration: true,
+            FunctionDeclaration: true,
+            FunctionExpression: true,
+            MethodDefinition: true,
+          },
+          checkConstructors: false,
+          contexts: [
+            'TSInterfaceDeclaration',
+            'TSTypeAliasDeclaration',
+            'TSInterfaceBody > TSPropertySignature',
+            'TSEnumDeclaration',
+            'ExportNamedDeclaration > VariableDeclaration',
+            'PropertyDefinition:not([accessibility="private"])',
+          ],
+        },
+      ],
     },
   },
 );

@@ -3,6 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The consumer fixture imports the constructs by their package name (test/consumer/app.ts); here that is the
+  // sources, test/consumer/package.test.ts runs it against the packed package.
+  moduleNameMapper: { '^imagevault/constructs$': '<rootDir>/lib/infra/constructs' },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/test/testbed/global-setup.ts',
   globalTeardown: '<rootDir>/test/testbed/global-teardown.ts',

@@ -19,18 +19,29 @@ import { STORAGE_DEFAULTS } from './vault-bucket';
 
 /** The app's settings, from cdk.json's context (or `-c key=value`) and the CDK CLI's environment. */
 export interface AppConfig {
+  /** The account of both stacks: CDK_DEFAULT_ACCOUNT. @default unresolved (`AWS::AccountId`), for an offline synth */
   readonly account?: string;
+  /** The primary region: where ECR and the vault are. */
   readonly region: string;
+  /** The replica's region; never the primary region. */
   readonly replicaRegion: string;
+  /** `['*']` or ECR repository name prefixes. */
   readonly repositories: string[];
+  /** E-mail addresses subscribed to the alert topic. */
   readonly alertEmails: string[];
+  /** The reconcile's EventBridge schedule expression, `rate(...)` or `cron(...)`. */
   readonly reconcileSchedule: string;
+  /** Object Lock on the vault and its replica. */
   readonly objectLock: ObjectLockMode;
+  /** Default retention in days with Object Lock on. @default the construct's (30) */
   readonly objectLockDays?: number;
+  /** Days before noncurrent versions move to a cheaper storage class. */
   readonly noncurrentTransitionDays: number;
+  /** Key prefix of the vault in its bucket; '' for the whole bucket. */
   readonly vaultPrefix: string;
   /** Repository prefix ('' for all) → candidate base references. @default none */
   readonly candidateBases?: Record<string, string[]>;
+  /** The upstream check's EventBridge schedule expression. */
   readonly upstreamSchedule: string;
   /** The complete ARN of the secret with upstream registry credentials. @default none: anonymous */
   readonly upstreamCredentialsSecretArn?: string;

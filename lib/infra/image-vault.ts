@@ -9,7 +9,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -18,8 +17,9 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import * as path from 'node:path';
-import { handlerEntry, projectRoot, type HandlerName } from './entries';
+import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
+import { handlerCode, type HandlerName } from './entries';
+import { pinFeatureFlags } from './feature-flags';
 import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
   ALL_REPOSITORIES,
@@ -35,6 +35,7 @@ import {
 } from './validation';
 import {
   checkStorageProps,
+  logAccessInto,
   REPLICATION_RULE_ID,
   STORAGE_DEFAULTS,
   VaultBucket,
@@ -42,6 +43,7 @@ import {
   type VaultStorageProps,
 } from './vault-bucket';
 
+/** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
 export interface ImageVaultProps extends VaultStorageProps {
   /**
    * Which ECR repositories (in this account and region) are protected: `['*']` for all, or repository name
@@ -200,17 +202,20 @@ export class ImageVault extends Construct {
   readonly queue: sqs.Queue;
   /** Messages that failed `maxReceiveCount` times; alarmed on. */
   readonly deadLetterQueue: sqs.Queue;
+  /** Where every alert goes: the Lambdas' own and the alarms'. Subscribe to it (or use `alertEmails`). */
   readonly alertTopic: sns.Topic;
-  readonly snapshotFunction: nodejs.NodejsFunction;
-  readonly reconcileFunction: nodejs.NodejsFunction;
+  /** Snapshots one ECR image per queue message into the vault. */
+  readonly snapshotFunction: lambda.Function;
+  /** Enqueues what the vault lacks (on a schedule and once after deployment) and alerts on gaps. */
+  readonly reconcileFunction: lambda.Function;
   /** The scheduled upstream check. */
-  readonly upstreamFunction: nodejs.NodejsFunction;
+  readonly upstreamFunction: lambda.Function;
   /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
-  readonly identityFunction: nodejs.NodejsFunction;
+  readonly identityFunction: lambda.Function;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
   readonly identityDeadLetterQueue: sqs.Queue;
   /** Records ECR basic and Inspector scan results in each image's provenance log. */
-  readonly scanFunction: nodejs.NodejsFunction;
+  readonly scanFunction: lambda.Function;
   /** Scan events that failed after their retries (or could not be delivered); alarmed on. */
   readonly scanDeadLetterQueue: sqs.Queue;
   /** The trail, when `provenanceTrail: 'create'`. */
@@ -219,7 +224,9 @@ export class ImageVault extends Construct {
   readonly provenanceDatabase: glue.CfnDatabase;
   /** `<database>.provenance_log`: one row per log entry. */
   readonly provenanceTable: glue.CfnTable;
+  /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
   readonly alarms: cloudwatch.Alarm[] = [];
+  /** Queue depth and age, Lambda durations and errors, bytes copied, replication. */
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
   /** PROVENANCE_LOCK_MODE/DAYS for every function that appends to a provenance log; empty without Object Lock. */
@@ -228,6 +235,8 @@ export class ImageVault extends Construct {
 
   constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
     super(scope, id);
+    // Before any child exists: the flag then holds for everything below, whatever the app sets.
+    pinFeatureFlags(this);
     const repositories = props.repositories ?? VAULT_DEFAULTS.repositories;
     const vaultPrefix = props.vaultPrefix ?? VAULT_DEFAULTS.vaultPrefix;
     this.validate(props, repositories, vaultPrefix);
@@ -310,7 +319,7 @@ export class ImageVault extends Construct {
     };
 
     this.snapshotFunction = this.handler('Snapshot', {
-      entry: handlerEntry('snapshot'),
+      entry: 'snapshot',
       memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
       timeout,
       description: 'Snapshots one ECR image (by digest) into the imagevault bucket',
@@ -352,7 +361,7 @@ export class ImageVault extends Construct {
     ]);
 
     this.reconcileFunction = this.handler('Reconcile', {
-      entry: handlerEntry('reconcile'),
+      entry: 'reconcile',
       memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
       timeout: VAULT_DEFAULTS.reconcileTimeout,
       description: 'Enqueues ECR images the imagevault bucket does not hold yet; alerts on gaps',
@@ -441,9 +450,9 @@ export class ImageVault extends Construct {
    * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
    * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
    */
-  private upstream(props: ImageVaultProps, vaultPrefix: string): nodejs.NodejsFunction {
+  private upstream(props: ImageVaultProps, vaultPrefix: string): lambda.Function {
     const fn = this.handler('Upstream', {
-      entry: handlerEntry('upstream'),
+      entry: 'upstream',
       memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
       timeout: VAULT_DEFAULTS.upstreamTimeout,
       description: 'Checks the upstream base tags of images in the imagevault bucket; alerts when one moved',
@@ -487,7 +496,7 @@ export class ImageVault extends Construct {
   private identity(
     repositories: readonly string[],
     vaultPrefix: string,
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const writer = this.provenanceWriter('Identity', 'identity', vaultPrefix, {
       description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
       serviceName: 'imagevault-identity',
@@ -517,7 +526,7 @@ export class ImageVault extends Construct {
   private scan(
     repositories: readonly string[],
     vaultPrefix: string,
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const writer = this.provenanceWriter('Scan', 'scan', vaultPrefix, {
       description: 'Records ECR/Inspector scan results of an ECR image in its imagevault provenance log',
       serviceName: 'imagevault-scan',
@@ -565,7 +574,7 @@ export class ImageVault extends Construct {
     entry: HandlerName,
     vaultPrefix: string,
     options: { description: string; serviceName: string; eventsReason: string },
-  ): { fn: nodejs.NodejsFunction; deadLetterQueue: sqs.Queue } {
+  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
     const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: this.messagingKey,
@@ -574,7 +583,7 @@ export class ImageVault extends Construct {
       retentionPeriod: VAULT_DEFAULTS.retention,
     });
     const fn = this.handler(id, {
-      entry: handlerEntry(entry),
+      entry,
       memorySize: VAULT_DEFAULTS.identityMemoryMb,
       timeout: VAULT_DEFAULTS.identityTimeout,
       description: options.description,
@@ -620,11 +629,11 @@ export class ImageVault extends Construct {
   private createTrail(): cloudtrail.Trail {
     const bucket = new s3.Bucket(this, 'TrailBucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      serverAccessLogsBucket: this.vault.accessLogsBucket,
-      serverAccessLogsPrefix: 'trail/',
     });
+    logAccessInto(bucket, this.vault.accessLogsBucket, 'trail/');
     return new cloudtrail.Trail(this, 'Trail', {
       bucket,
       isMultiRegionTrail: false,
@@ -681,7 +690,8 @@ export class ImageVault extends Construct {
         },
       },
     });
-    table.addResourceDependency(database);
+    // The construct-level dependency becomes the same DependsOn, on every aws-cdk-lib this package supports.
+    table.node.addDependency(database);
     return { database, table };
   }
 
@@ -690,7 +700,9 @@ export class ImageVault extends Construct {
    * `imagevault provenance verify` reads.
    */
   grantRead(grantee: iam.IGrantable): iam.Grant {
-    return this.vault.grantRead(grantee, { versions: true });
+    const grant = this.vault.grantRead(grantee, { versions: true });
+    acknowledgeGranteeWildcard(grantee, this.bucket);
+    return grant;
   }
 
   private validate(props: ImageVaultProps, repositories: string[], vaultPrefix: string): void {
@@ -732,39 +744,32 @@ export class ImageVault extends Construct {
     problems.throwIfAny(`ImageVault props (${this.node.path})`);
   }
 
-  /** A Node.js handler with its own role and log group (no managed policies), bundled locally by esbuild. */
+  /**
+   * A Node.js handler with its own role and log group (no managed policies), its code the prebundled
+   * `dist/lambdas/<entry>` of the package (see lib/infra/entries.ts).
+   */
   private handler(
     id: string,
     options: Pick<
-      nodejs.NodejsFunctionProps,
-      'entry' | 'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
-    >,
-  ): nodejs.NodejsFunction {
+      lambda.FunctionProps,
+      'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
+    > & { entry: HandlerName },
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
     const role = new iam.Role(this, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `imagevault ${id.toLowerCase()} Lambda`,
     });
     logGroup.grantWrite(role);
-    const root = projectRoot();
-    return new nodejs.NodejsFunction(this, `${id}Function`, {
-      ...options,
-      handler: 'handler',
+    const { entry, ...props } = options;
+    return new lambda.Function(this, `${id}Function`, {
+      ...props,
+      code: lambda.Code.fromAsset(handlerCode(entry)),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       role,
       logGroup,
-      projectRoot: root,
-      depsLockFilePath: path.join(root, 'package-lock.json'),
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // The SDK versions pinned in the lock file, not whatever the runtime ships this month.
-        bundleAwsSDK: true,
-        forceDockerBundling: false,
-        logLevel: nodejs.LogLevel.WARNING,
-      },
     });
   }
 
@@ -1055,44 +1060,4 @@ function repositoryArns(scope: Construct, repositories: readonly string[]): stri
   return names.map((resourceName) =>
     stack.formatArn({ service: 'ecr', resource: 'repository', resourceName }),
   );
-}
-
-/**
- * Acknowledges cdk-nag's wildcard-resource findings (AwsSolutions-IAM5) on a role, one finding at a time, each
- * with its reason. The finding ID spells the resource the way cdk-nag flattens it from the template, which is only
- * known once cross-stack references are resolved: so the acknowledgment is recorded during validation, which runs
- * after that and before cdk-nag looks.
- */
-function acknowledgeWildcards(role: iam.IRole, resources: [string, string][]): void {
-  role.node.addValidation({
-    validate: () => {
-      const stack = Stack.of(role);
-      for (const [resource, reason] of resources) {
-        Validations.of(role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${flatten(stack.resolve(resource))}]`,
-          reason,
-        });
-      }
-      return [];
-    },
-  });
-}
-
-/** cdk-nag's spelling of a resolved value (its flattenCfnReference): `<Logical.Attr>`, `<Ref>`, joins joined. */
-function flatten(value: unknown): string {
-  if (value === undefined) return '';
-  if (typeof value === 'string') return value.replace(/\$\{/g, '<').replace(/\}/g, '>');
-  const o = (value ?? {}) as Record<string, unknown>;
-  if (o['Fn::Join']) {
-    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-    return parts.map(flatten).join(sep);
-  }
-  if (o['Fn::Sub']) return flatten(o['Fn::Sub']);
-  if (o['Fn::GetAtt']) {
-    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flatten(resource)}.${flatten(attribute)}>`;
-  }
-  if (o['Fn::ImportValue']) return flatten(o['Fn::ImportValue']);
-  if (o.Ref) return `<${flatten(o.Ref)}>`;
-  return JSON.stringify(value);
 }

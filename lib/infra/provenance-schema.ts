@@ -6,6 +6,7 @@
  * against a real record (test/infra/provenance.test.ts).
  */
 
+/** A column type of the Glue table, as a tree: scalars, structs, arrays, maps. */
 export type GlueType =
   | 'string'
   | 'int'
@@ -15,11 +16,13 @@ export type GlueType =
   /** A JSON object with arbitrary keys (labels, annotations, findings): `map<string, value>`. */
   | { readonly map: GlueType };
 
+/** A field of a struct (or a column): its JSON key and type. */
 export interface GlueField {
   /** The JSON key, as written. */
   readonly name: string;
+  /** Its Glue type. */
   readonly type: GlueType;
-  /** Optional in the record's TypeScript type (absent when unknown). */
+  /** Optional in the record's TypeScript type (absent when unknown). @default false */
   readonly optional?: boolean;
 }
 

@@ -4,10 +4,12 @@ import type { Construct } from 'constructs';
 import { ImageVault, type ImageVaultProps } from './image-vault';
 import { VaultReplica, type VaultReplicaProps } from './vault-replica';
 
+/** Props of ReplicaStack: the stack's and the replica's. */
 export interface ReplicaStackProps extends StackProps, VaultReplicaProps {}
 
 /** The replica bucket and its key, in the second region. Deployed before the vault's stack, which refers to it. */
 export class ReplicaStack extends Stack {
+  /** The replica bucket and its key. */
   readonly replica: VaultReplica;
 
   constructor(scope: Construct, id: string, props: ReplicaStackProps = {}) {
@@ -20,6 +22,7 @@ export class ReplicaStack extends Stack {
   }
 }
 
+/** Props of ImageVaultStack: the stack's and the vault's, and the upstream secret by ARN. */
 export interface ImageVaultStackProps extends StackProps, ImageVaultProps {
   /**
    * The complete ARN of an existing secret with upstream registry credentials, imported into this stack as
@@ -32,6 +35,7 @@ export interface ImageVaultStackProps extends StackProps, ImageVaultProps {
 
 /** The vault, its event path, reconcile and alerts, in the primary region (the region of the protected ECR). */
 export class ImageVaultStack extends Stack {
+  /** The vault and everything around it. */
   readonly vault: ImageVault;
 
   constructor(scope: Construct, id: string, props: ImageVaultStackProps = {}) {

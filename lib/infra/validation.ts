@@ -16,10 +16,12 @@ export class ImageVaultConfigError extends Error {
 export class Problems {
   private readonly list: string[] = [];
 
+  /** Records one problem: a sentence naming the prop or key and its value. */
   add(problem: string): void {
     this.list.push(problem);
   }
 
+  /** Throws an ImageVaultConfigError listing every problem, if there is any; `scope` names what was checked. */
   throwIfAny(scope: string): void {
     if (this.list.length > 0) throw new ImageVaultConfigError(scope, this.list);
   }
@@ -27,6 +29,7 @@ export class Problems {
 
 /** Object Lock modes of the vault bucket; 'off' creates the bucket without Object Lock. */
 export const OBJECT_LOCK_MODES = ['off', 'governance', 'compliance'] as const;
+/** One of OBJECT_LOCK_MODES. */
 export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
 
 /** '*' protects every repository; anything else is an ECR repository name prefix. */
@@ -41,6 +44,7 @@ const KEY_PREFIX = /^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*$/;
 
 const show = (v: unknown) => JSON.stringify(v);
 
+/** `['*']` alone, or distinct ECR repository name prefixes; not empty. */
 export function checkRepositories(problems: Problems, name: string, repositories: readonly string[]): void {
   if (repositories.length === 0) {
     problems.add(`${name} is empty: use ['${ALL_REPOSITORIES}'] for every repository, or name prefixes`);
@@ -65,6 +69,7 @@ export function checkRepositories(problems: Problems, name: string, repositories
   }
 }
 
+/** Each entry looks like an e-mail address. */
 export function checkEmails(problems: Problems, name: string, emails: readonly string[]): void {
   for (const e of emails) {
     if (typeof e !== 'string' || !EMAIL.test(e))
@@ -72,6 +77,7 @@ export function checkEmails(problems: Problems, name: string, emails: readonly s
   }
 }
 
+/** A known Object Lock mode; days only with a mode other than 'off', then a whole number of days. */
 export function checkObjectLock(
   problems: Problems,
   names: { mode: string; days: string },
@@ -94,6 +100,7 @@ export function checkObjectLock(
   }
 }
 
+/** A whole number from `min` to `max` (a token passes: its value is known only at deployment). */
 export function checkInteger(
   problems: Problems,
   name: string,
@@ -107,6 +114,7 @@ export function checkInteger(
   }
 }
 
+/** '' or S3 key path segments without leading or trailing '/'. */
 export function checkKeyPrefix(problems: Problems, name: string, prefix: string): void {
   if (prefix === '') return;
   if (typeof prefix !== 'string' || !KEY_PREFIX.test(prefix) || prefix.length > 512) {
@@ -151,6 +159,7 @@ export function checkCandidateBases(problems: Problems, name: string, candidates
 
 /** Where the CloudTrail management events the identity rule needs come from. */
 export const PROVENANCE_TRAIL_MODES = ['create', 'existing'] as const;
+/** One of PROVENANCE_TRAIL_MODES. */
 export type ProvenanceTrailMode = (typeof PROVENANCE_TRAIL_MODES)[number];
 
 /** provenanceRetentionDays: only with Object Lock on, and never shorter than the bucket's default retention. */
@@ -176,6 +185,7 @@ export function checkProvenanceRetention(
   checkInteger(problems, 'provenanceRetentionDays', days, 1, 36500);
 }
 
+/** 'create' or 'existing', when set. */
 export function checkProvenanceTrail(problems: Problems, name: string, mode: unknown): void {
   if (mode === undefined) return;
   if (!(PROVENANCE_TRAIL_MODES as readonly unknown[]).includes(mode)) {

@@ -56,6 +56,7 @@ const IA_CLASSES = [
   s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value,
 ];
 
+/** Validates VaultStorageProps into `problems`: Object Lock mode and days, the noncurrent transition's days. */
 export function checkStorageProps(problems: Problems, props: VaultStorageProps): void {
   checkObjectLock(
     problems,
@@ -87,9 +88,33 @@ export interface VaultReplicaTarget {
   readonly objectLockEnabled?: boolean;
 }
 
+/**
+ * Server access logs of `source`, delivered into `target` under `prefix` by a bucket policy for S3's logging
+ * service, limited to the source bucket and its account. Written out rather than left to the `serverAccessLogsBucket`
+ * prop: without the feature flag `@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy` (an app without our cdk.json)
+ * aws-cdk-lib grants delivery by the LogDeliveryWrite ACL instead, which a BUCKET_OWNER_ENFORCED bucket refuses.
+ * The template is the same as the flag's.
+ */
+export function logAccessInto(source: s3.Bucket, target: s3.Bucket, prefix: string): void {
+  const cfn = source.node.defaultChild as s3.CfnBucket;
+  cfn.loggingConfiguration = { destinationBucketName: target.bucketName, logFilePrefix: prefix };
+  target.addToResourcePolicy(
+    new iam.PolicyStatement({
+      principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+      actions: ['s3:PutObject'],
+      resources: [target.arnForObjects(`${prefix}*`)],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': source.bucketArn },
+        StringEquals: { 'aws:SourceAccount': source.env.account },
+      },
+    }),
+  );
+}
+
 /** The replication rule's ID: the RuleId dimension of S3's replication metrics. */
 export const REPLICATION_RULE_ID = 'imagevault-replica';
 
+/** Props of VaultBucket. */
 export interface VaultBucketProps extends VaultStorageProps {
   /** What the bucket is, for key and bucket descriptions: "vault" or "replica". */
   readonly purpose: string;
@@ -104,8 +129,11 @@ export interface VaultBucketProps extends VaultStorageProps {
  * lifecycle rules that never expire anything. Props are validated by the constructs that use it.
  */
 export class VaultBucket extends Construct {
+  /** The versioned, KMS-encrypted bucket. */
   readonly bucket: s3.Bucket;
+  /** The bucket's customer managed key, rotated yearly. */
   readonly encryptionKey: kms.Key;
+  /** Where the bucket's server access logs go (SSE-S3: log delivery cannot use a KMS key). */
   readonly accessLogsBucket: s3.Bucket;
   /** The role S3 replicates with, when there is a replica. */
   readonly replicationRole?: iam.Role;
@@ -157,8 +185,6 @@ export class VaultBucket extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       minimumTLSVersion: 1.2,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: `${props.purpose}/`,
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         {
@@ -198,6 +224,7 @@ export class VaultBucket extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    logAccessInto(this.bucket, this.accessLogsBucket, `${props.purpose}/`);
     if (replica && this.replicationRole) this.grantReplication(this.replicationRole, replica);
   }
 

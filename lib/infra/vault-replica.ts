@@ -1,8 +1,9 @@
-import { PhysicalName } from 'aws-cdk-lib';
+import { CrossStackReferences, PhysicalName, ReferenceStrength } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeGranteeWildcard } from './acknowledge';
 import { Problems } from './validation';
 import {
   checkStorageProps,
@@ -21,7 +22,9 @@ export type VaultReplicaProps = VaultStorageProps;
  * s3://<replica bucket>` works from it alone. Pass `target` to the ImageVault's `replica` prop.
  */
 export class VaultReplica extends Construct {
+  /** The replica bucket: the same key layout as the vault, restorable on its own. */
   readonly bucket: s3.Bucket;
+  /** The replica bucket's own key, in the replica's region. */
   readonly encryptionKey: kms.Key;
   /** What the vault's `replica` prop takes. */
   readonly target: VaultReplicaTarget;
@@ -42,6 +45,11 @@ export class VaultReplica extends Construct {
     });
     this.bucket = this.storage.bucket;
     this.encryptionKey = this.storage.encryptionKey;
+    // The vault's stack reads the bucket and key from this stack's outputs (Fn::GetStackOutput), whatever the app's
+    // @aws-cdk/core:defaultCrossStackReferences says: a strong cross-region reference would add SSM-backed custom
+    // resources (Lambdas with managed policies) to both stacks and make the two stacks deploy differently per app.
+    for (const resource of [this.bucket, this.encryptionKey])
+      CrossStackReferences.of(resource).produce(ReferenceStrength.WEAK);
     this.target = {
       bucket: this.bucket,
       encryptionKeyArn: this.encryptionKey.keyArn,
@@ -51,6 +59,8 @@ export class VaultReplica extends Construct {
 
   /** Read the replica: what `imagevault restore --store s3://<replica bucket>` needs. */
   grantRead(grantee: iam.IGrantable): iam.Grant {
-    return this.storage.grantRead(grantee, { versions: true });
+    const grant = this.storage.grantRead(grantee, { versions: true });
+    acknowledgeGranteeWildcard(grantee, this.bucket);
+    return grant;
   }
 }

@@ -219,8 +219,8 @@ describe('the app (bin/app.ts)', () => {
   });
 
   it('bundles the five handlers locally with esbuild: minified, with source maps, no Docker', () => {
-    // GIVEN the app with bundling on, as `cdk synth` runs it
-    const { app, vault } = appFromContext({}, { bundle: true });
+    // GIVEN the app as `cdk synth` runs it, its Lambda code bundled by npm run build
+    const { app, vault } = appFromContext({});
     // WHEN
     const assembly = app.synth();
     // THEN each function's asset is a bundle with its source map

@@ -11,22 +11,15 @@ import {
 
 /**
  * An App with cdk.json's context (feature flags and imagevault defaults), as `cdk synth` has it: `new App()` alone
- * would not read cdk.json. Bundling is skipped unless asked for: esbuild through npx takes seconds per function,
- * and the template does not depend on the bundle (one test bundles for real).
+ * would not read cdk.json. The Lambda code is the prebundled dist/lambdas (`npm run build` first).
  */
-export function newApp(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}): App {
-  return new App({
-    context: {
-      ...cdkJson.context,
-      ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
-      ...context,
-    },
-  });
+export function newApp(context: Record<string, unknown> = {}): App {
+  return new App({ context: { ...cdkJson.context, ...context } });
 }
 
 /** The app as bin/app.ts builds it, from context (and an environment without CDK_DEFAULT_*). */
-export function appFromContext(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}) {
-  const app = newApp(context, options);
+export function appFromContext(context: Record<string, unknown> = {}) {
+  const app = newApp(context);
   const stacks = addImageVaultStacks(
     app,
     readAppConfig((key) => app.node.tryGetContext(key), {}),
