@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
-import { s3env, testBucket, testbed } from '../testbed/env';
+import { s3ProcessEnv, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli } from './cli-helpers';
 
@@ -22,13 +22,7 @@ describe('snapshots through a faulty network into an S3 vault', () => {
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    const s3 = s3env();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_REGION: s3.region,
-    });
+    Object.assign(process.env, s3ProcessEnv());
     ({ client } = await testBucket(bucket));
     const dir = tempDir();
     const b = new LayoutBuilder(dir);

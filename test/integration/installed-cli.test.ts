@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { pushStandardFixtures, skopeoDigest, type PushedFixtures } from '../fixtures';
-import { s3env, startRegistry, testBucket, testbed } from '../testbed/env';
+import { s3ProcessEnv, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 
 const run = promisify(execFile);
@@ -138,15 +138,9 @@ describe('the installed CLI (npm pack, npm install -g into an empty prefix)', ()
   });
 
   it('works with an S3 vault and prints nothing but its own output (no SDK notice on this Node)', async () => {
-    const s3 = s3env();
     const { client, bucket } = await testBucket(`installed-${Date.now()}`);
     client.destroy();
-    const env = {
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_REGION: s3.region,
-    };
+    const env = s3ProcessEnv();
     const store = `s3://${bucket}/team`;
     const snap = await imagevault(['--store', store, '--no-progress', 'snapshot', fx.docker.ref], env);
     expect(snap).toMatchObject({ code: 0, stderr: '' });

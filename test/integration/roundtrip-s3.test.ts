@@ -4,7 +4,7 @@
  */
 import { ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures } from '../fixtures';
-import { s3env, startRegistry, testBucket, testbed } from '../testbed/env';
+import { s3ProcessEnv, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
 
@@ -16,13 +16,7 @@ describe('snapshot → lose the registry → restore (S3 store on radosgw)', () 
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    const s3 = s3env();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_REGION: s3.region,
-    });
+    Object.assign(process.env, s3ProcessEnv());
     ({ client } = await testBucket(bucket));
     fx = await pushStandardFixtures(testbed().registry, tempDir(), { repoPrefix: 's3rt' });
   });

@@ -35,6 +35,17 @@ export function s3env(): S3Env {
   return s3;
 }
 
+/** The standard AWS variables that point the SDK (and so the CLI's s3:// stores) at the test bed's radosgw. */
+export function s3ProcessEnv(): Record<string, string> {
+  const s3 = s3env();
+  return {
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: s3.region,
+  };
+}
+
 /** Starts one more registry (for tests that need an empty or second registry); returns host:port. */
 export function startRegistry(name: string): string {
   return execFileSync('bash', [SCRIPT, 'registry', TESTBED_DIR, name], { encoding: 'utf8' }).trim();
