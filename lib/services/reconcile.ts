@@ -25,6 +25,13 @@ import type { AlertPublisher, ReconcileGap } from './alerts';
 /** ECR's largest page for DescribeRepositories and DescribeImages. */
 const ECR_PAGE_SIZE = 1000;
 
+/**
+ * ECR image archiving: DescribeImages without a status filter lists ACTIVE images only, so an archived image (and
+ * one being restored from the archive, ACTIVATING) would look deleted. ANY lists them all; these two are present
+ * in ECR but cannot be pulled until restored, so they are neither deleted nor snapshotted.
+ */
+const NOT_PULLABLE: ReadonlySet<string> = new Set(['ARCHIVED', 'ACTIVATING']);
+
 /** More gaps than this in one run are sent as one alert listing them all, not one mail each. */
 export const DEFAULT_MAX_GAP_ALERTS = 10;
 
@@ -123,6 +130,7 @@ export class Reconciler {
     let images = 0;
     let enqueued = 0;
     let recent = 0;
+    let archived = 0;
     const seen = new Map<string, Repo>();
     let deleted = 0;
     for await (const repo of this.protectedRepositories()) {
@@ -134,6 +142,10 @@ export class Reconciler {
         images++;
         for (const t of image.imageTags ?? []) ecrTags.add(t);
         if (!image.imageDigest) continue;
+        if (image.imageStatus && NOT_PULLABLE.has(image.imageStatus)) {
+          archived++;
+          continue;
+        }
         if (image.imagePushedAt && image.imagePushedAt.getTime() > notBefore) {
           recent++;
           continue;
@@ -176,7 +188,7 @@ export class Reconciler {
       recent,
       provenanceUpdated,
     };
-    this.logger.info('reconciled', { ...summary });
+    this.logger.info('reconciled', { ...summary, archived });
     return summary;
   }
 
@@ -305,6 +317,8 @@ export class Reconciler {
           repositoryName: repo.name,
           maxResults: ECR_PAGE_SIZE,
           nextToken,
+          // Without it ECR lists ACTIVE images only (see NOT_PULLABLE).
+          filter: { imageStatus: 'ANY' },
         }),
       );
       yield* page.imageDetails ?? [];
