@@ -15,7 +15,7 @@ import {
   type ReconcileMode,
 } from '../aws/events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
-import type { AlertPublisher, ReconcileGap } from './alerts';
+import type { Alert, AlertPublisher, ReconcileGap } from './alerts';
 
 /*
  * Reconcile: compare ECR with the vault and enqueue what the event path missed. ECR events are best effort, and
@@ -94,6 +94,8 @@ export class Reconciler {
   private readonly repositories: RepositoryFilter;
   private readonly registryFor: (account: string, region: string) => string;
   private readonly now: () => Date;
+  /** Alerts of the current run that could not be published. */
+  private unpublished = 0;
 
   constructor(private readonly deps: ReconcileDeps) {
     this.logger = deps.logger ?? new Logger();
@@ -124,6 +126,7 @@ export class Reconciler {
 
   async run(mode: ReconcileMode): Promise<ReconcileSummary> {
     const started = this.now();
+    this.unpublished = 0;
     const notBefore = started.getTime() - (this.deps.gracePeriodSeconds ?? 900) * 1000;
     const gaps: ReconcileGap[] = [];
     let repositories = 0;
@@ -189,6 +192,8 @@ export class Reconciler {
       provenanceUpdated,
     };
     this.logger.info('reconciled', { ...summary, archived });
+    if (this.unpublished > 0)
+      this.logger.error('alerts not published this run', { unpublished: this.unpublished });
     return summary;
   }
 
@@ -256,7 +261,7 @@ export class Reconciler {
         source: { kind: 'reconcile', detail: 'tag no longer in ECR' },
       });
       const record = await vault.image(repo.name, last.descriptor.digest);
-      await this.deps.publisher.publish({
+      await this.publish({
         kind: 'registry-drift',
         image: {
           registry: this.registryFor(repo.account, this.deps.region),
@@ -279,18 +284,38 @@ export class Reconciler {
 
   private async alert(gaps: ReconcileGap[], at: Date): Promise<void> {
     if (gaps.length === 0) return;
-    const base = {
-      kind: 'reconcile-gap' as const,
-      reconciledAt: at.toISOString(),
-      store: this.deps.vault.url,
-    };
+    const reconciledAt = at.toISOString();
+    const base = { kind: 'reconcile-gap' as const, reconciledAt, store: this.deps.vault.url };
     const max = this.deps.maxGapAlerts ?? DEFAULT_MAX_GAP_ALERTS;
     this.logger.warn('reconcile gaps', { gaps: gaps.length });
+    // Every gap on its own line: a summary alert lists only the first ones and points here for the rest.
+    for (const g of gaps) {
+      this.logger.warn('reconcile gap', {
+        reconciledAt,
+        repository: g.image.repository,
+        tag: g.image.tag,
+        digest: g.image.digest,
+        vaultDigest: g.vault?.digest,
+      });
+    }
     if (gaps.length > max) {
-      await this.deps.publisher.publish({ ...base, gaps });
+      await this.publish({ ...base, gaps });
       return;
     }
-    for (const gap of gaps) await this.deps.publisher.publish({ ...base, gaps: [gap] });
+    for (const gap of gaps) await this.publish({ ...base, gaps: [gap] });
+  }
+
+  /**
+   * An alert that cannot be published is logged, not thrown: the run's other work (the index, the provenance
+   * refresh) must still happen, and a retried run would only enqueue and alert everything again.
+   */
+  private async publish(alert: Alert): Promise<void> {
+    try {
+      await this.deps.publisher.publish(alert);
+    } catch (e) {
+      this.unpublished++;
+      this.logger.error('could not publish an alert', { kind: alert.kind, error: (e as Error).message });
+    }
   }
 
   private async *protectedRepositories(): AsyncIterable<Repo> {

@@ -257,6 +257,27 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
     expect(alerts[0].Message).toContain('app:stable');
   });
 
+  it('still rewrites the index and refreshes provenance when an alert cannot be published', async () => {
+    // Prepare: SNS refuses every publish (a message over its limit, a topic policy, a throttle)
+    sns.on(PublishCommand).rejects(new Error('Invalid parameter: Message too long'));
+    const index = jest.spyOn(vault, 'writeLayoutIndex');
+    const refresh = jest.spyOn(ProvenanceLog.prototype, 'repositories');
+
+    try {
+      // Act
+      const summary = await reconciler().run('scheduled');
+
+      // Assess
+      expect(summary).toMatchObject({ gaps: 3, enqueued: 4 });
+      expect(sns.commandCalls(PublishCommand)).toHaveLength(3);
+      expect(index).toHaveBeenCalledTimes(1);
+      expect(refresh).toHaveBeenCalledTimes(1);
+    } finally {
+      index.mockRestore();
+      refresh.mockRestore();
+    }
+  });
+
   it('enqueues nothing once the vault has caught up', async () => {
     // Prepare: what the snapshot function would have done with the messages.
     await snapshotted('app', C);
