@@ -48,6 +48,11 @@ export function cliContext(opts: GlobalCommandOptions): CommandContext {
         credentials: registryCredentials(),
         requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
         idleTimeoutMs: idleTimeoutMs(),
+        // A note (a registry without the referrers API), not an error: said with the progress, on stderr.
+        warn:
+          progressMode(opts) === 'none'
+            ? () => undefined
+            : (line) => process.stderr.write(`imagevault: ${line}\n`),
       })),
     vault: () => (vault ??= openVault(opts.store)),
   };

@@ -23,6 +23,26 @@ export class ObjectExistsError extends Error {
 }
 
 /**
+ * Thrown by putBytes when the store kept answering that a concurrent write to the same key conflicted (S3's 409
+ * ConditionalRequestConflict), after the bounded retries the store makes itself. Whether the other write succeeded
+ * is unknown: read the key again before deciding what to write.
+ */
+export class WriteConflictError extends Error {
+  constructor(
+    readonly key: string,
+    readonly store: string,
+    readonly attempts: number,
+    options: { cause: unknown },
+  ) {
+    super(
+      `${store}: writing ${key} conflicted with concurrent writes to the same key ${attempts} times in a row (409 ConditionalRequestConflict); gave up`,
+      options,
+    );
+    this.name = 'WriteConflictError';
+  }
+}
+
+/**
  * S3 replication of one object version, as S3 reports it (`x-amz-replication-status`): `pending` until the copy in
  * the other region is written, `replica` for the copy itself.
  */

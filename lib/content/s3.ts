@@ -14,6 +14,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { notS3, parseStoreUrl } from './store-url';
 import {
+  WriteConflictError,
   ObjectExistsError,
   type Leftover,
   type LeftoverSweeper,
@@ -48,6 +49,18 @@ export interface S3ObjectStoreOptions {
   readonly queueSize?: number;
   /** Keys per ListObjectsV2 page. Only tests need a smaller one. @default 1000 (S3's maximum) */
   readonly pageSize?: number;
+  /**
+   * putBytes answered 409 ConditionalRequestConflict (another write to the same key was in progress): AWS says to
+   * retry the request. Each wait is random up to `baseDelayMs × 2^(attempt-1)` (full jitter, so racing writers
+   * spread out), at most `maxDelayMs`; after `attempts` conflicts in a row putBytes throws WriteConflictError.
+   * @default { attempts: 6, baseDelayMs: 50, maxDelayMs: 2000 } — at most ~3.5 s of waiting, far above the
+   * milliseconds a conflicting small write takes, far below a Lambda's timeout
+   */
+  readonly conflictRetry?: {
+    readonly attempts?: number;
+    readonly baseDelayMs?: number;
+    readonly maxDelayMs?: number;
+  };
 }
 
 /** Any S3 failure other than the ones the ObjectStore contract maps (missing key, existing key). */
@@ -80,6 +93,7 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly pageSize: number;
+  private readonly conflictRetry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
 
   constructor(opts: S3ObjectStoreOptions) {
     const problems: string[] = [];
@@ -99,6 +113,18 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
     if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
       problems.push(`pageSize must be an integer from 1 to 1000, got ${pageSize}`);
     }
+    const conflictRetry = {
+      attempts: opts.conflictRetry?.attempts ?? 6,
+      baseDelayMs: opts.conflictRetry?.baseDelayMs ?? 50,
+      maxDelayMs: opts.conflictRetry?.maxDelayMs ?? 2000,
+    };
+    if (!Number.isSafeInteger(conflictRetry.attempts) || conflictRetry.attempts < 1) {
+      problems.push(`conflictRetry.attempts must be a positive integer, got ${conflictRetry.attempts}`);
+    }
+    for (const k of ['baseDelayMs', 'maxDelayMs'] as const) {
+      if (!(Number.isFinite(conflictRetry[k]) && conflictRetry[k] >= 0))
+        problems.push(`conflictRetry.${k} must be a number of at least 0, got ${conflictRetry[k]}`);
+    }
     if (problems.length > 0) throw new Error(`S3ObjectStore: ${problems.join('; ')}`);
 
     this.bucket = opts.bucket;
@@ -107,6 +133,7 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
     this.partSize = partSize;
     this.queueSize = queueSize;
     this.pageSize = pageSize;
+    this.conflictRetry = conflictRetry;
     this.url = this.prefix ? `s3://${this.bucket}/${this.prefix}` : `s3://${this.bucket}`;
   }
 
@@ -192,6 +219,20 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
   }
 
   async putBytes(key: string, data: Uint8Array, options: PutBytesOptions = {}): Promise<PutResult> {
+    const { attempts, baseDelayMs, maxDelayMs } = this.conflictRetry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.putBytesOnce(key, data, options);
+      } catch (e) {
+        if (!(e instanceof S3ObjectStoreError) || !isConflict(e.cause)) throw e;
+        if (attempt >= attempts) throw new WriteConflictError(key, this.url, attempt, { cause: e });
+        await sleep(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /** One attempt: the existence check, then the (conditional) PutObject. A retry repeats both. */
+  private async putBytesOnce(key: string, data: Uint8Array, options: PutBytesOptions): Promise<PutResult> {
     const Key = this.key(key);
     // radosgw (and other S3 implementations) ignore If-None-Match on versioned buckets and write a new version, and
     // the vault's history buckets are versioned. Checking first makes the refusal hold there too (with a small race
@@ -460,6 +501,17 @@ function errorName(e: unknown): string | undefined {
 function httpStatus(e: unknown): number | undefined {
   return (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
+
+/**
+ * S3's answer when a conditional write raced another write (or a delete) of the same key: 409
+ * ConditionalRequestConflict. The request did nothing; AWS documents retrying it. The SDK's own retries do not
+ * cover it (a 409 is not a transient error to them).
+ */
+function isConflict(e: unknown): boolean {
+  return errorName(e) === 'ConditionalRequestConflict' || httpStatus(e) === 409;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function isNotFound(e: unknown): boolean {
   return errorName(e) === 'NotFound' || errorName(e) === 'NoSuchKey' || httpStatus(e) === 404;

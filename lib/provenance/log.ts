@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   ObjectExistsError,
+  WriteConflictError,
   mapBounded,
   type ObjectStore,
   type ObjectVersion,
@@ -260,6 +261,7 @@ export class ProvenanceLog {
   ): Promise<{ entry: LogEntry | undefined; appended: boolean }> {
     validateRepository(repository);
     Digest.parse(digest);
+    let lost: unknown;
     for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
       // Only the newest entry is read: its hash is the link, its seq + 1 the next key.
       const lastKey = await this.lastKey(repository);
@@ -299,7 +301,10 @@ export class ProvenanceLog {
           },
         );
       } catch (e) {
-        if (!(e instanceof ObjectExistsError)) throw e;
+        // Another writer took the number, or kept conflicting on it (the store already retried its 409s): whether
+        // it won is unknown, so the log is read again and the entry built on whatever is there now.
+        if (!(e instanceof ObjectExistsError) && !(e instanceof WriteConflictError)) throw e;
+        lost = e;
         continue;
       }
       await this.store.putBytes(headKey(repository), Buffer.from(`{"seq":${entry.seq}}\n`), {
@@ -308,7 +313,8 @@ export class ProvenanceLog {
       return { entry, appended: true };
     }
     throw new LogContentionError(
-      `${repository}: could not append to the provenance log after ${APPEND_ATTEMPTS} attempts (other writers took each sequence number)`,
+      `${repository}: could not append ${digest} to the provenance log after ${APPEND_ATTEMPTS} attempts (other writers took or contended for each sequence number; last: ${(lost as Error).message})`,
+      { cause: lost },
     );
   }
 

@@ -74,10 +74,17 @@ export interface RegistryClientOptions {
    */
   readonly chunkSize?: number;
   /**
-   * Entries per page for tag, catalog and referrers listings (`n`), 1 to 1000.
+   * Entries per page for tag and catalog listings (`n`), 1 to 1000. Not sent to the referrers API, whose spec has
+   * no such parameter (its pages follow the Link header only).
    * @default 1000 (ECR rejects more)
    */
   readonly pageSize?: number;
+  /**
+   * Where the client says what a caller should know but that is not an error: that a registry has no referrers
+   * API and its referrers are read from the tag schema instead (said once per client).
+   * @default one line on stderr
+   */
+  readonly warn?: (line: string) => void;
 }
 
 /** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
@@ -97,12 +104,20 @@ export class RegistryClient {
   private readonly transport: Transport;
   private readonly pageSize: number;
   private readonly chunkSize?: number;
+  private readonly warnOnce: (key: string, line: string) => void;
 
   constructor(registry: string, options: RegistryClientOptions = {}) {
     validateOptions(registry, options);
     this.registry = registry;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.chunkSize = options.chunkSize;
+    const warn = options.warn ?? ((line: string) => process.stderr.write(`imagevault: ${line}\n`));
+    const said = new Set<string>();
+    this.warnOnce = (key, line) => {
+      if (said.has(key)) return;
+      said.add(key);
+      warn(line);
+    };
     // Docker Hub's name is docker.io, but the distribution API lives on registry-1.docker.io.
     const host = isDockerHub(registry) ? DOCKER_HUB_API : registry;
     this.transport = new Transport(registry, host, {
@@ -120,6 +135,7 @@ export class RegistryClient {
     return new Repository(this.transport, this.registry, name, {
       pageSize: this.pageSize,
       chunkSize: this.chunkSize,
+      warnOnce: this.warnOnce,
     });
   }
 
@@ -186,7 +202,11 @@ export class Repository implements Target, ReferrerLister {
     private readonly transport: Transport,
     readonly registry: string,
     readonly name: string,
-    private readonly options: { pageSize: number; chunkSize?: number },
+    private readonly options: {
+      pageSize: number;
+      chunkSize?: number;
+      warnOnce?: (key: string, line: string) => void;
+    },
   ) {
     this.pullScopes = [repositoryScope(name, ['pull'])];
     this.pushScopes = [repositoryScope(name, ['pull', 'push'])];
@@ -398,22 +418,45 @@ export class Repository implements Target, ReferrerLister {
   }
 
   /**
-   * The manifests whose subject is `desc`: from the referrers API, or on registries without it (404, or 400/405
-   * from some), from the index under the referrers tag schema's fallback tag.
+   * The manifests whose subject is `desc`: from the referrers API, or, where the distribution spec says a client
+   * falls back (a 404: a registry with the API never answers it; or an answer that is not an image index), from the
+   * index under the referrers tag schema's fallback tag. Any other answer (a 400, a 405, a server error) is an
+   * error naming the registry: falling back there would lose signatures and attestations without a word.
    */
   async referrers(desc: Descriptor): Promise<Descriptor[]> {
-    const res = await this.send({
-      method: 'GET',
-      url: `/v2/${this.name}/referrers/${desc.digest}`,
-      query: { n: String(this.options.pageSize) },
-      headers: { accept: MediaType.OciIndex },
-      scopes: this.pullScopes,
-      expect: [200, 400, 404, 405],
-    });
+    const url = `/v2/${this.name}/referrers/${desc.digest}`;
+    let res;
+    try {
+      res = await this.send({
+        method: 'GET',
+        url,
+        headers: { accept: MediaType.OciIndex },
+        scopes: this.pullScopes,
+        expect: [200, 404],
+      });
+    } catch (e) {
+      if (!(e instanceof RegistryError) || e.status === undefined) throw e;
+      throw new RegistryError({
+        method: 'GET',
+        url: e.url,
+        status: e.status,
+        errors: e.errors,
+        detail: `the referrers API of ${this.registry} refused the request for ${this.name}@${desc.digest} (a registry without the API answers 404)`,
+        cause: e,
+      });
+    }
     if (res.status === 200 && isIndexResponse(res)) {
       return this.referrersFromApi(res);
     }
     discard(res.body);
+    const why =
+      res.status === 404
+        ? 'answers 404'
+        : `answered ${contentType(res.headers) ?? 'no content type'}, not an image index`;
+    this.options.warnOnce?.(
+      `referrers:${res.status}`,
+      `${this.registry} has no referrers API (GET ${url} ${why}); referrers are read from the referrers tag schema (<alg>-<hex> tags)`,
+    );
     return this.referrersFromTag(desc.digest);
   }
 

@@ -180,22 +180,96 @@ export const MAX_SUBJECT_LENGTH = 99;
 const PREFIX = '[imagevault]';
 const JSON_MARKER = '--- alert as JSON (for machines) ---';
 
-export function formatAlert(alert: Alert): FormattedAlert {
+/**
+ * SNS's limit on a published message: 256 KiB, counting the message's UTF-8 bytes and its message attributes'
+ * names, types and values. The subject is counted here too, to stay on the safe side of what SNS counts.
+ */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * How much of an alert is spelled out. Beyond `listed` entries a list (gaps, affected images, layers, history lines)
+ * is cut, and the text says how many more there are and how to list them all; a text field longer than `chars`
+ * (a failure's reason) is cut too. 50 gap entries are ~50 KB of text and JSON, so an alert is a readable mail and
+ * far below the limit; formatAlert halves both when an alert still does not fit.
+ */
+export interface AlertLimits {
+  readonly listed: number;
+  readonly chars: number;
+}
+
+export const DEFAULT_ALERT_LIMITS: AlertLimits = { listed: 50, chars: 4000 };
+
+/** How many entries were cut from each list, by path (`gaps`, `affected.tags`, `diff.layers`). */
+type Omitted = ReadonlyMap<string, number>;
+
+/**
+ * The subject, text and attributes SNS gets for an alert, within SNS's limits whatever the number of images it is
+ * about: the subject under 100 ASCII characters, the message with its attributes at most MAX_MESSAGE_BYTES.
+ */
+export function formatAlert(alert: Alert, limits: AlertLimits = DEFAULT_ALERT_LIMITS): FormattedAlert {
+  for (let l = limits; ;) {
+    const omitted = new Map<string, number>();
+    const bounded = bound(alert, l, omitted, '') as Alert;
+    const f = formatBounded(bounded, alert, omitted);
+    // Both bounds end small (one entry, 100 characters), where every kind is a few KB: the loop ends.
+    if (publishedBytes(f) <= MAX_MESSAGE_BYTES || (l.listed <= 1 && l.chars <= 100)) return f;
+    l = { listed: Math.max(1, Math.floor(l.listed / 2)), chars: Math.max(100, Math.floor(l.chars / 2)) };
+  }
+}
+
+/** What SNS counts against MAX_MESSAGE_BYTES for a formatted alert (with the subject, to be safe). */
+export function publishedBytes(f: FormattedAlert): number {
+  let n = Buffer.byteLength(f.message, 'utf8') + Buffer.byteLength(f.subject, 'utf8');
+  for (const [name, value] of Object.entries(f.attributes))
+    n += Buffer.byteLength(name) + Buffer.byteLength('String') + Buffer.byteLength(value, 'utf8');
+  return n;
+}
+
+/** A copy with every list cut to `listed` entries and every string to `chars`, counting what was cut. */
+function bound(value: unknown, limits: AlertLimits, omitted: Map<string, number>, path: string): unknown {
+  if (typeof value === 'string') {
+    if (value.length <= limits.chars) return value;
+    // Never end on half a surrogate pair: it would not encode as UTF-8.
+    const cut = value.slice(0, limits.chars).replace(/[\uD800-\uDBFF]$/, '');
+    return `${cut}... (${value.length - cut.length} more characters)`;
+  }
+  if (Array.isArray(value)) {
+    if (value.length > limits.listed)
+      omitted.set(path, (omitted.get(path) ?? 0) + value.length - limits.listed);
+    return value.slice(0, limits.listed).map((v) => bound(v, limits, omitted, path));
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value))
+      out[k] = k === 'kind' ? v : bound(v, limits, omitted, path ? `${path}.${k}` : k);
+    return out;
+  }
+  return value;
+}
+
+/** `  ... and 9,950 more gaps, not listed here: <how>` when a list was cut, else nothing. */
+function moreLines(omitted: Omitted, path: string, what: string, how: string): string[] {
+  const n = omitted.get(path);
+  return n ? [`  ... and ${n.toLocaleString('en-US')} more ${what}, not listed here; ${how}`] : [];
+}
+
+/** The alert formatted from its bounded copy; `full` gives the true counts. */
+function formatBounded(alert: Alert, full: Alert, omitted: Omitted): FormattedAlert {
   switch (alert.kind) {
     case 'snapshot-failed':
-      return formatSnapshotFailed(alert);
+      return formatSnapshotFailed(alert, omitted);
     case 'event-unreadable':
-      return formatEventUnreadable(alert);
+      return formatEventUnreadable(alert, omitted);
     case 'image-deleted':
-      return formatImageDeleted(alert);
+      return formatImageDeleted(alert, omitted);
     case 'reconcile-gap':
-      return formatReconcileGap(alert);
+      return formatReconcileGap(alert, full as ReconcileGapAlert, omitted);
     case 'upstream-moved':
-      return formatUpstreamMoved(alert);
+      return formatUpstreamMoved(alert, full as UpstreamMovedAlert, omitted);
     case 'build-drift':
-      return formatBuildDrift(alert);
+      return formatBuildDrift(alert, omitted);
     case 'registry-drift':
-      return formatRegistryDrift(alert);
+      return formatRegistryDrift(alert, omitted);
   }
 }
 
@@ -209,6 +283,11 @@ function restoreCommand(
   store: string,
 ): string {
   return `imagevault restore ${repository}@${digest} --to ${registry}/${repository}${tag ? `:${tag}` : ''} --store ${store}`;
+}
+
+/** The command that shows an image's bases and what changed in them. */
+function baseCommand(img: AlertImage, store: string): string {
+  return `imagevault base ${img.repository}@${img.digest} --store ${store}`;
 }
 
 function shortDigest(digest: string, hex: number): string {
@@ -234,11 +313,16 @@ function pinnedFrom(reference: string, digest: string): string {
   return `FROM ${short}@${digest}`;
 }
 
-function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
-  const repositories = [...new Set(a.affected.map((i) => i.repository))].sort();
+function formatUpstreamMoved(
+  a: UpstreamMovedAlert,
+  full: UpstreamMovedAlert,
+  omitted: Omitted,
+): FormattedAlert {
+  const repositories = [...new Set(full.affected.map((i) => i.repository))].sort();
   const registry = a.registry ?? '<registry>';
+  const listAll = `list them all: imagevault drift check --reference ${a.reference} --store ${a.store}`;
   const text = [
-    `The upstream base ${a.reference} now points at other content than ${plural(a.affected.length, 'image', 'images')} in the vault ${a.affected.length === 1 ? 'was' : 'were'} built on.`,
+    `The upstream base ${a.reference} now points at other content than ${plural(full.affected.length, 'image', 'images')} in the vault ${full.affected.length === 1 ? 'was' : 'were'} built on.`,
     'The next build FROM this tag gets the new content.',
     '',
     field('Upstream', a.reference),
@@ -252,12 +336,15 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
       (p) =>
         `  ${p.platform}: ${p.oldManifest} -> ${p.newManifest ?? 'REMOVED (the tag no longer offers it)'}`,
     ),
+    ...moreLines(omitted, 'platforms', 'platforms', listAll),
     '',
     'Images built on the old content:',
     ...a.affected.map(
       (i) =>
         `  ${i.repository}@${i.digest}${i.tags.length > 0 ? ` (tags: ${i.tags.join(', ')})` : ' (no current tag)'} [${i.platforms.join(', ')}]`,
     ),
+    ...moreLines(omitted, 'affected', 'images', listAll),
+    ...moreLines(omitted, 'affected.tags', 'tags of these images', listAll),
     '',
   ];
   if (a.diff && a.diff.length > 0) {
@@ -265,6 +352,13 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
       text.push(`What changed on ${d.platform}, layers:`, ...layerLines(d.layers));
       text.push(`History (created_by), old vs new:`, ...historyLines(d.history), '');
     }
+    const compare = `compare them all: imagevault base ${a.reference}`;
+    const cut = [
+      ...moreLines(omitted, 'diff', 'platforms', compare),
+      ...moreLines(omitted, 'diff.layers', 'layer changes', compare),
+      ...moreLines(omitted, 'diff.history', 'history lines', compare),
+    ];
+    if (cut.length > 0) text.push(...cut, '');
   } else {
     text.push('What changed: layer and history diff not available (compare with `imagevault base REF`).', '');
   }
@@ -278,6 +372,7 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
     const tag = i.tags[0];
     text.push(`  ${restoreCommand(i.repository, i.digest, registry, tag, a.store)}`);
   }
+  text.push(...moreLines(omitted, 'affected', 'images', listAll));
   const head = `${PREFIX} upstream moved: `;
   // 8 hex digits each: the reference is what a reader needs whole (99 characters leave it 32).
   const digests = ` (${shortDigest(a.oldDigest, 8)} -> ${shortDigest(a.newDigest, 8)})`;
@@ -286,7 +381,7 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
     a.reference.length <= room ? a.reference : `...${a.reference.slice(a.reference.length - room + 3)}`;
   return {
     subject: fit(`${head}${name}${digests}`),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: {
       kind: a.kind,
       repository: repositories.length === 1 ? repositories[0] : '*',
@@ -295,7 +390,7 @@ function formatUpstreamMoved(a: UpstreamMovedAlert): FormattedAlert {
   };
 }
 
-function formatBuildDrift(a: BuildDriftAlert): FormattedAlert {
+function formatBuildDrift(a: BuildDriftAlert, omitted: Omitted): FormattedAlert {
   const img = a.image;
   const text = [
     `A new push of ${shortName(img)} was built on ${a.base.reference}, like the previous push, but on different base content.`,
@@ -312,9 +407,11 @@ function formatBuildDrift(a: BuildDriftAlert): FormattedAlert {
     '',
     'Layers that changed:',
     ...layerLines(a.layers),
+    ...moreLines(omitted, 'layers', 'layer changes', `see them all: ${baseCommand(img, a.store)}`),
     '',
     'History (created_by), old vs new:',
     ...historyLines(a.history),
+    ...moreLines(omitted, 'history', 'history lines', `see them all: ${baseCommand(img, a.store)}`),
     '',
     'Next steps, one of:',
     '  - if the new base is intended: test the image as usual, nothing else to do;',
@@ -324,12 +421,12 @@ function formatBuildDrift(a: BuildDriftAlert): FormattedAlert {
   ];
   return {
     subject: subject('build DRIFT:', img),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: { kind: a.kind, repository: img.repository, severity: 'warning' },
   };
 }
 
-function formatRegistryDrift(a: RegistryDriftAlert): FormattedAlert {
+function formatRegistryDrift(a: RegistryDriftAlert, omitted: Omitted): FormattedAlert {
   const img = a.image;
   const last = a.lastSnapshot;
   const text = [
@@ -363,12 +460,12 @@ function formatRegistryDrift(a: RegistryDriftAlert): FormattedAlert {
       a.change === 'retagged' ? 'registry DRIFT, tag moved:' : 'registry DRIFT, deleted:',
       img,
     ),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: { kind: a.kind, repository: img.repository, severity: last ? 'warning' : 'critical' },
   };
 }
 
-function formatSnapshotFailed(a: SnapshotFailedAlert): FormattedAlert {
+function formatSnapshotFailed(a: SnapshotFailedAlert, omitted: Omitted): FormattedAlert {
   const img = a.image;
   const text = [
     `imagevault could not snapshot an image, ${a.attempts} attempt${a.attempts === 1 ? '' : 's'} in a row. It is NOT protected until a snapshot succeeds.`,
@@ -389,12 +486,12 @@ function formatSnapshotFailed(a: SnapshotFailedAlert): FormattedAlert {
   ];
   return {
     subject: subject('snapshot FAILED:', img),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: { kind: a.kind, repository: img.repository, severity: 'critical' },
   };
 }
 
-function formatEventUnreadable(a: EventUnreadableAlert): FormattedAlert {
+function formatEventUnreadable(a: EventUnreadableAlert, omitted: Omitted): FormattedAlert {
   const text = [
     `imagevault received an event it could not read, ${a.attempts} attempt${a.attempts === 1 ? '' : 's'} in a row. Whatever image it was about is NOT being snapshotted from it.`,
     '',
@@ -411,12 +508,12 @@ function formatEventUnreadable(a: EventUnreadableAlert): FormattedAlert {
   ];
   return {
     subject: `${PREFIX} unreadable event on the snapshot queue`,
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: { kind: a.kind, repository: '-', severity: 'critical' },
   };
 }
 
-function formatImageDeleted(a: ImageDeletedAlert): FormattedAlert {
+function formatImageDeleted(a: ImageDeletedAlert, omitted: Omitted): FormattedAlert {
   const img = a.image;
   const last = a.lastSnapshot;
   const text = [
@@ -446,17 +543,19 @@ function formatImageDeleted(a: ImageDeletedAlert): FormattedAlert {
   }
   return {
     subject: subject('image DELETED in ECR:', img),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: { kind: a.kind, repository: img.repository, severity: last ? 'warning' : 'critical' },
   };
 }
 
-function formatReconcileGap(a: ReconcileGapAlert): FormattedAlert {
-  const repositories = [...new Set(a.gaps.map((g) => g.image.repository))].sort();
+function formatReconcileGap(a: ReconcileGapAlert, full: ReconcileGapAlert, omitted: Omitted): FormattedAlert {
+  const repositories = [...new Set(full.gaps.map((g) => g.image.repository))].sort();
+  const total = full.gaps.length;
+  const listAll = `every gap is in the reconcile function's log: CloudWatch Logs Insights, fields repository, tag, digest | filter message = "reconcile gap" and reconciledAt = "${a.reconciledAt}"`;
   const text = [
-    a.gaps.length === 1
+    total === 1
       ? "Reconcile found a tag in ECR that the vault's history does not record: a push event was missed, or the tag was moved without one."
-      : `Reconcile found ${a.gaps.length} tags in ECR that the vault's history does not record: push events were missed, or tags were moved without one.`,
+      : `Reconcile found ${total} tags in ECR that the vault's history does not record: push events were missed, or tags were moved without one.`,
     '',
   ];
   for (const g of a.gaps) {
@@ -470,6 +569,8 @@ function formatReconcileGap(a: ReconcileGapAlert): FormattedAlert {
       '',
     );
   }
+  const more = moreLines(omitted, 'gaps', 'gaps', listAll);
+  if (more.length > 0) text.push(...more, '');
   text.push(
     field('Reconciled at', a.reconciledAt),
     field('Vault', a.store),
@@ -488,14 +589,15 @@ function formatReconcileGap(a: ReconcileGapAlert): FormattedAlert {
   }
   if (restorable.length === 0)
     text.push('  (nothing to restore: the vault had no earlier record of these tags)');
-  const only = a.gaps.length === 1 ? a.gaps[0] : undefined;
+  text.push(...moreLines(omitted, 'gaps', 'gaps', listAll));
+  const only = total === 1 ? a.gaps[0] : undefined;
   return {
     subject: only
       ? subject('reconcile GAP:', only.image)
       : fit(
-          `${PREFIX} reconcile found ${a.gaps.length} GAPS in ${plural(repositories.length, 'repository', 'repositories')}`,
+          `${PREFIX} reconcile found ${total} GAPS in ${plural(repositories.length, 'repository', 'repositories')}`,
         ),
-    message: withJson(text, a),
+    message: withJson(text, a, omitted),
     attributes: {
       kind: a.kind,
       repository: repositories.length === 1 ? repositories[0] : '*',
@@ -544,8 +646,13 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-function withJson(lines: string[], alert: Alert): string {
-  return `${lines.join('\n')}\n\n${JSON_MARKER}\n${JSON.stringify({ version: 1, ...alert }, null, 2)}\n`;
+/**
+ * The text, then the (bounded) alert as JSON. `omitted` there says how many entries each cut list had beyond those
+ * given (by path: `gaps`, `affected.tags`), so a machine knows the list is not whole.
+ */
+function withJson(lines: string[], alert: Alert, omitted: Omitted): string {
+  const cut = omitted.size > 0 ? { omitted: Object.fromEntries(omitted) } : {};
+  return `${lines.join('\n')}\n\n${JSON_MARKER}\n${JSON.stringify({ version: 1, ...alert, ...cut }, null, 2)}\n`;
 }
 
 /** Sends alerts somewhere people and machines see them. */

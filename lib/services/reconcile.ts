@@ -15,7 +15,7 @@ import {
   type ReconcileMode,
 } from '../aws/events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
-import type { AlertPublisher, ReconcileGap } from './alerts';
+import type { Alert, AlertPublisher, ReconcileGap } from './alerts';
 
 /*
  * Reconcile: compare ECR with the vault and enqueue what the event path missed. ECR events are best effort, and
@@ -24,6 +24,13 @@ import type { AlertPublisher, ReconcileGap } from './alerts';
 
 /** ECR's largest page for DescribeRepositories and DescribeImages. */
 const ECR_PAGE_SIZE = 1000;
+
+/**
+ * ECR image archiving: DescribeImages without a status filter lists ACTIVE images only, so an archived image (and
+ * one being restored from the archive, ACTIVATING) would look deleted. ANY lists them all; these two are present
+ * in ECR but cannot be pulled until restored, so they are neither deleted nor snapshotted.
+ */
+const NOT_PULLABLE: ReadonlySet<string> = new Set(['ARCHIVED', 'ACTIVATING']);
 
 /** More gaps than this in one run are sent as one alert listing them all, not one mail each. */
 export const DEFAULT_MAX_GAP_ALERTS = 10;
@@ -87,6 +94,8 @@ export class Reconciler {
   private readonly repositories: RepositoryFilter;
   private readonly registryFor: (account: string, region: string) => string;
   private readonly now: () => Date;
+  /** Alerts of the current run that could not be published. */
+  private unpublished = 0;
 
   constructor(private readonly deps: ReconcileDeps) {
     this.logger = deps.logger ?? new Logger();
@@ -117,12 +126,14 @@ export class Reconciler {
 
   async run(mode: ReconcileMode): Promise<ReconcileSummary> {
     const started = this.now();
+    this.unpublished = 0;
     const notBefore = started.getTime() - (this.deps.gracePeriodSeconds ?? 900) * 1000;
     const gaps: ReconcileGap[] = [];
     let repositories = 0;
     let images = 0;
     let enqueued = 0;
     let recent = 0;
+    let archived = 0;
     const seen = new Map<string, Repo>();
     let deleted = 0;
     for await (const repo of this.protectedRepositories()) {
@@ -134,6 +145,10 @@ export class Reconciler {
         images++;
         for (const t of image.imageTags ?? []) ecrTags.add(t);
         if (!image.imageDigest) continue;
+        if (image.imageStatus && NOT_PULLABLE.has(image.imageStatus)) {
+          archived++;
+          continue;
+        }
         if (image.imagePushedAt && image.imagePushedAt.getTime() > notBefore) {
           recent++;
           continue;
@@ -176,7 +191,9 @@ export class Reconciler {
       recent,
       provenanceUpdated,
     };
-    this.logger.info('reconciled', { ...summary });
+    this.logger.info('reconciled', { ...summary, archived });
+    if (this.unpublished > 0)
+      this.logger.error('alerts not published this run', { unpublished: this.unpublished });
     return summary;
   }
 
@@ -244,7 +261,7 @@ export class Reconciler {
         source: { kind: 'reconcile', detail: 'tag no longer in ECR' },
       });
       const record = await vault.image(repo.name, last.descriptor.digest);
-      await this.deps.publisher.publish({
+      await this.publish({
         kind: 'registry-drift',
         image: {
           registry: this.registryFor(repo.account, this.deps.region),
@@ -267,18 +284,38 @@ export class Reconciler {
 
   private async alert(gaps: ReconcileGap[], at: Date): Promise<void> {
     if (gaps.length === 0) return;
-    const base = {
-      kind: 'reconcile-gap' as const,
-      reconciledAt: at.toISOString(),
-      store: this.deps.vault.url,
-    };
+    const reconciledAt = at.toISOString();
+    const base = { kind: 'reconcile-gap' as const, reconciledAt, store: this.deps.vault.url };
     const max = this.deps.maxGapAlerts ?? DEFAULT_MAX_GAP_ALERTS;
     this.logger.warn('reconcile gaps', { gaps: gaps.length });
+    // Every gap on its own line: a summary alert lists only the first ones and points here for the rest.
+    for (const g of gaps) {
+      this.logger.warn('reconcile gap', {
+        reconciledAt,
+        repository: g.image.repository,
+        tag: g.image.tag,
+        digest: g.image.digest,
+        vaultDigest: g.vault?.digest,
+      });
+    }
     if (gaps.length > max) {
-      await this.deps.publisher.publish({ ...base, gaps });
+      await this.publish({ ...base, gaps });
       return;
     }
-    for (const gap of gaps) await this.deps.publisher.publish({ ...base, gaps: [gap] });
+    for (const gap of gaps) await this.publish({ ...base, gaps: [gap] });
+  }
+
+  /**
+   * An alert that cannot be published is logged, not thrown: the run's other work (the index, the provenance
+   * refresh) must still happen, and a retried run would only enqueue and alert everything again.
+   */
+  private async publish(alert: Alert): Promise<void> {
+    try {
+      await this.deps.publisher.publish(alert);
+    } catch (e) {
+      this.unpublished++;
+      this.logger.error('could not publish an alert', { kind: alert.kind, error: (e as Error).message });
+    }
   }
 
   private async *protectedRepositories(): AsyncIterable<Repo> {
@@ -305,6 +342,8 @@ export class Reconciler {
           repositoryName: repo.name,
           maxResults: ECR_PAGE_SIZE,
           nextToken,
+          // Without it ECR lists ACTIVE images only (see NOT_PULLABLE).
+          filter: { imageStatus: 'ANY' },
         }),
       );
       yield* page.imageDetails ?? [];

@@ -63,6 +63,30 @@ export interface SnapshotHandlerDeps {
   readonly candidates?: CandidateBases;
   /** Object Lock on each provenance entry. @default none (the bucket's default retention, if any) */
   readonly provenanceRetention?: LogRetention;
+  /**
+   * A record is started only while at least this much of the invocation is left (the Lambda context's
+   * getRemainingTimeInMillis); the others are reported as batch item failures without being started, so SQS
+   * delivers only them again. The event says nothing of the image's size, so the floor is fixed: 3 minutes copies
+   * ~9 GB at the ~50 MB/s assumed for ECR → S3 (most images, and every image's remaining blobs on a retry, since
+   * blobs already in the vault are skipped), and leaves the record, the provenance entry and an alert their
+   * seconds. A record that started and still runs out of time times the invocation out, as before.
+   * @default 180_000 (3 minutes)
+   */
+  readonly startMarginMs?: number;
+}
+
+/** Thrown for a record the handler did not start because the invocation had too little time left. */
+export class RecordNotStartedError extends Error {
+  constructor(
+    readonly messageId: string,
+    readonly remainingMs: number,
+    readonly neededMs: number,
+  ) {
+    super(
+      `not started: ${Math.round(remainingMs / 1000)} s of the invocation were left and a record needs ${Math.round(neededMs / 1000)} s; SQS delivers it again`,
+    );
+    this.name = 'RecordNotStartedError';
+  }
 }
 
 export type SnapshotHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
@@ -78,19 +102,30 @@ export type EventOutcome =
   | { readonly outcome: 'deleted'; readonly tags: readonly string[] }
   | { readonly outcome: 'ignored'; readonly reason: string };
 
-/** The SQS handler: records one at a time (see processEvent), failures reported per record. */
+/**
+ * The SQS handler: records one at a time (see processEvent), failures reported per record. A record is not started
+ * when less than `startMarginMs` of the invocation is left: one slow image then costs the records after it a
+ * redelivery, not the whole batch a timeout (which would count a receive against every record and alert none).
+ */
 export function createSnapshotHandler(deps: SnapshotHandlerDeps): SnapshotHandler {
   const processor = new BatchProcessor(EventType.SQS);
   const logger = deps.logger ?? new Logger();
   const events = new SnapshotEvents(deps, logger);
+  const margin = deps.startMarginMs ?? 180_000;
   return async (event, context) => {
     const registries = typeof deps.registries === 'function' ? deps.registries() : deps.registries;
+    // Records nearest the dead-letter queue first: they have no later delivery to catch up in.
+    const records = [...event.Records].sort((a, b) => receiveCount(b) - receiveCount(a));
     try {
       // One record at a time: memory stays that of one copy (a large layer's upload buffers), and the children of a
       // multi-arch index, which often arrive in one batch, find the blobs they share already in the vault.
       return await processPartialResponse(
-        event,
-        (record: SQSRecord) => events.handleRecord(record, registries),
+        { ...event, Records: records },
+        async (record: SQSRecord) => {
+          const left = context?.getRemainingTimeInMillis();
+          if (left !== undefined && left < margin) return events.notStarted(record, left, margin);
+          return events.handleRecord(record, registries);
+        },
         processor,
         { context, processInParallel: false },
       );
@@ -119,9 +154,32 @@ export class SnapshotEvents {
     this.metrics = deps.metrics ?? new Metrics();
   }
 
+  /**
+   * A record left for a later delivery: always throws RecordNotStartedError (a batch item failure). On its last
+   * attempt it is alerted first, as a failure would be: it goes to the dead-letter queue without having been tried.
+   */
+  async notStarted(record: SQSRecord, remainingMs: number, neededMs: number): Promise<never> {
+    const attempt = receiveCount(record);
+    const error = new RecordNotStartedError(record.messageId, remainingMs, neededMs);
+    const log = this.logger.createChild({ persistentKeys: { messageId: record.messageId, attempt } });
+    const final = attempt >= this.maxReceiveCount;
+    log.warn(error.message, { final, remainingMs });
+    if (final) {
+      let event: ImageEvent | undefined;
+      try {
+        event = parseImageEvent(record.body);
+      } catch {
+        // Unreadable: alerted as such below.
+      }
+      if (event) await this.alertFailure(event, error, attempt, log);
+      else await this.alertUnreadable(record, error, attempt, log);
+    }
+    throw error;
+  }
+
   /** Parses and processes one SQS record; throws (so the record is retried) on any failure. */
   async handleRecord(record: SQSRecord, registries: Registries): Promise<EventOutcome> {
-    const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
+    const attempt = receiveCount(record);
     let event: ImageEvent | undefined;
     let log = this.logger.createChild({ persistentKeys: { messageId: record.messageId, attempt } });
     try {
@@ -379,6 +437,11 @@ export class SnapshotEvents {
 }
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+/** SQS's ApproximateReceiveCount: 1 on the first delivery. */
+function receiveCount(record: SQSRecord): number {
+  return Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
+}
 
 function sourceOf(event: ImageEvent): Source {
   return { kind: event.origin, id: event.id };

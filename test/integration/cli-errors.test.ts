@@ -329,6 +329,9 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       InvalidPutImageEventError: 'CloudTrail events: the identity Lambda only',
       InvalidScanEventError: 'scan events: the scan Lambda only',
       LogContentionError: 'provenance log contention: retried inside appendFor',
+      WriteConflictError:
+        "AWS S3's 409 on racing conditional writes: radosgw never answers it (tested with a mock)",
+      RecordNotStartedError: 'SQS batches out of time: the snapshot Lambda only',
       ImageVaultConfigError: 'CDK construct props: synth time',
       ObjectNotFoundError: 'mapped by every caller (to NotInVaultError or a missing-content report)',
       ObjectExistsError: 'create-only writes: mapped by the provenance log',

@@ -257,6 +257,27 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
     expect(alerts[0].Message).toContain('app:stable');
   });
 
+  it('still rewrites the index and refreshes provenance when an alert cannot be published', async () => {
+    // Prepare: SNS refuses every publish (a message over its limit, a topic policy, a throttle)
+    sns.on(PublishCommand).rejects(new Error('Invalid parameter: Message too long'));
+    const index = jest.spyOn(vault, 'writeLayoutIndex');
+    const refresh = jest.spyOn(ProvenanceLog.prototype, 'repositories');
+
+    try {
+      // Act
+      const summary = await reconciler().run('scheduled');
+
+      // Assess
+      expect(summary).toMatchObject({ gaps: 3, enqueued: 4 });
+      expect(sns.commandCalls(PublishCommand)).toHaveLength(3);
+      expect(index).toHaveBeenCalledTimes(1);
+      expect(refresh).toHaveBeenCalledTimes(1);
+    } finally {
+      index.mockRestore();
+      refresh.mockRestore();
+    }
+  });
+
   it('enqueues nothing once the vault has caught up', async () => {
     // Prepare: what the snapshot function would have done with the messages.
     await snapshotted('app', C);
@@ -306,6 +327,34 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
     expect((await vault.history('app', 'old')).map((o) => o.action)).toEqual(['push', 'delete']);
     expect(second.deleted).toBe(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('counts archived images as present in ECR: not deleted, not alerted, not enqueued (they cannot be pulled)', async () => {
+    // Prepare: the vault holds app:cold → D; ECR archived it, so only a status filter of ANY lists it
+    await tagged('app', 'cold', D, LONG_AGO);
+    const listAll = ecr.commandCalls(DescribeImagesCommand).length; // 0 after reset
+    ecr.on(DescribeImagesCommand).callsFake(async (input: DescribeImagesCommandInput) => {
+      if (input.repositoryName === 'team/web')
+        return { imageDetails: [{ ...detail(G, ['main']), repositoryName: 'team/web' }] };
+      const active = [detail(A, ['v1'])];
+      const archived: ImageDetail[] = [
+        { ...detail(D, ['cold']), imageStatus: 'ARCHIVED' },
+        { ...detail(digest('H'), ['thawing']), imageStatus: 'ACTIVATING' },
+      ];
+      return { imageDetails: input.filter?.imageStatus === 'ANY' ? [...active, ...archived] : active };
+    });
+
+    // Act
+    const summary = await reconciler().run('scheduled');
+
+    // Assess
+    expect(listAll).toBe(0);
+    expect(summary.images).toBe(4);
+    expect((await vault.history('app', 'cold')).map((o) => o.action)).toEqual(['push']);
+    const messages = sns.commandCalls(PublishCommand).map((c) => c.args[0].input.Message ?? '');
+    expect(messages.filter((m) => m.includes('app:cold') || m.includes('thawing'))).toEqual([]);
+    expect(enqueued().filter((e) => e.digest === D || e.tag === 'thawing')).toEqual([]);
+    expect(ecr.commandCalls(DescribeImagesCommand)[0].args[0].input.filter).toEqual({ imageStatus: 'ANY' });
   });
 
   it('asks again what provenance records left pending: an identity CloudTrail never sent becomes unknown', async () => {

@@ -6,7 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import type { SQSRecord } from 'aws-lambda';
+import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { RepositoryFilter, reconcileEvent } from '../../lib/aws/events';
 import { S3ObjectStore } from '../../lib/content/s3';
@@ -261,6 +261,62 @@ describe('Function: createSnapshotHandler (real registry, radosgw)', () => {
     expect(input.Message).toContain(
       `imagevault snapshot ${registry}/${fx.multiLayer.repo}@${missing} --store s3://${bucket}/vault`,
     );
+  });
+
+  describe('when the invocation runs out of time', () => {
+    /** A Lambda context whose remaining time is each value in turn, then the last one. */
+    const contextWith = (...remainingMs: number[]) =>
+      ({
+        getRemainingTimeInMillis: () => (remainingMs.length > 1 ? remainingMs.shift()! : remainingMs[0]),
+      }) as unknown as Context;
+
+    it('starts no record it cannot finish: those are batch item failures, the last attempt first', async () => {
+      // Prepare: 15 minutes left for the first record, then 1 minute
+      const fresh = sqsRecord(
+        ecrEvent({ id: 'evt-late-1', repository: fx.docker.repo, digest: fx.docker.digest, tag: 'late-1' }),
+      );
+      const fresh2 = sqsRecord(
+        ecrEvent({ id: 'evt-late-2', repository: fx.docker.repo, digest: fx.docker.digest, tag: 'late-2' }),
+      );
+      const lastChance = sqsRecord(
+        ecrEvent({ id: 'evt-late-3', repository: fx.docker.repo, digest: fx.docker.digest, tag: 'late-3' }),
+        3,
+      );
+
+      // Act
+      const response = await handler({ Records: [fresh, fresh2, lastChance] }, contextWith(900_000, 60_000));
+
+      // Assess: the record on its last attempt went first and was snapshotted; the others were not started
+      expect(response.batchItemFailures).toEqual([
+        { itemIdentifier: fresh.messageId },
+        { itemIdentifier: fresh2.messageId },
+      ]);
+      expect(await vault.tags(fx.docker.repo)).toContain('late-3');
+      expect(await vault.tags(fx.docker.repo)).not.toContain('late-1');
+      expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    });
+
+    it('alerts a record it could not start on its last attempt, instead of letting it reach the DLQ unsaid', async () => {
+      // Prepare
+      const last = sqsRecord(
+        ecrEvent({ id: 'evt-late-4', repository: fx.docker.repo, digest: fx.docker.digest, tag: 'late-4' }),
+        3,
+      );
+
+      // Act: a batch whose every record fails ends the invocation in an error (Powertools), which fails them all
+      const outcome = await handler({ Records: [last] }, contextWith(30_000)).catch((e: unknown) => e);
+
+      // Assess
+      expect((outcome as Error).name).toBe('FullBatchFailureError');
+      const calls = sns.commandCalls(PublishCommand);
+      expect(calls).toHaveLength(1);
+      expect(calls[0].args[0].input.Subject).toBe(
+        `[imagevault] snapshot FAILED: ${fx.docker.repo}:late-4 (${fx.docker.digest.slice(0, 19)}...)`,
+      );
+      expect(calls[0].args[0].input.Message).toContain(
+        'not started: 30 s of the invocation were left and a record needs 180 s',
+      );
+    });
   });
 
   it('alerts when a message it cannot read fails on its last attempt, quoting it without credentials', async () => {

@@ -20,6 +20,7 @@ import { createScanHandler } from '../../lib/services/scan-events';
 import { putImageEvent } from '../unit/provenance/events';
 import { ecrImageScanDocumented, withDigest } from '../unit/provenance/scan-events';
 import { testBucket } from '../testbed/env';
+import { injectConditionalConflicts } from '../testbed/conflicting-s3';
 import { snapshottedImage } from '../unit/helpers';
 
 describe('provenance on S3 with Object Lock (radosgw)', () => {
@@ -172,6 +173,45 @@ describe('provenance on S3 with Object Lock (radosgw)', () => {
       expect(head?.retention?.mode).toBe('COMPLIANCE');
     }
     expect(await log.verify('team/handlers')).toMatchObject({ ok: true, entries: 2, versions: 'checked' });
+  });
+
+  it('concurrent appends (scan, identity, one record per tag) survive the 409s AWS S3 answers racing writers', async () => {
+    // Prepare: a client that answers 409 ConditionalRequestConflict like AWS does when conditional writes overlap
+    const { client: racing, bucket: raced } = await testBucket(`iv-prov-409-${run}`);
+    const injected = injectConditionalConflicts(racing);
+    const store = new S3ObjectStore({ bucket: raced, client: racing });
+    const racedVault = new Vault(store);
+    const logger = new Logger({ logLevel: 'SILENT' });
+    const img = await snapshottedImage(racedVault, 'team/race', 'v1', 'race');
+    const digest = img.manifest.digest;
+    await recordProvenance(racedVault, 'team/race', digest);
+
+    // Act: everything ECR and CloudTrail send for one push, at once
+    try {
+      await Promise.all([
+        createScanHandler({ vault: racedVault, logger })(
+          withDigest(ecrImageScanDocumented(), digest, { repository: 'team/race' }),
+        ),
+        createIdentityHandler({ vault: racedVault, logger })(
+          putImageEvent({ repository: 'team/race', digest, identity: 'assumed-role' }),
+        ),
+        ...['v1', 'stable', 'latest'].map((tag) =>
+          recordProvenance(racedVault, 'team/race', digest, {
+            push: { time: '2026-01-10T09:00:00.000Z', tags: [tag] },
+          }),
+        ),
+      ]);
+
+      // Assess: the races happened, nothing threw, and the newest entry has every fact on an intact chain
+      expect(injected.conflicts()).toBeGreaterThan(0);
+      const log = new ProvenanceLog(store);
+      const newest = await log.latest('team/race', digest);
+      expect(newest?.statement.predicate.scan.status).toBe('complete');
+      expect(newest?.statement.predicate.push.identityStatus).toBe('known');
+      expect(await log.verify('team/race')).toMatchObject({ ok: true });
+    } finally {
+      racing.destroy();
+    }
   });
 
   it('verify: says versions were not checked on a bucket that keeps none, instead of calling them fine', async () => {

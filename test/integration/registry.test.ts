@@ -73,9 +73,10 @@ describe('Integration: RegistryClient against docker-registry', () => {
   const host = testbed().registry;
   const run = Date.now().toString(36);
   let client: RegistryClient;
+  const warnings: string[] = [];
 
   beforeAll(() => {
-    client = new RegistryClient(host, { credentials: anonymous });
+    client = new RegistryClient(host, { credentials: anonymous, warn: (line) => warnings.push(line) });
   });
 
   afterAll(() => client.close());
@@ -305,6 +306,14 @@ describe('Integration: RegistryClient against docker-registry', () => {
     expect(JSON.parse(index.bytes.toString()).manifests).toEqual(expected);
     expect(await repo.referrers(subject.desc)).toEqual(expected);
     expect(await repo.referrers(sbom.desc)).toEqual([]);
+    // The fallback is said, once for the client: a registry without the API must not hide it.
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${host.replace(/[.]/g, '\\.')} has no referrers API \\(GET /v2/it-${run}/referrers/referrers/sha256:[0-9a-f]{64} answers 404\\)`,
+        ),
+      ),
+    ]);
   });
 
   it('lists the catalog of a fresh registry', async () => {

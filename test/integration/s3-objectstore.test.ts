@@ -19,7 +19,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ObjectExistsError, ObjectNotFoundError } from '../../lib/content/objectstore';
+import { ObjectExistsError, ObjectNotFoundError, WriteConflictError } from '../../lib/content/objectstore';
 import { S3ObjectStore, S3ObjectStoreError, s3ClientConfig } from '../../lib/content/s3';
 import { s3env } from '../testbed/env';
 
@@ -508,6 +508,70 @@ describe('Class: S3ObjectStore (client mock)', () => {
         Bucket: 'b',
         Key: 'p/history/1.json',
         IfNoneMatch: '*',
+      });
+    });
+
+    describe('409 ConditionalRequestConflict (AWS S3: a concurrent write to the key; retry the request)', () => {
+      const conflict = () => exists('ConditionalRequestConflict', 409);
+      const quick = (client: S3Client, attempts = 4) =>
+        new S3ObjectStore({
+          bucket: 'b',
+          prefix: 'p',
+          client,
+          conflictRetry: { attempts, baseDelayMs: 1, maxDelayMs: 5 },
+        });
+
+      it('retries it, and succeeds when the other writer gave up the key', async () => {
+        const { client, s3 } = mocked();
+        s3.on(HeadObjectCommand).rejects(
+          new NotFound({ $metadata: { httpStatusCode: 404 }, message: 'NotFound' }),
+        );
+        s3.on(PutObjectCommand).rejectsOnce(conflict()).resolves({ VersionId: 'v2' });
+
+        await expect(quick(client).putBytes('h', Buffer.from('{}'), { ifNoneMatch: true })).resolves.toEqual({
+          versionId: 'v2',
+        });
+        expect(s3.commandCalls(PutObjectCommand)).toHaveLength(2);
+        expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+      });
+
+      it('retries it, and answers ObjectExistsError when the other writer won (412)', async () => {
+        const { client, s3 } = mocked();
+        s3.on(HeadObjectCommand).rejects(
+          new NotFound({ $metadata: { httpStatusCode: 404 }, message: 'NotFound' }),
+        );
+        s3.on(PutObjectCommand).rejectsOnce(conflict()).rejects(exists('PreconditionFailed', 412));
+
+        await expect(
+          quick(client).putBytes('h', Buffer.from('{}'), { ifNoneMatch: true }),
+        ).rejects.toBeInstanceOf(ObjectExistsError);
+      });
+
+      it('gives up after the bounded attempts with an error that says what kept happening', async () => {
+        const { client, s3 } = mocked();
+        s3.on(HeadObjectCommand).rejects(
+          new NotFound({ $metadata: { httpStatusCode: 404 }, message: 'NotFound' }),
+        );
+        s3.on(PutObjectCommand).rejects(conflict());
+
+        const put = quick(client, 3).putBytes('history/1.json', Buffer.from('{}'), { ifNoneMatch: true });
+
+        await expect(put).rejects.toBeInstanceOf(WriteConflictError);
+        await expect(put).rejects.toThrow(
+          's3://b/p: writing history/1.json conflicted with concurrent writes to the same key 3 times in a row (409 ConditionalRequestConflict); gave up',
+        );
+        await expect(put).rejects.toMatchObject({
+          cause: { message: expect.stringContaining('PutObject s3://b/p/history/1.json failed: HTTP 409') },
+        });
+        expect(s3.commandCalls(PutObjectCommand)).toHaveLength(3);
+      });
+
+      it('refuses conflictRetry values it cannot use, naming each', () => {
+        expect(
+          () => new S3ObjectStore({ bucket: 'b', conflictRetry: { attempts: 0, baseDelayMs: -1 } }),
+        ).toThrow(
+          'S3ObjectStore: conflictRetry.attempts must be a positive integer, got 0; conflictRetry.baseDelayMs must be a number of at least 0, got -1',
+        );
       });
     });
 

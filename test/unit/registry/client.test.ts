@@ -1048,8 +1048,7 @@ describe('Class: RegistryClient', () => {
       expect(reg.calls(/manifests/)).toEqual([]);
     });
 
-    it.each([400, 404, 405])('falls back to the tag schema when the API answers %i', async (status) => {
-      reg.hook = (req, res) => req.url.pathname.includes('/referrers/') && send(res, status, 'no such route');
+    const withFallbackTag = () => {
       const a = referrer(1);
       reg.manifests.set(`app@${fallbackTag}`, {
         bytes: Buffer.from(
@@ -1057,13 +1056,73 @@ describe('Class: RegistryClient', () => {
         ),
         mediaType: MediaType.OciIndex,
       });
-      expect(await client().repository('app').referrers(subject)).toEqual([a.desc]);
+      return a;
+    };
+
+    it('falls back to the tag schema when the API answers 404, and says so once', async () => {
+      // Prepare
+      reg.hook = (req, res) => req.url.pathname.includes('/referrers/') && send(res, 404, 'no such route');
+      const a = withFallbackTag();
+      const warnings: string[] = [];
+      const repo = client({ warn: (line) => warnings.push(line) }).repository('app');
+
+      // Act
+      const first = await repo.referrers(subject);
+      const second = await repo.referrers(subject);
+
+      // Assess
+      expect(first).toEqual([a.desc]);
+      expect(second).toEqual([a.desc]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`${reg.host} has no referrers API`);
+      expect(warnings[0]).toContain('answers 404');
     });
 
+    it('falls back to the tag schema when the API answers 200 with something that is not an image index', async () => {
+      reg.hook = (req, res) =>
+        req.url.pathname.includes('/referrers/') &&
+        send(res, 200, '<html>welcome</html>', { 'content-type': 'text/html' });
+      const a = withFallbackTag();
+      const warnings: string[] = [];
+      expect(
+        await client({ warn: (line) => warnings.push(line) })
+          .repository('app')
+          .referrers(subject),
+      ).toEqual([a.desc]);
+      expect(warnings[0]).toContain('text/html, not an image index');
+    });
+
+    it.each([400, 405, 403])(
+      'throws an error naming the registry when the API answers %i, instead of falling back',
+      async (status) => {
+        // Prepare
+        reg.hook = (req, res) =>
+          req.url.pathname.includes('/referrers/') && specError(res, status, 'UNSUPPORTED', 'no n here');
+        withFallbackTag();
+
+        // Act
+        const error = await client({ warn: () => undefined })
+          .repository('app')
+          .referrers(subject)
+          .catch((e: unknown) => e);
+
+        // Assess
+        expect(error).toBeInstanceOf(RegistryError);
+        expect((error as RegistryError).status).toBe(status);
+        expect((error as Error).message).toContain(`the referrers API of ${reg.host} refused the request`);
+        expect((error as Error).message).toContain(`app@${subject.digest}`);
+        expect(reg.calls(/manifests/)).toEqual([]);
+      },
+    );
+
     it('returns no referrers when neither the API nor the fallback tag exists', async () => {
-      expect(await client().repository('app').referrers(subject)).toEqual([]);
+      expect(
+        await client({ warn: () => undefined })
+          .repository('app')
+          .referrers(subject),
+      ).toEqual([]);
       expect(reg.calls()).toEqual([
-        `GET /v2/app/referrers/${subject.digest}?n=1000`,
+        `GET /v2/app/referrers/${subject.digest}`,
         `GET /v2/app/manifests/${fallbackTag}`,
       ]);
     });
