@@ -140,13 +140,17 @@ export async function startFaultyProxy(
           { code: fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE', message: 'injected fault' },
         ],
       });
-      res.writeHead(fault.status, {
-        'content-type': 'application/json',
-        'content-length': String(Buffer.byteLength(body)),
-        ...(fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}),
-      });
-      res.end(body);
+      // Answered once the request body is read: answering an upload mid-body closes the connection under the
+      // client, which then sees a premature close instead of the status (a race, not the fault asked for).
       req.resume();
+      req.once('end', () => {
+        res.writeHead(fault.status, {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+          ...(fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}),
+        });
+        res.end(body);
+      });
       return;
     }
     const forward = () => {
