@@ -468,7 +468,7 @@ function formatRegistryDrift(a: RegistryDriftAlert, omitted: Omitted): Formatted
 function formatSnapshotFailed(a: SnapshotFailedAlert, omitted: Omitted): FormattedAlert {
   const img = a.image;
   const text = [
-    `imagevault could not snapshot an image, ${a.attempts} attempt${a.attempts === 1 ? '' : 's'} in a row. It is NOT protected until a snapshot succeeds.`,
+    `imagevault could not snapshot an image, ${plural(a.attempts, 'attempt', 'attempts')} in a row. It is NOT protected until a snapshot succeeds.`,
     '',
     field('Image', `${fullName(img)}`),
     field('Digest', img.digest),
@@ -493,7 +493,7 @@ function formatSnapshotFailed(a: SnapshotFailedAlert, omitted: Omitted): Formatt
 
 function formatEventUnreadable(a: EventUnreadableAlert, omitted: Omitted): FormattedAlert {
   const text = [
-    `imagevault received an event it could not read, ${a.attempts} attempt${a.attempts === 1 ? '' : 's'} in a row. Whatever image it was about is NOT being snapshotted from it.`,
+    `imagevault received an event it could not read, ${plural(a.attempts, 'attempt', 'attempts')} in a row. Whatever image it was about is NOT being snapshotted from it.`,
     '',
     field('Message', a.messageId),
     field('Reason', a.reason),
