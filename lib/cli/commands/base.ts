@@ -5,6 +5,7 @@ import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
 import { Reference } from '../../oci';
 import type { Registries } from '../../services/registries';
 import type { CommandContext } from '../context';
+import { out } from './format';
 import { parseVaultRef } from '../vault-ref';
 
 /** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
@@ -40,7 +41,7 @@ export async function baseCommand(ctx: CommandContext, spec: string, cmd: BaseCo
   const registries = ctx.registries();
   const candidates: CandidateBases = cmd.candidate.length > 0 ? { '': cmd.candidate } : {};
   const report = await baseReport(vault, registries, spec, { candidates, upstream: cmd.upstream });
-  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBaseReport(report)}\n`);
+  out(opts.json, report, () => formatBaseReport(report));
 }
 
 /** True when the first component of `spec` is a registry host (`host.name/…`, `host:port/…`, `localhost/…`). */

@@ -2,6 +2,7 @@ import { UpstreamWatcher, type UpstreamCheckReport, type UpstreamResult } from '
 import { dockerConfigCredentials } from '../../registry';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exit';
+import { out } from './format';
 
 export interface DriftCheckOptions {
   reference: string[];
@@ -20,7 +21,7 @@ export async function driftCheckCommand(ctx: CommandContext, options: DriftCheck
     credentials: dockerConfigCredentials(),
   });
   const report = await watcher.check(options.reference.length > 0 ? { references: options.reference } : {});
-  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${driftCheckText(report)}\n`);
+  out(opts.json, report, () => driftCheckText(report));
   if (report.results.some((r) => r.status === 'moved')) process.exitCode = ExitCode.Drift;
   else if (report.results.some((r) => r.status === 'failed')) process.exitCode = ExitCode.Failed;
 }

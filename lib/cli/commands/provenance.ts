@@ -19,6 +19,7 @@ import {
 import { UpstreamState, type UpstreamStatus } from '../../drift/upstream-state';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exit';
+import { out } from './format';
 import { parseVaultRef } from '../vault-ref';
 
 export interface ProvenanceShowReport {
@@ -76,9 +77,7 @@ export async function provenanceShowCommand(
   o: { json?: boolean },
 ): Promise<void> {
   const report = await provenanceShow(await ctx.vault(), spec);
-  process.stdout.write(
-    (o.json ?? ctx.opts().json) ? `${JSON.stringify(report, null, 2)}\n` : `${formatProvenance(report)}\n`,
-  );
+  out(o.json ?? ctx.opts().json, report, () => formatProvenance(report));
 }
 
 /** `imagevault provenance list`: the newest record of every image, filtered. */
@@ -87,8 +86,7 @@ export async function provenanceListCommand(
   o: ProvenanceListFilter & { json?: boolean },
 ): Promise<void> {
   const rows = await provenanceList(await ctx.vault(), o);
-  if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
-  else process.stdout.write(`${formatList(rows)}\n`);
+  out(o.json ?? ctx.opts().json, { images: rows }, () => formatList(rows));
 }
 
 /** `imagevault provenance verify [REPO]`: recompute every log's hash chain; exit 4 when one is broken. */
@@ -98,8 +96,7 @@ export async function provenanceVerifyCommand(
   o: { json?: boolean },
 ): Promise<void> {
   const reports = await provenanceVerify(await ctx.vault(), repository);
-  if (o.json ?? ctx.opts().json) process.stdout.write(`${JSON.stringify({ chains: reports }, null, 2)}\n`);
-  else process.stdout.write(`${formatVerify(reports)}\n`);
+  out(o.json ?? ctx.opts().json, { chains: reports }, () => formatVerify(reports));
   if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.VerifyFailed;
 }
 
