@@ -8,11 +8,18 @@ import { Digest, validateRepository, validateTag } from '../oci';
  * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html); EventBridge puts the event, as is,
  * in the SQS message body. Reconcile enqueues the same shape with `source: imagevault.reconcile`, so the snapshot
  * function has one input format and a reconcile message can be replayed by hand like any ECR event.
+ *
+ * Images can also arrive in a repository without a push: a pull-through cache rule fetches them from upstream on
+ * the first pull ("ECR Pull Through Cache Action"), and registry replication copies them in from another region or
+ * account ("ECR Replication Action"). Neither sends an Image Action, so both are parsed here into the same
+ * ImageEvent as a push: otherwise such images would wait for the reconcile and be alerted as gaps.
  */
 
 export const ECR_EVENT_SOURCE = 'aws.ecr';
 export const RECONCILE_EVENT_SOURCE = 'imagevault.reconcile';
 export const IMAGE_ACTION_DETAIL_TYPE = 'ECR Image Action';
+export const PULL_THROUGH_CACHE_DETAIL_TYPE = 'ECR Pull Through Cache Action';
+export const REPLICATION_DETAIL_TYPE = 'ECR Replication Action';
 
 /** Base error of this module. */
 export class EventError extends Error {
@@ -72,11 +79,54 @@ export const ImageActionEventSchema = z.looseObject({
 });
 export type ImageActionEvent = z.input<typeof ImageActionEventSchema>;
 
+/** The envelope fields every ECR event shares. */
+const ecrEnvelope = {
+  version: z.string(),
+  id: z.string().min(1),
+  source: z.literal(ECR_EVENT_SOURCE),
+  account: z.string().regex(/^\d{12}$/, 'not a 12-digit AWS account id'),
+  time: z.iso.datetime({ offset: true }),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'not an AWS region'),
+  resources: z.array(z.string()),
+};
+
+/**
+ * A pull-through cache sync: `sync-status` SUCCESS or FAILED, the repository it created or refreshed, the image's
+ * digest and the tag pulled (a pull by digest has none).
+ */
+export const PullThroughCacheEventSchema = z.looseObject({
+  ...ecrEnvelope,
+  'detail-type': z.literal(PULL_THROUGH_CACHE_DETAIL_TYPE),
+  detail: z.looseObject({
+    'sync-status': z.string(),
+    'repository-name': repositoryName,
+    'image-digest': digestString,
+    'image-tag': imageTag,
+    'upstream-registry-url': z.string().optional(),
+  }),
+});
+
+/** A replication into this registry: `result` SUCCESS or FAILED, with the source account and region. */
+export const ReplicationEventSchema = z.looseObject({
+  ...ecrEnvelope,
+  'detail-type': z.literal(REPLICATION_DETAIL_TYPE),
+  detail: z.looseObject({
+    result: z.string(),
+    'action-type': z.string().optional(),
+    'repository-name': repositoryName,
+    'image-digest': digestString,
+    'image-tag': imageTag,
+    'source-account': z.string().optional(),
+    'source-region': z.string().optional(),
+  }),
+});
+
 /** An image event, checked and in our own words. */
 export interface ImageEvent {
   /** The EventBridge event id (reconcile: a fresh UUID); the history's `source.id`. */
   readonly id: string;
-  readonly origin: 'ecr-event' | 'reconcile';
+  /** What sent it: a push or delete, a pull-through cache sync, a replication into this registry, or reconcile. */
+  readonly origin: 'ecr-event' | 'pull-through-cache' | 'replication' | 'reconcile';
   readonly account: string;
   readonly region: string;
   /** ISO time of the push or delete (reconcile: when it looked). */
@@ -101,17 +151,16 @@ export function parseImageEvent(body: unknown): ImageEvent {
       });
     }
   }
-  const parsed = ImageActionEventSchema.safeParse(value);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
-    );
-    throw new InvalidEventError(
-      `not an ECR image event (source ${ECR_EVENT_SOURCE} or ${RECONCILE_EVENT_SOURCE}, detail-type "${IMAGE_ACTION_DETAIL_TYPE}"): ${problems.join('; ')}`,
-      { cause: parsed.error },
-    );
+  const type = (value as { 'detail-type'?: unknown } | null)?.['detail-type'];
+  if (type === PULL_THROUGH_CACHE_DETAIL_TYPE) {
+    const e = check(PullThroughCacheEventSchema, value);
+    return arrival(e, 'pull-through-cache', e.detail['sync-status']);
   }
-  const e = parsed.data;
+  if (type === REPLICATION_DETAIL_TYPE) {
+    const e = check(ReplicationEventSchema, value);
+    return arrival(e, 'replication', e.detail.result);
+  }
+  const e = check(ImageActionEventSchema, value);
   return {
     id: e.id,
     origin: e.source === ECR_EVENT_SOURCE ? 'ecr-event' : 'reconcile',
@@ -120,6 +169,38 @@ export function parseImageEvent(body: unknown): ImageEvent {
     time: e.time,
     action: e.detail['action-type'],
     result: e.detail.result,
+    repository: e.detail['repository-name'],
+    digest: e.detail['image-digest'],
+    ...(e.detail['image-tag'] !== undefined && { tag: e.detail['image-tag'] }),
+  };
+}
+
+function check<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map(
+    (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
+  );
+  throw new InvalidEventError(
+    `not an ECR image event (source ${ECR_EVENT_SOURCE} or ${RECONCILE_EVENT_SOURCE}, detail-type "${IMAGE_ACTION_DETAIL_TYPE}", "${PULL_THROUGH_CACHE_DETAIL_TYPE}" or "${REPLICATION_DETAIL_TYPE}"): ${problems.join('; ')}`,
+    { cause: parsed.error },
+  );
+}
+
+/** An image that arrived without a push (cache sync, replication): snapshotted like a push of it. */
+function arrival(
+  e: z.output<typeof PullThroughCacheEventSchema> | z.output<typeof ReplicationEventSchema>,
+  origin: 'pull-through-cache' | 'replication',
+  result: string,
+): ImageEvent {
+  return {
+    id: e.id,
+    origin,
+    account: e.account,
+    region: e.region,
+    time: e.time,
+    action: 'PUSH',
+    result,
     repository: e.detail['repository-name'],
     digest: e.detail['image-digest'],
     ...(e.detail['image-tag'] !== undefined && { tag: e.detail['image-tag'] }),

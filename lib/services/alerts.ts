@@ -635,7 +635,16 @@ function field(name: string, value: string): string {
 }
 
 function describeOrigin(origin: string): string {
-  return origin === 'reconcile' ? 'reconcile event' : 'ECR event';
+  switch (origin) {
+    case 'reconcile':
+      return 'reconcile event';
+    case 'pull-through-cache':
+      return 'ECR pull-through cache event';
+    case 'replication':
+      return 'ECR replication event';
+    default:
+      return 'ECR event';
+  }
 }
 
 function regionOf(registry: string): string {

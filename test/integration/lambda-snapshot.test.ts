@@ -17,7 +17,14 @@ import { Registries } from '../../lib/services/registries';
 import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
 import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
 import { testBucket, testbed } from '../testbed/env';
-import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
+import {
+  ACCOUNT,
+  REGION,
+  ecrEvent,
+  pullThroughCacheEvent,
+  replicationEvent,
+  sqsRecord,
+} from '../unit/aws/ecr-events';
 import { tempDir } from '../unit/helpers';
 
 const TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:imagevault-alerts`;
@@ -131,6 +138,36 @@ describe('Function: createSnapshotHandler (real registry, radosgw)', () => {
     });
     // No tag history for the untagged children.
     expect(await vault.tags(repository)).toEqual(['1']);
+  });
+
+  it('snapshots images that arrive without a push: a pull-through cache sync and a replication', async () => {
+    // Prepare: the docker image as if a cache rule had pulled it from upstream, another as if replicated in.
+    const cached = fx.docker;
+    const replicated = fx.withEmptyLayer;
+    const records = [
+      sqsRecord(pullThroughCacheEvent({ repository: cached.repo, digest: cached.digest, tag: 'cached' })),
+      sqsRecord(
+        replicationEvent({ repository: replicated.repo, digest: replicated.digest, tag: 'replicated' }),
+      ),
+    ];
+
+    // Act
+    const response = await run(...records);
+
+    // Assess: both in the vault, and the history says how each arrived.
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(await vault.image(cached.repo, cached.digest)).toBeDefined();
+    expect(await vault.image(replicated.repo, replicated.digest)).toBeDefined();
+    expect((await vault.history(cached.repo, 'cached')).pop()).toMatchObject({
+      action: 'push',
+      descriptor: { digest: cached.digest },
+      source: { kind: 'pull-through-cache' },
+    });
+    expect((await vault.history(replicated.repo, 'replicated')).pop()).toMatchObject({
+      action: 'push',
+      descriptor: { digest: replicated.digest },
+      source: { kind: 'replication' },
+    });
   });
 
   it('copies 0 bytes and records nothing new on a duplicate delivery of the same event', async () => {

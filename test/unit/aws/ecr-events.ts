@@ -81,3 +81,67 @@ export function sqsRecord(body: unknown, receiveCount = 1): SQSRecord {
     awsRegion: REGION,
   };
 }
+
+/**
+ * An "ECR Pull Through Cache Action" event as the ECR user guide documents it (a cache rule with prefix
+ * `docker-hub` syncing `alpine`), with a real digest and `init`'s fields.
+ */
+export function pullThroughCacheEvent(init: {
+  digest: string;
+  tag?: string;
+  repository?: string;
+  status?: string;
+}): Record<string, unknown> {
+  const repository = init.repository ?? 'docker-hub/alpine';
+  return {
+    version: '0',
+    id: '85fc3613-e913-7fc4-a80c-a3753e4aa9ae',
+    'detail-type': 'ECR Pull Through Cache Action',
+    source: 'aws.ecr',
+    account: ACCOUNT,
+    time: '2023-02-28T02:36:48Z',
+    region: REGION,
+    resources: [`arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${repository}`],
+    detail: {
+      'rule-version': '1',
+      'sync-status': init.status ?? 'SUCCESS',
+      'ecr-repository-prefix': repository.split('/')[0],
+      'repository-name': repository,
+      'upstream-registry-url': 'public.ecr.aws',
+      'image-tag': init.tag ?? '3.17.2',
+      'image-digest': init.digest,
+    },
+  };
+}
+
+/**
+ * An "ECR Replication Action" event: an image replicated into this registry from another region. The fields are
+ * those of the event's schema in EventBridge's registry (result, action-type, repository-name, image-digest,
+ * image-tag, source-account, source-region); the values, `action-type`'s included, are made up.
+ */
+export function replicationEvent(init: {
+  digest: string;
+  tag?: string;
+  repository?: string;
+  result?: string;
+}): Record<string, unknown> {
+  return {
+    version: '0',
+    id: 'c8b133b1-6029-ee73-e2a1-4f466b8ba999',
+    'detail-type': 'ECR Replication Action',
+    source: 'aws.ecr',
+    account: ACCOUNT,
+    time: '2024-05-08T20:44:54Z',
+    region: REGION,
+    resources: [`arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${init.repository ?? 'team/app'}`],
+    detail: {
+      result: init.result ?? 'SUCCESS',
+      'repository-name': init.repository ?? 'team/app',
+      'image-digest': init.digest,
+      'source-account': '210987654321',
+      'action-type': 'REPLICATE',
+      'source-region': 'us-east-2',
+      ...(init.tag !== undefined && { 'image-tag': init.tag }),
+    },
+  };
+}

@@ -9,7 +9,7 @@ import {
   reconcileEvent,
   reconcileMode,
 } from '../../../lib/aws/events';
-import { DOCUMENTED_DELETE, ecrEvent } from './ecr-events';
+import { DOCUMENTED_DELETE, ecrEvent, pullThroughCacheEvent, replicationEvent } from './ecr-events';
 
 const DIGEST = `sha256:${'7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234'}0000`;
 const CHILD = `sha256:${'a'.repeat(64)}`;
@@ -95,6 +95,54 @@ describe('Function: parseImageEvent', () => {
       tag: 'v1',
       time: '2026-01-02T03:04:05.000Z',
     });
+  });
+
+  it('parses a pull-through cache sync as a push of the image it cached', () => {
+    // Act
+    const event = parseImageEvent(JSON.stringify(pullThroughCacheEvent({ digest: DIGEST })));
+
+    // Assess
+    expect(event).toEqual({
+      id: '85fc3613-e913-7fc4-a80c-a3753e4aa9ae',
+      origin: 'pull-through-cache',
+      account: '123456789012',
+      region: 'us-west-2',
+      time: '2023-02-28T02:36:48Z',
+      action: 'PUSH',
+      result: 'SUCCESS',
+      repository: 'docker-hub/alpine',
+      digest: DIGEST,
+      tag: '3.17.2',
+    });
+  });
+
+  it('keeps a failed cache sync failed, so it is not acted on', () => {
+    expect(parseImageEvent(pullThroughCacheEvent({ digest: DIGEST, status: 'FAILED' })).result).toBe(
+      'FAILED',
+    );
+  });
+
+  it('parses a replication into this registry as a push of the replicated image', () => {
+    // Act
+    const event = parseImageEvent(replicationEvent({ digest: DIGEST, tag: 'v1' }));
+
+    // Assess
+    expect(event).toMatchObject({
+      origin: 'replication',
+      action: 'PUSH',
+      result: 'SUCCESS',
+      repository: 'team/app',
+      digest: DIGEST,
+      tag: 'v1',
+    });
+  });
+
+  it('names the bad field of a pull-through cache event', () => {
+    // Prepare
+    const bad = pullThroughCacheEvent({ digest: 'sha256:nope' });
+
+    // Act / Assess
+    expect(() => parseImageEvent(bad)).toThrow(/detail\.image-digest: not a valid digest/);
   });
 
   it('throws InvalidEventError for a body that is not JSON', () => {
