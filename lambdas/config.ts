@@ -179,6 +179,11 @@ export interface SnapshotConfig extends CommonConfig {
   readonly metricsPerRepository: boolean;
   /** Candidate bases per repository prefix, for base detection. @default none */
   readonly candidates?: CandidateBases;
+  /**
+   * The secret (name or ARN) with credentials for upstream registries, used by base detection to read candidate
+   * bases (Docker Hub rate-limits anonymous pulls per address, and Lambda's addresses are shared). @default none
+   */
+  readonly credentialsSecret?: string;
   /** Object Lock on provenance entries. @default none */
   readonly provenanceRetention?: LogRetention;
 }
@@ -202,12 +207,14 @@ function commonConfig(env: Env): CommonConfig {
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
- * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none), PROVENANCE_LOCK_MODE and
- * PROVENANCE_LOCK_DAYS (default none).
+ * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none), UPSTREAM_CREDENTIALS_SECRET (default none:
+ * other registries anonymously), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (default none).
  */
 export function snapshotConfig(env: Env = process.env): SnapshotConfig {
+  const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
   return {
     ...commonConfig(env),
+    ...(secret !== '' ? { credentialsSecret: secret } : {}),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 3, 1, env),
     metricsPerRepository: boolean('METRICS_PER_REPOSITORY', false, env),
     candidates: candidateBases('CANDIDATE_BASES', env),

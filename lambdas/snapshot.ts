@@ -3,14 +3,17 @@
  * record processed by lib/services/snapshot-events; failures come back as batchItemFailures.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT,
- * METRICS_PER_REPOSITORY, CANDIDATE_BASES, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+ * METRICS_PER_REPOSITORY, CANDIDATE_BASES, UPSTREAM_CREDENTIALS_SECRET, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see
+ * ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { ecrCredentials } from '../lib/aws/ecr-auth';
+import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { SnsAlertPublisher } from '../lib/services/alerts';
 import { Registries } from '../lib/services/registries';
 import { createSnapshotHandler } from '../lib/services/snapshot-events';
@@ -20,8 +23,14 @@ const config = snapshotConfig();
 const logger = new Logger();
 const metrics = new Metrics();
 // Module scope: reused by every invocation of this execution environment (tokens cached until 5 min before expiry).
-// There is no docker config in Lambda; a non-ECR host is pulled anonymously.
-const credentials = ecrCredentials({ fallback: async () => undefined });
+// There is no docker config in Lambda: a host that is not ECR (a candidate base on Docker Hub, read by base
+// detection) gets the upstream credentials secret's login when there is one, so it is not pulled anonymously from
+// Lambda's shared addresses (rate limits); otherwise it is asked anonymously.
+const credentials = ecrCredentials({
+  fallback: config.credentialsSecret
+    ? secretsManagerCredentials({ secretId: config.credentialsSecret, client: new SecretsManagerClient({}) })
+    : async () => undefined,
+});
 
 export const handler = createSnapshotHandler({
   vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),

@@ -93,6 +93,18 @@ export interface ImageVaultProps extends VaultStorageProps {
   readonly maxSnapshotConcurrency?: number;
 
   /**
+   * Reserve Lambda concurrency: `maxSnapshotConcurrency` for the snapshot function, so that the queue's pollers are
+   * never throttled by other functions in the account (a throttled batch counts a receive, and after
+   * `maxReceiveCount` receives goes to the dead-letter queue unprocessed), and 1 for the reconcile, so that two runs
+   * never overlap (a schedule firing while the first backfill still runs waits in Lambda's asynchronous queue).
+   * Reserved concurrency comes out of the account's pool, which must keep at least 10 unreserved: an account whose
+   * concurrency quota is still the new-account 10 cannot deploy this until the quota is raised, or with `false`.
+   *
+   * @default true
+   */
+  readonly reserveConcurrency?: boolean;
+
+  /**
    * Candidate bases per repository prefix, for base detection when an image claims no base that verifies: each
    * is tried, and taken when its layers are a strict prefix of the image's. `''` applies to every repository,
    * e.g. `{ '': ['docker.io/library/ruby:2.7'], 'team-a/': ['registry.example.com/base/node:20'] }`. Passed to the
@@ -146,6 +158,7 @@ export const VAULT_DEFAULTS = {
   reconcileEvery: Duration.hours(6),
   vaultPrefix: '',
   maxSnapshotConcurrency: 10,
+  reserveConcurrency: true,
   /**
    * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
    * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not
@@ -283,6 +296,8 @@ export class ImageVault extends Construct {
     }
 
     const timeout = VAULT_DEFAULTS.snapshotTimeout;
+    const maxSnapshotConcurrency = props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency;
+    const reserve = props.reserveConcurrency ?? VAULT_DEFAULTS.reserveConcurrency;
     this.deadLetterQueue = new sqs.Queue(this, 'SnapshotDeadLetterQueue', {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: this.messagingKey,
@@ -307,6 +322,25 @@ export class ImageVault extends Construct {
     // Events EventBridge cannot deliver (after its retries) land in the DLQ too, and are alarmed on there. The target
     // adds the queue policy and the messaging key's grant for events.amazonaws.com (this account only).
     rule.addTarget(new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }));
+    // Images that arrive without a push: a pull-through cache fills a repository on the first pull, registry
+    // replication copies images in from another region or account. Each has its own event; without these rules
+    // such images would wait for the reconcile and be alerted as gaps.
+    for (const [id, description, eventPattern] of [
+      [
+        'EcrPullThroughCacheRule',
+        'ECR pull-through cache syncs in the protected repositories, to the imagevault snapshot queue',
+        ecrPullThroughCachePattern(repositories),
+      ],
+      [
+        'EcrReplicationRule',
+        'ECR replications into the protected repositories, to the imagevault snapshot queue',
+        ecrReplicationPattern(repositories),
+      ],
+    ] as const) {
+      new events.Rule(this, id, { description, eventPattern }).addTarget(
+        new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }),
+      );
+    }
 
     const environment = {
       VAULT_BUCKET: this.bucket.bucketName,
@@ -331,14 +365,20 @@ export class ImageVault extends Construct {
         ...(props.candidateBases && Object.keys(props.candidateBases).length > 0
           ? { CANDIDATE_BASES: JSON.stringify(props.candidateBases) }
           : {}),
+        // Base detection reads candidate bases from upstream registries: with the upstream login, not anonymously
+        // from Lambda's shared addresses (Docker Hub rate-limits anonymous pulls per address).
+        ...(props.upstreamCredentialsSecret
+          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
+          : {}),
         ...this.provenanceLock,
       },
+      ...(reserve && { reservedConcurrentExecutions: maxSnapshotConcurrency }),
     });
     this.snapshotFunction.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: VAULT_DEFAULTS.batchSize,
         reportBatchItemFailures: true,
-        maxConcurrency: props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency,
+        maxConcurrency: maxSnapshotConcurrency,
       }),
     );
     const snapshotRole = this.snapshotFunction.role!;
@@ -354,6 +394,7 @@ export class ImageVault extends Construct {
     this.vault.grantWrite(snapshotRole);
     this.grantProvenanceLock(snapshotRole);
     this.grantAlert(snapshotRole);
+    this.grantUpstreamCredentials(snapshotRole, props);
     acknowledgeWildcards(snapshotRole, [
       ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
@@ -371,6 +412,7 @@ export class ImageVault extends Construct {
         POWERTOOLS_SERVICE_NAME: 'imagevault-reconcile',
         ...this.provenanceLock,
       },
+      ...(reserve && { reservedConcurrentExecutions: 1 }),
     });
     const reconcileRole = this.reconcileFunction.role!;
     reconcileRole.addToPrincipalPolicy(
@@ -475,8 +517,7 @@ export class ImageVault extends Construct {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [stateKeys] }));
     this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.grantAlert(role);
-    // GetSecretValue on that secret only (and kms:Decrypt through Secrets Manager when it has its own key).
-    props.upstreamCredentialsSecret?.grantRead(role);
+    this.grantUpstreamCredentials(role, props);
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
       [stateKeys, "the watcher's state: one object per observation and per alerted transition"],
@@ -609,6 +650,14 @@ export class ImageVault extends Construct {
       [this.provenanceKeys, options.eventsReason],
     ]);
     return { fn, deadLetterQueue };
+  }
+
+  /**
+   * GetSecretValue on the upstream credentials secret only (and kms:Decrypt through Secrets Manager when it has its
+   * own key).
+   */
+  private grantUpstreamCredentials(role: iam.IRole, props: ImageVaultProps): void {
+    props.upstreamCredentialsSecret?.grantRead(role);
   }
 
   /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */
@@ -752,7 +801,13 @@ export class ImageVault extends Construct {
     id: string,
     options: Pick<
       lambda.FunctionProps,
-      'memorySize' | 'timeout' | 'description' | 'environment' | 'retryAttempts' | 'deadLetterQueue'
+      | 'memorySize'
+      | 'timeout'
+      | 'description'
+      | 'environment'
+      | 'retryAttempts'
+      | 'deadLetterQueue'
+      | 'reservedConcurrentExecutions'
     > & { entry: HandlerName },
   ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
@@ -988,6 +1043,31 @@ export function ecrImageActionPattern(repositories: readonly string[]): events.E
         : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) }),
     },
   };
+}
+
+/** Successful pull-through cache syncs (an image cached from upstream) in the protected repositories. */
+export function ecrPullThroughCachePattern(repositories: readonly string[]): events.EventPattern {
+  return {
+    source: ['aws.ecr'],
+    detailType: ['ECR Pull Through Cache Action'],
+    detail: { 'sync-status': ['SUCCESS'], ...repositoryNameFilter(repositories) },
+  };
+}
+
+/** Successful replications of images into the protected repositories of this registry. */
+export function ecrReplicationPattern(repositories: readonly string[]): events.EventPattern {
+  return {
+    source: ['aws.ecr'],
+    detailType: ['ECR Replication Action'],
+    detail: { result: ['SUCCESS'], ...repositoryNameFilter(repositories) },
+  };
+}
+
+/** `repository-name` by prefix, or nothing for all repositories. */
+function repositoryNameFilter(repositories: readonly string[]): Record<string, unknown> {
+  return repositories.includes(ALL_REPOSITORIES)
+    ? {}
+    : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) };
 }
 
 /**

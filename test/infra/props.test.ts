@@ -175,11 +175,64 @@ describe('ImageVault props', () => {
   });
 
   describe('maxSnapshotConcurrency', () => {
-    it('caps the SQS event source', () => {
+    it("caps the SQS event source, and is the snapshot function's reserved concurrency", () => {
       const t = vaultStack({ maxSnapshotConcurrency: 50 }).template();
       t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         ScalingConfig: { MaximumConcurrency: 50 },
       });
+      expect(resourceOf(t, 'AWS::Lambda::Function', 'ImageVaultSnapshotFunction').Properties).toMatchObject({
+        ReservedConcurrentExecutions: 50,
+      });
+    });
+  });
+
+  describe('reserveConcurrency', () => {
+    const fn = (t: Template, id: string) =>
+      resourceOf(t, 'AWS::Lambda::Function', id).Properties as Record<string, unknown>;
+
+    it('by default reserves the event source maximum for the snapshot and 1 for the reconcile (no overlap)', () => {
+      const t = vaultStack({}, false).template();
+      expect(fn(t, 'ImageVaultSnapshotFunction').ReservedConcurrentExecutions).toBe(10);
+      expect(fn(t, 'ImageVaultReconcileFunction').ReservedConcurrentExecutions).toBe(1);
+      // the others run rarely and briefly: unreserved
+      for (const id of [
+        'ImageVaultUpstreamFunction',
+        'ImageVaultIdentityFunction',
+        'ImageVaultScanFunction',
+      ]) {
+        expect(fn(t, id).ReservedConcurrentExecutions).toBeUndefined();
+      }
+    });
+
+    it('false: reserves nothing (an account still on the new-account quota)', () => {
+      const t = vaultStack({ reserveConcurrency: false }, false).template();
+      expect(fn(t, 'ImageVaultSnapshotFunction').ReservedConcurrentExecutions).toBeUndefined();
+      expect(fn(t, 'ImageVaultReconcileFunction').ReservedConcurrentExecutions).toBeUndefined();
+    });
+  });
+
+  describe('images that arrive without a push', () => {
+    // GIVEN two name prefixes
+    const t = vaultStack({ repositories: ['team-a/', 'payments'] }, false).template();
+    const queueTargets = (detailType: string) =>
+      Object.values(t.findResources('AWS::Events::Rule')).filter((r) =>
+        (r.Properties.EventPattern?.['detail-type'] ?? []).includes(detailType),
+      );
+
+    it.each([
+      ['ECR Pull Through Cache Action', { 'sync-status': ['SUCCESS'] }],
+      ['ECR Replication Action', { result: ['SUCCESS'] }],
+    ])('sends successful "%s" events of those repositories to the snapshot queue', (detailType, success) => {
+      const rules = queueTargets(detailType);
+      expect(rules).toHaveLength(1);
+      expect(rules[0].Properties.EventPattern).toEqual({
+        source: ['aws.ecr'],
+        'detail-type': [detailType],
+        detail: { ...success, 'repository-name': [{ prefix: 'team-a/' }, { prefix: 'payments' }] },
+      });
+      const target = rules[0].Properties.Targets[0];
+      expect(JSON.stringify(target.Arn)).toContain('ImageVaultSnapshotQueue');
+      expect(JSON.stringify(target.DeadLetterConfig.Arn)).toContain('ImageVaultSnapshotDeadLetterQueue');
     });
   });
 

@@ -125,12 +125,15 @@ describe('ImageVault upstream check', () => {
   });
 
   describe('upstreamCredentialsSecret', () => {
-    it('passes the secret ARN and grants GetSecretValue on that secret only', () => {
-      // GIVEN an imported secret
-      const built = vaultStackWithSecret();
-      const tpl = built.template();
-      expect(envOf(tpl, UPSTREAM).UPSTREAM_CREDENTIALS_SECRET).toBe(SECRET_ARN);
-      const sm = statementsOf(tpl, `${UPSTREAM}Role`).filter((s) =>
+    // GIVEN an imported secret
+    const tpl = vaultStackWithSecret().template();
+
+    it.each([
+      ['upstream check', UPSTREAM],
+      ['snapshot (base detection reads candidate bases upstream)', SNAPSHOT],
+    ])('passes the secret ARN to the %s and grants GetSecretValue on that secret only', (_, fn) => {
+      expect(envOf(tpl, fn).UPSTREAM_CREDENTIALS_SECRET).toBe(SECRET_ARN);
+      const sm = statementsOf(tpl, `${fn}Role`).filter((s) =>
         JSON.stringify(s.Action).includes('secretsmanager:'),
       );
       expect(sm).toEqual([
@@ -139,8 +142,12 @@ describe('ImageVault upstream check', () => {
           Resource: SECRET_ARN,
         }),
       ]);
-      // no other role may read it
-      expect(JSON.stringify(statementsOf(tpl, `${SNAPSHOT}Role`))).not.toContain('secretsmanager');
+    });
+
+    it('lets no other role read it', () => {
+      for (const role of ['ImageVaultReconcileRole', 'ImageVaultIdentityRole', 'ImageVaultScanRole']) {
+        expect(JSON.stringify(statementsOf(tpl, role))).not.toContain('secretsmanager');
+      }
     });
   });
 

@@ -50,6 +50,16 @@ describe('Function: snapshotConfig', () => {
     expect(config.repositories.matches('other')).toBe(false);
   });
 
+  it('reads UPSTREAM_CREDENTIALS_SECRET for base detection, none when unset or empty', () => {
+    // Prepare
+    const secret = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:upstream-AbCdEf';
+
+    // Act / Assess
+    expect(snapshotConfig({ ...BASE, UPSTREAM_CREDENTIALS_SECRET: secret }).credentialsSecret).toBe(secret);
+    expect(snapshotConfig({ ...BASE, UPSTREAM_CREDENTIALS_SECRET: '' }).credentialsSecret).toBeUndefined();
+    expect(snapshotConfig(BASE).credentialsSecret).toBeUndefined();
+  });
+
   it.each(['VAULT_BUCKET', 'ALERT_TOPIC_ARN', 'REPOSITORY_PREFIXES'])(
     'throws naming %s when it is missing',
     (name) => {
