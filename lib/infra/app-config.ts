@@ -49,6 +49,8 @@ export interface AppConfig {
   readonly provenanceTrail: ProvenanceTrailMode;
   /** Object Lock days of each provenance entry. @default the construct's (365, or objectLockDays if longer) */
   readonly provenanceRetentionDays?: number;
+  /** Reserve Lambda concurrency for the snapshot (its maximum) and the reconcile (1). */
+  readonly reserveConcurrency: boolean;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -62,6 +64,7 @@ export const CONTEXT_DEFAULTS = {
   noncurrentTransitionDays: 30,
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   vaultPrefix: '',
+  reserveConcurrency: true,
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
 };
@@ -118,6 +121,14 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
       return undefined;
     }
     return n;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = get(key);
+    if (v === undefined) return fallback;
+    if (v === true || v === 'true') return true;
+    if (v === false || v === 'false') return false;
+    problems.add(`${key} ${JSON.stringify(v)} must be true or false`);
+    return fallback;
   };
   const str = (key: string, fallback: string): string => {
     const v = get(key);
@@ -202,6 +213,8 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   const vaultPrefix = str('vaultPrefix', CONTEXT_DEFAULTS.vaultPrefix);
   checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
 
+  const reserveConcurrency = bool('reserveConcurrency', CONTEXT_DEFAULTS.reserveConcurrency);
+
   problems.throwIfAny('imagevault context (cdk.json or -c)');
   return {
     account: env.CDK_DEFAULT_ACCOUNT || undefined,
@@ -223,6 +236,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
       : {}),
     provenanceTrail,
     ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
+    reserveConcurrency,
   };
 }
 
@@ -261,6 +275,7 @@ export function addImageVaultStacks(
     upstreamCredentialsSecretArn: config.upstreamCredentialsSecretArn,
     provenanceTrail: config.provenanceTrail,
     provenanceRetentionDays: config.provenanceRetentionDays,
+    reserveConcurrency: config.reserveConcurrency,
   });
   return { vault, replica };
 }

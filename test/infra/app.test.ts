@@ -34,6 +34,7 @@ describe('app context (cdk.json)', () => {
       vaultPrefix: '',
       provenanceTrail: 'existing',
       provenanceRetentionDays: null,
+      reserveConcurrency: true,
     });
   });
 
@@ -61,7 +62,17 @@ describe('app context (cdk.json)', () => {
       noncurrentTransitionDays: 30,
       vaultPrefix: '',
       provenanceTrail: 'existing',
+      reserveConcurrency: true,
     });
+  });
+
+  it('reads reserveConcurrency as a boolean or its text (-c reserveConcurrency=false), naming a bad value', () => {
+    expect(config({ reserveConcurrency: 'false' }).reserveConcurrency).toBe(false);
+    expect(config({ reserveConcurrency: false }).reserveConcurrency).toBe(false);
+    expect(config({ reserveConcurrency: 'true' }).reserveConcurrency).toBe(true);
+    expect(problemsOf({ reserveConcurrency: 'no' })).toEqual([
+      'reserveConcurrency "no" must be true or false',
+    ]);
   });
 
   it('takes account and region from the CDK CLI (CDK_DEFAULT_*)', () => {
