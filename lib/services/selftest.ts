@@ -645,7 +645,9 @@ export class SelfTest {
       outcome =
         e instanceof StepFailure
           ? fail(e.message, e.fix)
-          : fail(message(e), FIXES[name] ?? 'run again with --verbose for details');
+          : /region is missing/i.test(message(e))
+            ? fail(message(e), "name the vault stack's region: --region (or AWS_REGION)")
+            : fail(message(e), FIXES[name] ?? 'the message says what failed');
     }
     this.record(name, outcome, (this.opts.now().getTime() - started) / 1000);
   }

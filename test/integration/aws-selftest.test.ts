@@ -638,9 +638,13 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
   });
 
   it('reports a cleanup that failed, naming what is left, and fails the run', async () => {
-    world.batchDeleteFails = 'User is not authorized to perform: ecr:BatchDeleteImage';
+    // An error that echoes a credential (as some services' messages do) is printed without it.
+    world.batchDeleteFails =
+      'User is not authorized to perform: ecr:BatchDeleteImage (request Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWxmdGVzdCJ9.c2lnbmF0dXJlc2lnbmF0dXJl)';
     const report = await run();
     const cleanup = stepOf(report, 'cleanup');
+    expect(cleanup.detail).not.toContain('eyJ');
+    expect(cleanup.detail).toContain('[REDACTED]');
     expect(cleanup.status).toBe('FAIL');
     expect(cleanup.detail).toMatch(
       /^delete tags selftest-.* of team-a\/imagevault-selftest: AccessDeniedException: User is not authorized/,
@@ -659,6 +663,18 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
       detail: 'elsewhere/selftest is not under the protected prefixes (team-a/): no snapshot would follow',
     });
     expect(ecr.commandCalls(CreateRepositoryCommand)).toHaveLength(0);
+  });
+
+  it('says to name the region when the SDK has none', async () => {
+    // The SDK's own error for a client without a region, on the first call (DescribeStacks).
+    cfn.on(DescribeStacksCommand).rejects(new Error('Region is missing'));
+    const report = await run({ region: undefined });
+    expect(report.steps[0]).toMatchObject({
+      step: 'stacks',
+      status: 'FAIL',
+      detail: 'Region is missing',
+      fix: "name the vault stack's region: --region (or AWS_REGION)",
+    });
   });
 
   it('through the CLI: a missing stack fails with exit code 1 and a JSON report, every other step skipped', async () => {
