@@ -438,14 +438,13 @@ export class SelfTest {
             ? true
             : undefined,
       );
-      if (!again) {
-        return fail(
-          `restored ${repo}:${tags[1]} with the same digest, but its snapshot did not arrive in ${seconds(this.opts.snapshotTimeoutMs)} s`,
-          "look at the snapshot queue, its dead-letter queue and the snapshot Lambda's log (or wait longer: --snapshot-timeout)",
-        );
-      }
+      // Not a failure of its own: the snapshot step already tested the event path, and whether ECR announces a tag
+      // added to an image it already holds is not verified here (no AWS account). Said, so a reader knows.
       return pass(
-        `restored ${repo}:${tags[0]} from the vault as :${tags[1]}, same digest ${r.verifiedDigest}; that push was snapshotted too`,
+        `restored ${repo}:${tags[0]} from the vault as :${tags[1]}, same digest ${r.verifiedDigest}; ` +
+          (again
+            ? 'that push was snapshotted too'
+            : `no snapshot of that push within ${seconds(this.opts.snapshotTimeoutMs)} s (if one comes after the cleanup, the snapshot Lambda finds the image gone)`),
       );
     });
 

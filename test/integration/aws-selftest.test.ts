@@ -74,8 +74,8 @@ interface World {
   repositories: Set<string>;
   alarm: { state: string; actionsEnabled: boolean; history: AlarmHistoryItem[]; publishFails?: string };
   rules: Record<string, { State: string; ScheduleExpression: string }>;
-  /** Whether the push events reach the snapshot handler. */
-  eventsFlow: boolean;
+  /** How many push events reach the snapshot handler (Infinity: all of them). */
+  eventsFlow: number;
   replication: 'replicate' | 'failed' | 'none';
   batchDeleteFails?: string;
 }
@@ -129,7 +129,8 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
       mediaType,
     ) {
       await original.call(this, reference, bytes, mediaType);
-      if (this.registry !== ecrHost || reference.startsWith('sha256:') || !world.eventsFlow) return;
+      if (this.registry !== ecrHost || reference.startsWith('sha256:') || world.eventsFlow <= 0) return;
+      world.eventsFlow--;
       const event = ecrEvent({
         id: `evt-${reference}`,
         repository: this.name,
@@ -157,7 +158,7 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
         'ImageVault-VaultReconcileSchedule-R1': { State: 'ENABLED', ScheduleExpression: 'rate(6 hours)' },
         'ImageVault-VaultUpstreamSchedule-U1': { State: 'ENABLED', ScheduleExpression: 'rate(1 hour)' },
       },
-      eventsFlow: true,
+      eventsFlow: Infinity,
       replication: 'replicate',
     };
     regionsOpened.length = 0;
@@ -495,7 +496,7 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
 
   it('fails the snapshot step when no snapshot arrives in time, says what to check, and still cleans up', async () => {
     // Prepare: the event path is broken: nothing reaches the snapshot handler.
-    world.eventsFlow = false;
+    world.eventsFlow = 0;
     const lines: string[] = [];
 
     // Act
@@ -522,6 +523,15 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
     expect(await registryDigest(report.image!.repository, report.image!.tags[0])).toBeUndefined();
     expect(world.repositories.size).toBe(0);
     expect(alarmStates()).toEqual(['ALARM', 'OK']);
+  });
+
+  it('passes the restore without the restored push’s snapshot, saying so, when that event never comes', async () => {
+    world.eventsFlow = 1;
+    const report = await run({ snapshotTimeoutMs: 1_500 });
+    expect(statuses(report)).toMatchObject({ snapshot: 'PASS', restore: 'PASS', cleanup: 'PASS' });
+    expect(stepOf(report, 'restore').detail).toMatch(
+      /same digest sha256:[0-9a-f]{64}; no snapshot of that push within 2 s \(if one comes after the cleanup/,
+    );
   });
 
   it('fails the replica step when S3 reports replication FAILED, with the fix; the rest still runs', async () => {
