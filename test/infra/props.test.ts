@@ -248,7 +248,8 @@ describe('ImageVault props', () => {
     });
 
     it('omitted: no replication alarms or dashboard widget', () => {
-      t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+      // eight alarms without replication, plus the self-test's
+      t.resourceCountIs('AWS::CloudWatch::Alarm', 9);
       const body = JSON.stringify(
         resourceOf(t, 'AWS::CloudWatch::Dashboard', 'ImageVaultDashboard').Properties,
       );
