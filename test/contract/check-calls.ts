@@ -2,10 +2,10 @@
  * Checks the AWS calls a test file recorded (./recorder.ts) against the deployed policies: each call becomes the IAM
  * requests AWS authorizes for it (./sdk-actions.ts) plus the KMS requests the service makes with the caller's
  * permissions (SSE-KMS objects, encrypted queues and topics), each evaluated as the function's role
- * (./deployment.ts). One failure lists every distinct denied request, with the call and test that made it.
+ * (./deployed-policies.ts). One failure lists every distinct denied request, with the call and test that made it.
  */
 import type { HandlerName } from '../../lib/infra/entries';
-import { testDeployment, type ContractRequest, type Deployment } from './deployment';
+import { testDeployment, type ContractRequest, type Deployment } from './deployed-policies';
 import type { RecordedCall } from './recorder';
 import { iamRequestsOf, type DeployedNames, type IamRequest } from './sdk-actions';
 

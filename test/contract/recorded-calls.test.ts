@@ -4,7 +4,7 @@
  * makes exactly the calls that need it fail (the control test: a harness that cannot fail proves nothing).
  */
 import { checkRecordedCalls, impliedKmsRequests, DeniedCallsError } from './check-calls';
-import { Deployment, testDeployment } from './deployment';
+import { Deployment, testDeployment } from './deployed-policies';
 import type { RecordedCall } from './recorder';
 import { deployedKey, iamRequestsOf, UnmappedCallError } from './sdk-actions';
 

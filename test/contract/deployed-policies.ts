@@ -1,6 +1,6 @@
 /**
  * The deployed pipeline as IAM sees it: the app's stacks synthesized, resolved for a test account and two regions
- * (./resolve.ts), and every request evaluated by a real IAM policy evaluator against the policies AWS would combine —
+ * (./resolve-templates.ts), and every request evaluated by a real IAM policy evaluator against the policies AWS would combine —
  * the caller's identity policies, the resource's own policy (bucket, queue, topic, key, function) and, for KMS, the
  * key policy — so that a missing permission fails here and not on the first deploy.
  */
@@ -12,7 +12,7 @@ import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { ImageVault, VaultReplica, type ImageVaultProps } from '../../lib/infra';
 import type { HandlerName } from '../../lib/infra/entries';
 import { newApp, PRIMARY, SECONDARY } from '../infra/support';
-import { resolveStacks, type ResolvedResource, type StackTemplate } from './resolve';
+import { resolveStacks, type ResolvedResource, type StackTemplate } from './resolve-templates';
 import type { DeployedNames } from './sdk-actions';
 
 type Statement = Record<string, unknown>;
