@@ -4,13 +4,44 @@
  * permissions (SSE-KMS objects, encrypted queues and topics), each evaluated as the function's role
  * (./deployed-policies.ts). One failure lists every distinct denied request, with the call and test that made it.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import type { HandlerName } from '../../lib/infra/entries';
-import { testDeployment, type ContractRequest, type Deployment } from './deployed-policies';
+import { Deployment, testDeployment, type ContractRequest } from './deployed-policies';
 import type { RecordedCall } from './recorder';
 import { iamRequestsOf, type DeployedNames, type IamRequest } from './sdk-actions';
 
 /** Synthesized once per test file that records calls (a synthesis takes seconds). */
 let deployment: Deployment | undefined;
+
+/**
+ * The test deployment, synthesized once per change of what it is made from and kept in the temporary directory:
+ * every test file that records calls checks them against it, and a synthesis takes seconds.
+ */
+export function cachedTestDeployment(): Deployment {
+  const root = path.resolve(__dirname, '../..');
+  const hash = createHash('sha256');
+  const files = [
+    ...readdirSync(path.join(root, 'lib/infra')).map((f) => path.join('lib/infra', f)),
+    'cdk.json',
+    'package-lock.json',
+    'test/contract/deployed-policies.ts',
+    'test/contract/resolve-templates.ts',
+  ].sort();
+  for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
+  const dir = path.join(tmpdir(), 'imagevault-contract');
+  const file = path.join(dir, `deployment-${hash.digest('hex').slice(0, 16)}.json`);
+  if (existsSync(file))
+    return new Deployment(JSON.parse(readFileSync(file, 'utf8')) as Deployment['resources']);
+  const fresh = testDeployment();
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(fresh.resources));
+  renameSync(tmp, file);
+  return fresh;
+}
 
 /** Thrown when a recorded call would be denied on AWS. */
 export class DeniedCallsError extends Error {
@@ -63,7 +94,7 @@ function principalOf(call: RecordedCall, d: Deployment): string {
 /** Evaluates every recorded call; throws DeniedCallsError listing the denied ones. */
 export async function checkRecordedCalls(
   calls: readonly RecordedCall[],
-  d: Deployment = (deployment ??= testDeployment()),
+  d: Deployment = (deployment ??= cachedTestDeployment()),
 ): Promise<{ requests: number }> {
   const names = d.names();
   const seen = new Map<string, Promise<string | undefined>>();

@@ -110,5 +110,15 @@ afterAll(async () => {
   const calls = recordedCalls();
   if (calls.length === 0) return;
   const { checkRecordedCalls } = jest.requireActual<typeof import('./check-calls')>('./check-calls');
-  await checkRecordedCalls(calls);
+  const { requests } = await checkRecordedCalls(calls);
+  // For the figures of a closing note: IMAGEVAULT_CONTRACT_SUMMARY=<file> appends one JSON line per test file.
+  const summary = process.env.IMAGEVAULT_CONTRACT_SUMMARY;
+  if (summary) {
+    const { appendFileSync } = jest.requireActual<typeof import('node:fs')>('node:fs');
+    const operations = [...new Set(calls.map((c) => `${c.principal} ${c.service}:${c.operation}`))].sort();
+    appendFileSync(
+      summary,
+      `${JSON.stringify({ file: expect.getState().testPath, calls: calls.length, requests, operations })}\n`,
+    );
+  }
 });
