@@ -9,18 +9,20 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { HandlerName } from '../../lib/infra/entries';
+import { App } from 'aws-cdk-lib';
+import { FLAG_SETS } from '../consumer/support';
 import { Deployment, testDeployment, type ContractRequest } from './deployed-policies';
 import type { RecordedCall } from './recorder';
 import { iamRequestsOf, type DeployedNames, type IamRequest } from './sdk-actions';
 
-/** Synthesized once per test file that records calls (a synthesis takes seconds). */
-let deployment: Deployment | undefined;
+/** Per feature-flag set, loaded once per test file that records calls. */
+let deployments: Array<[string, Deployment]> | undefined;
 
 /**
  * The test deployment, synthesized once per change of what it is made from and kept in the temporary directory:
  * every test file that records calls checks them against it, and a synthesis takes seconds.
  */
-export function cachedTestDeployment(): Deployment {
+export function cachedTestDeployment(flagSet: string): Deployment {
   const root = path.resolve(__dirname, '../..');
   const hash = createHash('sha256');
   const files = [
@@ -30,12 +32,13 @@ export function cachedTestDeployment(): Deployment {
     'test/contract/deployed-policies.ts',
     'test/contract/resolve-templates.ts',
   ].sort();
+  hash.update(flagSet);
   for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
   const dir = path.join(tmpdir(), 'imagevault-contract');
   const file = path.join(dir, `deployment-${hash.digest('hex').slice(0, 16)}.json`);
   if (existsSync(file))
     return new Deployment(JSON.parse(readFileSync(file, 'utf8')) as Deployment['resources']);
-  const fresh = testDeployment();
+  const fresh = testDeployment({}, new App({ context: FLAG_SETS[flagSet] }));
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}`;
   writeFileSync(tmp, JSON.stringify(fresh.resources));
@@ -94,27 +97,34 @@ function principalOf(call: RecordedCall, d: Deployment): string {
 /** Evaluates every recorded call; throws DeniedCallsError listing the denied ones. */
 export async function checkRecordedCalls(
   calls: readonly RecordedCall[],
-  d: Deployment = (deployment ??= cachedTestDeployment()),
+  only?: Deployment,
 ): Promise<{ requests: number }> {
-  const names = d.names();
+  // The constructs must hold whatever feature flags the app that uses them has (issue 10): every call is checked
+  // against the deployment synthesized under each set.
+  const targets: Array<[string, Deployment]> = only
+    ? [['given', only]]
+    : (deployments ??= Object.keys(FLAG_SETS).map((f) => [f, cachedTestDeployment(f)]));
   const seen = new Map<string, Promise<string | undefined>>();
-  for (const call of calls) {
-    const principal = principalOf(call, d);
-    for (const request of iamRequestsOf(call, names)) {
-      for (const r of [request, ...impliedKmsRequests(call, request, d, names)]) {
-        const full: ContractRequest = { principal, ...r };
-        const id = JSON.stringify(full);
-        if (seen.has(id)) continue;
-        seen.set(
-          id,
-          d
-            .evaluate(full)
-            .then((v) =>
-              v.allowed
-                ? undefined
-                : `${call.principal} (${principal}): ${r.action} on ${r.resource} — for ${call.service} ${call.operation}, in "${call.test}": ${v.explanation}`,
-            ),
-        );
+  for (const [flags, d] of targets) {
+    const names = d.names();
+    for (const call of calls) {
+      const principal = principalOf(call, d);
+      for (const request of iamRequestsOf(call, names)) {
+        for (const r of [request, ...impliedKmsRequests(call, request, d, names)]) {
+          const full: ContractRequest = { principal, ...r };
+          const id = `${flags} ${JSON.stringify(full)}`;
+          if (seen.has(id)) continue;
+          seen.set(
+            id,
+            d
+              .evaluate(full)
+              .then((v) =>
+                v.allowed
+                  ? undefined
+                  : `${call.principal} (${principal}): ${r.action} on ${r.resource} — for ${call.service} ${call.operation}, in "${call.test}"${only ? '' : `, with ${flags}`}: ${v.explanation}`,
+              ),
+          );
+        }
       }
     }
   }
