@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'node:path';
 import { version } from '../../package.json';
 import { SEVERITY_ORDER } from '../provenance/severity';
+import { parseSeconds } from '../content/timeouts';
 import { DEFAULT_PARALLEL } from '../services/defaults';
 import type { CommandContext, GlobalCommandOptions } from './context';
 
@@ -47,12 +48,13 @@ function positiveInt(v: string): number {
   return n;
 }
 
-/** A timeout in seconds: any positive number, fractions allowed (a test's 0.5 s, a slow link's 900). */
+/** A timeout in seconds, read as the Lambda functions read IMAGEVAULT_TIMEOUT (lib/content/timeouts.ts). */
 function seconds(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
+  try {
+    return parseSeconds(v, '--timeout');
+  } catch {
     throw new InvalidArgumentError('must be a number of seconds greater than 0');
-  return n;
+  }
 }
 
 function time(v: string): Date {
