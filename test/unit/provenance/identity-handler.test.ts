@@ -142,6 +142,8 @@ describe('Function: identityConfig', () => {
     expect(identityConfig({ VAULT_BUCKET: 'b', VAULT_PREFIX: '/team/vault/' })).toEqual({
       vaultBucket: 'b',
       vaultPrefix: 'team/vault',
+      // IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT unset: the defaults
+      timeouts: {},
     });
     expect(() => identityConfig({})).toThrow(/VAULT_BUCKET/);
   });

@@ -159,6 +159,8 @@ describe('Function: scanConfig', () => {
     expect(scanConfig({ VAULT_BUCKET: 'b', VAULT_PREFIX: '/team/vault/' })).toEqual({
       vaultBucket: 'b',
       vaultPrefix: 'team/vault',
+      // IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT unset: the defaults
+      timeouts: {},
     });
     expect(() => scanConfig({})).toThrow(/VAULT_BUCKET/);
   });
