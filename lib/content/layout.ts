@@ -1,16 +1,16 @@
 import type { Readable } from 'node:stream';
 import { Digest, MAX_MANIFEST_BYTES, MediaType, isManifest, verifyBytes, type Descriptor } from '../oci';
+import { BLOBS_PREFIX, INDEX_FILE, LAYOUT_FILE } from './keys';
 import type { ObjectStore } from './objectstore';
 import type { Storage } from './storage';
 import { readAll, verified } from './verify';
 
-export const LAYOUT_FILE = 'oci-layout';
-export const INDEX_FILE = 'index.json';
+export { INDEX_FILE, LAYOUT_FILE };
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
 export function blobKey(digest: string): string {
   const d = Digest.parse(digest);
-  return `blobs/${d.algorithm}/${d.hex}`;
+  return `${BLOBS_PREFIX}${d.algorithm}/${d.hex}`;
 }
 
 /**
@@ -79,8 +79,8 @@ export class OciLayout implements Storage {
   /** Every blob in the layout: digest and stored size (for verification sweeps). */
   async *blobs(): AsyncIterable<{ digest: string; size: number }> {
     for (const alg of ['sha256', 'sha512']) {
-      for await (const obj of this.store.list(`blobs/${alg}/`)) {
-        const digest = `${alg}:${obj.key.slice(`blobs/${alg}/`.length)}`;
+      for await (const obj of this.store.list(`${BLOBS_PREFIX}${alg}/`)) {
+        const digest = `${alg}:${obj.key.slice(`${BLOBS_PREFIX}${alg}/`.length)}`;
         if (Digest.isValid(digest)) yield { digest, size: obj.size };
       }
     }

@@ -11,20 +11,15 @@ import {
   validateTag,
   type Descriptor,
 } from '../oci';
+import { REFERRERS_PREFIX, REPOSITORIES_PREFIX } from './keys';
 import { OciLayout, REF_NAME } from './layout';
 import { canSweepLeftovers, ObjectExistsError, type Leftover, type ObjectStore } from './objectstore';
 import type { ReferrerLister, Storage } from './storage';
 
-/*
- * Key layout. The top level is a valid OCI image layout (oci-layout, index.json, blobs/<alg>/<hex>) so that
- * `skopeo copy oci:DIR:REPO:TAG` reads a directory vault and `aws s3 sync` of a bucket gives the same thing.
- * imagevault's own records live under imagevault/. `_` starts no valid repository path component, so
- * `<repository>/_tags` can never collide with a repository name.
- */
-const META = 'imagevault';
+/* Key layout: ./keys.ts. */
 export const REPOSITORY_ANNOTATION = 'io.imagevault.repository';
 
-const repoPrefix = (repository: string) => `${META}/repositories/${repository}/`;
+const repoPrefix = (repository: string) => `${REPOSITORIES_PREFIX}${repository}/`;
 const tagPrefix = (repository: string, tag: string) => `${repoPrefix(repository)}_tags/${tag}/`;
 /** Where the record of (repository, digest) lives; provenance records name it. */
 export const imageKey = (repository: string, digest: string) => {
@@ -33,7 +28,7 @@ export const imageKey = (repository: string, digest: string) => {
 };
 const referrersPrefix = (subject: string) => {
   const d = Digest.parse(subject);
-  return `${META}/referrers/${d.algorithm}/${d.hex}/`;
+  return `${REFERRERS_PREFIX}${d.algorithm}/${d.hex}/`;
 };
 
 /** Where an observation came from: the CLI, an ECR push event, a reconcile pass. */
@@ -203,6 +198,26 @@ export class Vault implements Storage, ReferrerLister {
   }
 
   /**
+   * A tag's newest observation — of a push or a delete, unless `action` says which — or, with `at`, the newest
+   * observed at or before that time; undefined when there is none. The one way to ask what a tag is (or was) in
+   * the vault: the history's order (observation time, then record time) decides, not the order of the writes.
+   */
+  async latest(
+    repository: string,
+    tag: string,
+    options: { action?: TagObservation['action']; at?: Date } = {},
+  ): Promise<TagObservation | undefined> {
+    const when = options.at?.getTime();
+    return (await this.history(repository, tag))
+      .filter(
+        (o) =>
+          (options.action === undefined || o.action === options.action) &&
+          (when === undefined || Date.parse(o.observedAt) <= when),
+      )
+      .pop();
+  }
+
+  /**
    * What a tag pointed at, now or at `at`: the last push observed at or before that time. A tag whose last
    * observation is a delete still resolves to what it pointed at before — that is what a restore wants.
    */
@@ -235,7 +250,7 @@ export class Vault implements Storage, ReferrerLister {
   async repositories(): Promise<string[]> {
     const out: string[] = [];
     const walk = async (path: string): Promise<void> => {
-      const dirs = await this.store.listDirs(`${META}/repositories/${path}`);
+      const dirs = await this.store.listDirs(`${REPOSITORIES_PREFIX}${path}`);
       if (dirs.includes('_tags') || dirs.includes('_images')) out.push(path.replace(/\/$/, ''));
       for (const d of dirs) if (!d.startsWith('_')) await walk(`${path}${d}/`);
     };
@@ -286,7 +301,7 @@ export class Vault implements Storage, ReferrerLister {
     const manifests: Descriptor[] = [];
     for (const repository of await this.repositories()) {
       for (const tag of await this.tags(repository)) {
-        const last = (await this.history(repository, tag)).pop();
+        const last = await this.latest(repository, tag);
         if (!last || last.action !== 'push') continue;
         const d = last.descriptor;
         const entry: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { UPSTREAM_PREFIX } from '../content/keys';
 import { ObjectExistsError, type ObjectStore } from '../content/objectstore';
 import { Digest, Reference } from '../oci';
 
@@ -18,7 +19,7 @@ import { Digest, Reference } from '../oci';
  * The reference is encoded as a path (registry host[:port], then the validated repository and tag), which is
  * readable in `aws s3 ls` and safe as a key: neither part can hold `..`, `?` or `_`-leading components.
  */
-const UPSTREAM = 'imagevault/upstream';
+const UPSTREAM = UPSTREAM_PREFIX.replace(/\/$/, '');
 
 export const UpstreamObservationSchema = z.object({
   reference: z.string(),

@@ -269,7 +269,7 @@ export async function baseUsers(vault: Vault): Promise<Map<string, BaseUser[]>> 
   for (const repository of await vault.repositories()) {
     const current = new Set<string>();
     for (const tag of await vault.tags(repository)) {
-      const last = (await vault.history(repository, tag)).pop();
+      const last = await vault.latest(repository, tag);
       if (last?.action === 'push') current.add(last.descriptor.digest); // a deleted tag is not in use
     }
     for (const record of await vault.images(repository)) {
@@ -510,7 +510,7 @@ export class UpstreamWatcher {
       const { repository, digest } = group[0];
       const tags: string[] = [];
       for (const tag of await vault.tags(repository)) {
-        const latest = (await vault.history(repository, tag)).filter((o) => o.action === 'push').pop();
+        const latest = await vault.latest(repository, tag, { action: 'push' });
         if (latest?.descriptor.digest === digest) tags.push(tag);
       }
       out.push({

@@ -400,7 +400,7 @@ export async function recordProvenance(
   digest: string,
   options: RecordProvenanceOptions = {},
 ): Promise<RecordProvenanceResult> {
-  const log = new ProvenanceLog(vault.store, { retention: options.retention });
+  const log = ProvenanceLog.of(vault, { retention: options.retention });
   let statement: ProvenanceStatement | undefined;
   // Built on the digest's newest entry; again on the log as it is then if another writer appended first.
   const { entry, appended } = await log.appendFor(
@@ -478,7 +478,7 @@ export async function refreshProvenance(
   repository: string,
   options: RefreshProvenanceOptions = {},
 ): Promise<RefreshProvenanceResult> {
-  const log = new ProvenanceLog(vault.store);
+  const log = ProvenanceLog.of(vault);
   const now = options.now ?? new Date();
   const since = new Date(now.getTime() - (options.lookbackDays ?? 7) * 86_400_000);
   let checked = 0;

@@ -36,7 +36,7 @@ export async function applyPending(
   digest: string,
   options: EnrichOptions = {},
 ): Promise<{ entry?: LogEntry; appended: boolean }> {
-  const log = new ProvenanceLog(vault.store, { retention: options.retention });
+  const log = ProvenanceLog.of(vault, { retention: options.retention });
   const { entry, appended } = await log.appendFor(
     repository,
     digest,

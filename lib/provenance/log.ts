@@ -7,6 +7,7 @@ import {
   type ObjectVersion,
   type Retention,
 } from '../content';
+import { PROVENANCE_PREFIX } from '../content/keys';
 import { Digest, validateRepository } from '../oci';
 import { canonicalHash } from './canonical';
 import { LogContentionError, ProvenanceError } from './errors';
@@ -24,7 +25,6 @@ import type { LogEntry, ProvenanceStatement } from './types';
  * is `@log`, not `_log`: Athena (Hive) skips paths starting with `_` or `.` as hidden, and the Glue table over this
  * prefix must see the log — while the pending identities and scans, which are not log rows, are meant to stay hidden.
  */
-export const PROVENANCE_PREFIX = 'imagevault/provenance/';
 const SEQ_DIGITS = 10;
 /** Appends retried when another writer takes the same sequence number; a handful covers any real contention. */
 const APPEND_ATTEMPTS = 5;
@@ -119,6 +119,11 @@ export interface ProvenanceLogOptions {
  * same digest; the newest entry for a digest is its current record.
  */
 export class ProvenanceLog {
+  /** The provenance logs of a vault: the one way to open them. */
+  static of(vault: { readonly store: ObjectStore }, options: ProvenanceLogOptions = {}): ProvenanceLog {
+    return new ProvenanceLog(vault.store, options);
+  }
+
   constructor(
     readonly store: ObjectStore,
     readonly options: ProvenanceLogOptions = {},

@@ -107,7 +107,7 @@ export class Reconciler {
   /** refreshProvenance over every protected repository's log; a failure is logged, not fatal to the run. */
   private async refreshProvenance(now: Date): Promise<number> {
     let appended = 0;
-    const log = new ProvenanceLog(this.deps.vault.store);
+    const log = ProvenanceLog.of(this.deps.vault);
     for (const repository of await log.repositories()) {
       if (!this.repositories.matches(repository)) continue;
       try {
@@ -218,7 +218,7 @@ export class Reconciler {
         time: now,
       });
     for (const tag of image.imageTags ?? []) {
-      const latest: TagObservation | undefined = (await vault.history(repo.name, tag)).pop();
+      const latest: TagObservation | undefined = await vault.latest(repo.name, tag);
       if (latest?.action === 'push' && latest.descriptor.digest === digest) continue;
       // Enqueued so the history records the tag at its current digest (and the image is snapshotted if missing).
       events.push(event(tag));
@@ -250,7 +250,7 @@ export class Reconciler {
     let count = 0;
     for (const tag of await vault.tags(repo.name)) {
       if (ecrTags.has(tag)) continue;
-      const last = (await vault.history(repo.name, tag)).pop();
+      const last = await vault.latest(repo.name, tag);
       if (last?.action !== 'push') continue;
       await vault.recordTag({
         repository: repo.name,

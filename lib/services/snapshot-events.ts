@@ -364,7 +364,7 @@ export class SnapshotEvents {
   private async tagsAt(repository: string, digest: string): Promise<string[]> {
     const out: string[] = [];
     for (const tag of await this.deps.vault.tags(repository)) {
-      const last = (await this.deps.vault.history(repository, tag)).pop();
+      const last = await this.deps.vault.latest(repository, tag);
       if (last?.action === 'push' && last.descriptor.digest === digest) out.push(tag);
     }
     return out;

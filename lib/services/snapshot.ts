@@ -118,9 +118,7 @@ export class Snapshotter {
       // The entry this observation follows in time order. A snapshot that resolved the tag later may have finished
       // (and recorded) first; comparing with it would hide that the tag pointed here in between.
       const at = Date.parse(observedAt);
-      const last = (await this.vault.history(ref.repository, tag))
-        .filter((o) => Date.parse(o.observedAt) <= at)
-        .pop();
+      const last = await this.vault.latest(ref.repository, tag, { at: new Date(at) });
       if (
         request.alwaysRecord ||
         !last ||
@@ -168,7 +166,7 @@ export class Snapshotter {
     recorded: TagObservation,
   ): Promise<TagObservation | undefined> {
     try {
-      const latest = (await this.vault.history(repository, tag)).filter((o) => o.action === 'push').pop();
+      const latest = await this.vault.latest(repository, tag, { action: 'push' });
       if (latest && latest.observedAt > recorded.observedAt) return undefined;
       const now = await repo.resolve(tag);
       if (now.digest === recorded.descriptor.digest) return undefined;

@@ -18,7 +18,7 @@ export async function listCommand(ctx: CommandContext, repository?: string): Pro
   validateRepository(repository);
   const tags: { tag: string; digest: string; action: string; observedAt: string }[] = [];
   for (const tag of await vault.tags(repository)) {
-    const last = (await vault.history(repository, tag)).pop();
+    const last = await vault.latest(repository, tag);
     if (last)
       tags.push({
         tag,

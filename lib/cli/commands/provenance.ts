@@ -107,7 +107,7 @@ export async function provenanceShow(
 ): Promise<ProvenanceShowReport> {
   const { repository, tag, digest: given } = parseVaultRef(spec);
   const digest = given ?? (await vault.resolveTag(repository, tag ?? 'latest')).descriptor.digest;
-  const entry = await new ProvenanceLog(vault.store).latest(repository, digest);
+  const entry = await ProvenanceLog.of(vault).latest(repository, digest);
   const statement = entry?.statement ?? (await buildProvenance(vault, repository, digest, { now }));
   const status = identityStatusAt(statement.predicate, now);
   return {
@@ -142,7 +142,7 @@ export async function provenanceList(
   filter: ProvenanceListFilter = {},
   now = new Date(),
 ): Promise<ProvenanceListRow[]> {
-  const log = new ProvenanceLog(vault.store);
+  const log = ProvenanceLog.of(vault);
   const since = filter.since ? new Date(filter.since) : undefined;
   if (since && Number.isNaN(since.getTime()))
     throw new Error(`--since "${filter.since}" is not a valid time`);
@@ -208,7 +208,7 @@ function rowOf(e: LogEntry, now: Date): ProvenanceListRow {
 }
 
 export async function provenanceVerify(vault: Vault, repository?: string): Promise<ChainReport[]> {
-  const log = new ProvenanceLog(vault.store);
+  const log = ProvenanceLog.of(vault);
   const repos = repository ? [repository] : await log.repositories();
   const out: ChainReport[] = [];
   for (const r of repos) out.push(await log.verify(r));
