@@ -1,4 +1,4 @@
-import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -291,6 +291,27 @@ export class ImageVault extends Construct {
       masterKey: this.messagingKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one, and enforceSSL's holds only a Deny: without this Allow no alarm
+    // could publish. CloudWatch publishes as its service principal, on behalf of an alarm of this account and region.
+    this.alertTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alertTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
     for (const email of props.alertEmails ?? []) {
       this.alertTopic.addSubscription(new subscriptions.EmailSubscription(email));
     }
