@@ -666,6 +666,9 @@ export class ImageVault extends Construct {
     );
     this.grantProvenanceLock(role);
     this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    // Lambda sends a failed event to the DLQ with the function's role (which CDK grants sqs:SendMessage); the queue
+    // is encrypted, so SQS asks the messaging key for a data key on the role's behalf.
+    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
       [this.provenanceKeys, options.eventsReason],
