@@ -125,7 +125,9 @@ export interface ImageVaultProps extends VaultStorageProps {
   /**
    * Credentials for private upstream registries: a secret whose string is JSON keyed by registry host,
    * `{"<host>": {"username": "...", "password": "..."} | {"token": "..."}}`. The upstream Lambda may read this
-   * secret only (and decrypt it through Secrets Manager with its key).
+   * secret only (and decrypt it through Secrets Manager with its key). A secret encrypted with a customer managed
+   * key must carry it: import it with `Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey })`,
+   * or the Lambdas get no `kms:Decrypt` and cannot read it.
    *
    * @default - none: upstream registries are asked anonymously
    */
@@ -681,7 +683,21 @@ export class ImageVault extends Construct {
    * own key).
    */
   private grantUpstreamCredentials(role: iam.IRole, props: ImageVaultProps): void {
-    props.upstreamCredentialsSecret?.grantRead(role);
+    const secret = props.upstreamCredentialsSecret;
+    if (!secret) return;
+    secret.grantRead(role);
+    // Secrets Manager decrypts with the reader's permissions. The secret's grantRead puts kms:Decrypt only into the
+    // key's policy, which an imported key does not let CDK change (the grant was silently lost): grant it to the role.
+    if (secret.encryptionKey)
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [secret.encryptionKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+          },
+        }),
+      );
   }
 
   /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */
