@@ -149,12 +149,13 @@ export async function evaluate(deployment: Deployment, call: Call): Promise<Deci
         ? `no identity policy of ${role.resource.logicalId} allows it`
         : `a service principal has no identity policies`,
       resourcePolicies.length > 0
-        ? `the resource policy (${[...new Set(resourcePolicies.map((p) => p.source))].join(', ')}) ${
-            call.action.startsWith('kms:') && allows.length > 0
-              ? 'lets IAM policies count only through the account root, and'
-              : ''
-          } allows it only for others`
+        ? `no statement of the resource policy (${[...new Set(resourcePolicies.map((p) => p.source))].join(', ')}) allows it`
         : `${holder} has no resource policy`,
+      ...(call.action.startsWith('kms:')
+        ? [
+            'a key policy must allow it itself, or let the account root delegate it to an identity policy that does',
+          ]
+        : []),
     ];
     if (allows.length > 0) parts.push(`statements that matched but did not suffice: ${allows.join('; ')}`);
     if (role && role.managedPolicyArns.length > 0)
