@@ -164,12 +164,9 @@ const eventSourceToQueue: Walker = (d) =>
       {
         walk: 'event source → queue',
         name: `event source ${short(m)}: function ${short(fn)} polls queue ${q ? short(q) : source} as its role`,
-        calls: [
-          'sqs:ReceiveMessage',
-          'sqs:DeleteMessage',
-          'sqs:GetQueueAttributes',
-          'sqs:ChangeMessageVisibility',
-        ].flatMap((action) => withKms(d, { principal: role, action, resource: source })),
+        calls: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].flatMap((action) =>
+          withKms(d, { principal: role, action, resource: source }),
+        ),
       },
     ];
   });
