@@ -7,6 +7,9 @@ module.exports = {
   // sources, test/consumer/package.test.ts runs it against the packed package.
   moduleNameMapper: { '^imagevault/constructs$': '<rootDir>/lib/infra/constructs' },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Records the AWS calls of the Lambda handlers and the CLI's reader paths, and checks them against the deployed
+  // IAM policies (test/contract).
+  setupFilesAfterEnv: ['<rootDir>/test/contract/setup.ts'],
   globalSetup: '<rootDir>/test/testbed/global-setup.ts',
   globalTeardown: '<rootDir>/test/testbed/global-teardown.ts',
   testTimeout: 120000,

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { measureDurability, pushSmallBlobs, SMALL_LAYERS, type DurabilityRow } from './durability';
 import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
 import {
   CommandError,
@@ -98,6 +99,8 @@ interface Startup {
 /** A measurement slower than this (0.5 MiB/s, plus 2 minutes) is a hang, not a result. */
 const timeoutFor = (img: BenchImage) => 120 + (2 * img.bytes) / MiB;
 const RSS_TARGET = 1.2;
+/** Snapshots each way for the cost of durable writes: cheap ones, so at least this many whatever --runs says. */
+const DURABILITY_RUNS = 5;
 
 function int(v: string): number {
   const n = Number(v);
@@ -448,7 +451,29 @@ function table(header: string[], body: string[][], right: Set<number>): string {
   return [line(header), rule, ...body.map(line)].join('\n');
 }
 
-function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[], start: Startup): string {
+function durabilityTable(rows: DurabilityRow[]): string {
+  return table(
+    ['durable directory writes (median)', 'blobs', 'MiB', 'durable s', 'without syncs s', 'ratio'],
+    rows.map((r) => [
+      r.scenario,
+      String(r.blobs),
+      (r.bytes / MiB).toFixed(1),
+      r.durableSeconds.toFixed(3),
+      r.unsyncedSeconds.toFixed(3),
+      `${r.ratio.toFixed(2)}×`,
+    ]),
+    new Set([1, 2, 3, 4, 5]),
+  );
+}
+
+function report(
+  opts: Options,
+  images: BenchImage[],
+  rows: Row[],
+  rss: RssRatio[],
+  start: Startup,
+  durability: DurabilityRow[],
+): string {
   const f0 = (n: number) => n.toFixed(0);
   const scenario = (r: Row) =>
     `${r.op} ${r.image} ${r.op === 'snapshot' ? `→ ${r.store === 'dir' ? 'dir' : 'S3'}` : `from ${r.store === 'dir' ? 'dir' : 'S3'}`}`;
@@ -504,6 +529,9 @@ function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[
       : []),
     'Every restore goes into an empty registry and is checked: the digest the registry reports equals the original.',
     `Before the runs, one untimed round over ${images[2].id} makes the CLI's code cache, as any earlier use would.`,
+    `Durable writes: the same snapshot (in this process, library calls) into a fresh directory vault with the store's`,
+    `syncs (file before rename, directory after) and without them (unsafe; exists only for this measurement),`,
+    `alternating, ${durability[0]?.runs ?? DURABILITY_RUNS} each way; ratio = durable / without (1.00× = free).`,
   ];
   const startTable = table(
     ['start-up (whole process, median)', 'seconds', 'target'],
@@ -519,7 +547,7 @@ function report(opts: Options, images: BenchImage[], rows: Row[], rss: RssRatio[
     ],
     new Set([1]),
   );
-  return `\n${main}\n\n${rssTable}\n\n${startTable}\n\n${notes.join('\n')}\n`;
+  return `\n${main}\n\n${rssTable}\n\n${startTable}\n\n${durabilityTable(durability)}\n\n${notes.join('\n')}\n`;
 }
 
 async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Promise<void> {
@@ -569,8 +597,30 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
     log(`run ${r + 1} of ${opts.runs}`);
     for (const img of images) await round(ctx, img, r);
   }
+  const durabilityRuns = Math.max(DURABILITY_RUNS, opts.runs);
+  log(
+    `durable writes: ${images[2].id} and ${SMALL_LAYERS} small layers, ${durabilityRuns} snapshots each way`,
+  );
+  const durability = [
+    await measureDurability(
+      `1 × ${opts.refMib} MiB layer`,
+      `${tb.registry}/bench/${images[2].id}:${TAG}`,
+      work,
+      durabilityRuns,
+    ),
+    await measureDurability(
+      `${SMALL_LAYERS} × 8 KiB layers`,
+      await pushSmallBlobs(tb.registry, work),
+      work,
+      durabilityRuns,
+    ),
+  ];
+  for (const d of durability)
+    log(
+      `  ${d.scenario}: durable ${d.durableSeconds.toFixed(3)} s, without syncs ${d.unsyncedSeconds.toFixed(3)} s`,
+    );
   const { rows, rss } = summarize(opts, images, ctx.samples);
-  process.stdout.write(report(opts, images, rows, rss, start));
+  process.stdout.write(report(opts, images, rows, rss, start, durability));
   log(`measured in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   if (opts.json) {
@@ -596,6 +646,7 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
       rows,
       rssRatios: rss,
       startup: start,
+      durability,
       samples: ctx.samples,
     };
     writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);

@@ -1,6 +1,7 @@
 import { RepositoryFilter } from '../lib/aws/events';
 import type { CandidateBases } from '../lib/drift/base';
 import { Reference } from '../lib/oci/reference';
+import { TimeoutSettingError, timeoutsFromEnv, type Timeouts } from '../lib/content/timeouts';
 import type { LogRetention } from '../lib/provenance/log';
 
 /**
@@ -159,6 +160,20 @@ export function provenanceRetention(env: Env = process.env): LogRetention | unde
   return { mode, days: integer('PROVENANCE_LOCK_DAYS', 1, 1, env) };
 }
 
+/**
+ * IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT, in seconds, read as the CLI reads them (lib/content/timeouts.ts):
+ * how long a registry or S3 request may wait for its answer (default 300), and the longest pause mid-body (default
+ * 60). Unset in the stacks (the defaults fit a Lambda); set them on a function to fail faster on a hung endpoint.
+ */
+export function timeouts(env: Env = process.env): Timeouts {
+  try {
+    return timeoutsFromEnv(env);
+  } catch (e) {
+    if (!(e instanceof TimeoutSettingError)) throw e;
+    throw new ConfigError(e.setting, `must be a number of seconds greater than 0, got "${e.value}"`);
+  }
+}
+
 /** What both functions read. */
 export interface CommonConfig {
   readonly vaultBucket: string;
@@ -166,6 +181,8 @@ export interface CommonConfig {
   readonly vaultPrefix: string;
   readonly alertTopicArn: string;
   readonly repositories: RepositoryFilter;
+  /** Registry and S3 request and idle timeouts. @default the clients' (300 s, 60 s) */
+  readonly timeouts: Timeouts;
 }
 
 export interface SnapshotConfig extends CommonConfig {
@@ -202,13 +219,15 @@ function commonConfig(env: Env): CommonConfig {
     vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
     alertTopicArn: topicArn('ALERT_TOPIC_ARN', env),
     repositories: repositoryFilter('REPOSITORY_PREFIXES', env),
+    timeouts: timeouts(env),
   };
 }
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
  * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none), UPSTREAM_CREDENTIALS_SECRET (default none:
- * other registries anonymously), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (default none).
+ * other registries anonymously), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (default none), IMAGEVAULT_TIMEOUT and
+ * IMAGEVAULT_IDLE_TIMEOUT (default: the clients').
  */
 export function snapshotConfig(env: Env = process.env): SnapshotConfig {
   const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
@@ -223,8 +242,8 @@ export function snapshotConfig(env: Env = process.env): SnapshotConfig {
 }
 
 /**
- * The common variables, QUEUE_URL, GRACE_PERIOD_SECONDS (default 900), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS
- * (default none).
+ * The common variables (IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT among them), QUEUE_URL, GRACE_PERIOD_SECONDS
+ * (default 900), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (default none).
  */
 export function reconcileConfig(env: Env = process.env): ReconcileConfig {
   return {
@@ -244,11 +263,13 @@ export interface UpstreamConfig {
   readonly credentialsSecret?: string;
   /** The ECR host quoted in alerts. @default derived from the function's ARN at invocation */
   readonly ecrRegistry?: string;
+  /** Registry and S3 request and idle timeouts. @default the clients' (300 s, 60 s) */
+  readonly timeouts: Timeouts;
 }
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, UPSTREAM_CREDENTIALS_SECRET (optional),
- * ECR_REGISTRY (optional).
+ * ECR_REGISTRY (optional), IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional).
  */
 export function upstreamConfig(env: Env = process.env): UpstreamConfig {
   const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
@@ -265,6 +286,7 @@ export function upstreamConfig(env: Env = process.env): UpstreamConfig {
     alertTopicArn: topicArn('ALERT_TOPIC_ARN', env),
     ...(secret !== '' ? { credentialsSecret: secret } : {}),
     ...(registry !== '' ? { ecrRegistry: registry } : {}),
+    timeouts: timeouts(env),
   };
 }
 
@@ -274,21 +296,27 @@ export interface IdentityConfig {
   readonly vaultPrefix: string;
   /** Object Lock on provenance entries. @default none */
   readonly provenanceRetention?: LogRetention;
+  /** S3 request and idle timeouts. @default the S3 store's (300 s, 60 s) */
+  readonly timeouts: Timeouts;
 }
 
-/** VAULT_BUCKET, VAULT_PREFIX (may be empty), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (optional). */
+/**
+ * VAULT_BUCKET, VAULT_PREFIX (may be empty), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (optional),
+ * IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional).
+ */
 export function identityConfig(env: Env = process.env): IdentityConfig {
   return {
     vaultBucket: requiredString('VAULT_BUCKET', env),
     vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
     provenanceRetention: provenanceRetention(env),
+    timeouts: timeouts(env),
   };
 }
 
 /** The scan function reads what the identity function reads. */
 export type ScanConfig = IdentityConfig;
 
-/** VAULT_BUCKET, VAULT_PREFIX (may be empty), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (optional). */
+/** What identityConfig reads. */
 export function scanConfig(env: Env = process.env): ScanConfig {
   return identityConfig(env);
 }

@@ -4,7 +4,9 @@
  * record, kept pending until it does. The work is lib/services/identity-events; this wires the vault. Returns
  * `{status: 'joined' | 'pending' | 'ignored', repository, digest}`.
  *
- * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), POWERTOOLS_SERVICE_NAME.
+ * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS, IMAGEVAULT_TIMEOUT,
+ * IMAGEVAULT_IDLE_TIMEOUT (optional, seconds; unset: 300 and 60: the vault's S3 requests) (see ./config),
+ * POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { S3ObjectStore } from '../lib/content/s3';
@@ -15,7 +17,9 @@ import { identityConfig } from './config';
 const config = identityConfig();
 
 export const handler = createIdentityHandler({
-  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  vault: new Vault(
+    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+  ),
   logger: new Logger(),
   retention: config.provenanceRetention,
 });

@@ -5,7 +5,8 @@
  * summary {mode, repositories, images, enqueued, gaps, deleted, recent, provenanceUpdated}.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, QUEUE_URL, GRACE_PERIOD_SECONDS,
- * PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config), AWS_REGION (set by Lambda), POWERTOOLS_SERVICE_NAME.
+ * PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS, IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT (see ./config), AWS_REGION (set
+ * by Lambda), POWERTOOLS_SERVICE_NAME. The two timeouts (seconds; unset: 300 and 60) bound the vault's S3 requests.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ECRClient } from '@aws-sdk/client-ecr';
@@ -23,7 +24,9 @@ const logger = new Logger();
 const reconciler = new Reconciler({
   ecr: new ECRClient({}),
   queue: new SqsEventQueue(new SQSClient({}), config.queueUrl),
-  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  vault: new Vault(
+    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+  ),
   publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
   region: requiredString('AWS_REGION'),
   repositories: config.repositories,

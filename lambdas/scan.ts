@@ -5,7 +5,8 @@
  * lib/services/scan-events; this wires the vault and ECR. Returns `{status: 'joined' | 'pending' | 'ignored',
  * repository, digest}`.
  *
- * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see ./config),
+ * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS, IMAGEVAULT_TIMEOUT,
+ * IMAGEVAULT_IDLE_TIMEOUT (optional, seconds; unset: 300 and 60: the vault's S3 requests) (see ./config),
  * POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -19,7 +20,9 @@ import { scanConfig } from './config';
 const config = scanConfig();
 
 export const handler = createScanHandler({
-  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  vault: new Vault(
+    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+  ),
   // The function's own region: EventBridge delivers a region's scan events to that region's rules.
   findings: new EcrScanFindings({ client: new ECRClient({}) }),
   logger: new Logger(),

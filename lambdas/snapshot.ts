@@ -3,8 +3,9 @@
  * record processed by lib/services/snapshot-events; failures come back as batchItemFailures.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT,
- * METRICS_PER_REPOSITORY, CANDIDATE_BASES, UPSTREAM_CREDENTIALS_SECRET, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS (see
- * ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+ * METRICS_PER_REPOSITORY, CANDIDATE_BASES, UPSTREAM_CREDENTIALS_SECRET, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS,
+ * IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+ * The two timeouts (seconds; unset: 300 and 60) bound every registry and S3 request, as the CLI's do.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -33,9 +34,11 @@ const credentials = ecrCredentials({
 });
 
 export const handler = createSnapshotHandler({
-  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  vault: new Vault(
+    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+  ),
   // One set of clients per execution environment: connections and tokens are reused across invocations.
-  registries: new Registries({ credentials }),
+  registries: new Registries({ credentials, ...config.timeouts }),
   publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
   logger,
   metrics,

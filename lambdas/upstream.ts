@@ -4,7 +4,9 @@
  * work is lib/services/upstream-check; this wires the real clients. Returns the check summary.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, UPSTREAM_CREDENTIALS_SECRET (optional: anonymous
- * without it), ECR_REGISTRY (optional: derived from the function ARN) (see ./config), POWERTOOLS_SERVICE_NAME.
+ * without it), ECR_REGISTRY (optional: derived from the function ARN), IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT
+ * (optional, seconds; unset: 300 and 60: every registry and S3 request, as the CLI's) (see ./config),
+ * POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -25,10 +27,13 @@ const credentials = config.credentialsSecret
   : async () => undefined;
 
 export const handler = createUpstreamCheckHandler({
-  vault: new Vault(new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix })),
+  vault: new Vault(
+    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+  ),
   publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
   store: `s3://${config.vaultBucket}${config.vaultPrefix ? `/${config.vaultPrefix}` : ''}`,
   credentials,
+  timeouts: config.timeouts,
   registry: config.ecrRegistry,
   logger,
 });

@@ -1,5 +1,11 @@
 import type { Vault } from '../content';
 import { openVault } from '../content/open';
+import {
+  IDLE_TIMEOUT_VARIABLE,
+  TimeoutSettingError,
+  timeoutsFromEnv,
+  type Timeouts,
+} from '../content/timeouts';
 import { dockerConfigCredentials, type CredentialProvider } from '../registry';
 import { Registries, type RepositoryControl } from '../services';
 import { UsageError } from './exit';
@@ -46,29 +52,37 @@ export function cliContext(opts: GlobalCommandOptions): CommandContext {
       (registries ??= new Registries({
         insecure: opts.insecure,
         credentials: registryCredentials(),
-        requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
-        idleTimeoutMs: idleTimeoutMs(),
+        ...timeoutsOf(opts),
         // A note (a registry without the referrers API), not an error: said with the progress, on stderr.
         warn:
           progressMode(opts) === 'none'
             ? () => undefined
             : (line) => process.stderr.write(`imagevault: ${line}\n`),
       })),
-    vault: () => (vault ??= openVault(opts.store)),
+    vault: () => (vault ??= openVault(opts.store, { timeouts: timeoutsOf(opts) })),
   };
 }
 
 /**
- * IMAGEVAULT_IDLE_TIMEOUT: seconds a registry's response body may stall before it fails (and a download resumes).
- * An environment variable only: it is a knob for a slow or flaky link, not something a command line needs to say.
+ * IMAGEVAULT_IDLE_TIMEOUT: seconds a response body may stall before it fails (and a download resumes). An environment
+ * variable only: it is a knob for a slow or flaky link, not something a command line needs to say. Read as the
+ * Lambda functions read it (lib/content/timeouts.ts); a bad value is a usage error.
  */
 export function idleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const v = env.IMAGEVAULT_IDLE_TIMEOUT;
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`IMAGEVAULT_IDLE_TIMEOUT must be a number of seconds greater than 0, got "${v}"`);
-  return n * 1000;
+  try {
+    return timeoutsFromEnv({ [IDLE_TIMEOUT_VARIABLE]: env[IDLE_TIMEOUT_VARIABLE] }).idleTimeoutMs;
+  } catch (e) {
+    throw e instanceof TimeoutSettingError ? new UsageError(e.message) : e;
+  }
+}
+
+/** The timeouts of a run: --timeout (or IMAGEVAULT_TIMEOUT, which commander reads for it) and IMAGEVAULT_IDLE_TIMEOUT. */
+export function timeoutsOf(opts: GlobalCommandOptions): Timeouts {
+  const idle = idleTimeoutMs();
+  return {
+    ...(opts.timeout !== undefined ? { requestTimeoutMs: opts.timeout * 1000 } : {}),
+    ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
+  };
 }
 
 /**

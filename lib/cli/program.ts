@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'node:path';
 import { version } from '../../package.json';
 import { SEVERITY_ORDER } from '../provenance/severity';
+import { parseSeconds } from '../content/timeouts';
 import { DEFAULT_PARALLEL } from '../services/defaults';
 import type { CommandContext, GlobalCommandOptions } from './context';
 
@@ -47,12 +48,13 @@ function positiveInt(v: string): number {
   return n;
 }
 
-/** A timeout in seconds: any positive number, fractions allowed (a test's 0.5 s, a slow link's 900). */
+/** A timeout in seconds, read as the Lambda functions read IMAGEVAULT_TIMEOUT (lib/content/timeouts.ts). */
 function seconds(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
+  try {
+    return parseSeconds(v, '--timeout');
+  } catch {
     throw new InvalidArgumentError('must be a number of seconds greater than 0');
-  return n;
+  }
 }
 
 function time(v: string): Date {
@@ -213,7 +215,52 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
   registerBaseCommand(program, context, load);
   registerDriftCommand(program, context, load);
   registerProvenanceCommand(program, context, load);
+  registerAwsCommand(program, context, load);
   return program;
+}
+
+/** `imagevault aws selftest`: after `cdk deploy`, checks the deployment end to end and cleans up after itself. */
+export function registerAwsCommand(
+  program: Command,
+  context: ContextSource,
+  load: CommandsLoader = importCommands,
+): void {
+  const aws = examples(
+    program.command('aws').description('The AWS deployment (the CDK app): check it.'),
+    'imagevault aws selftest',
+  );
+  examples(
+    aws
+      .command('selftest')
+      .description(
+        'push a tiny test image to a scratch ECR repository, wait for its snapshot in the vault and the replica, ' +
+          'restore it, send a test alert, check the schedules; report each step PASS/FAIL/SKIP with the fix, ' +
+          'remove the test image (exit 1 when a step failed)',
+      )
+      .option('--stack <name>', "the vault's stack", 'ImageVault')
+      .option('--region <region>', "the vault stack's region (default: AWS_REGION or the profile's)")
+      .option(
+        '--replica-stack <name>',
+        "the replica's stack (default: the vault stack's ReplicaStackName output)",
+      )
+      .option('--replica-region <region>', "the replica stack's region (default: its ReplicaRegion output)")
+      .option(
+        '--repository <name>',
+        'the scratch ECR repository, under a protected prefix (default: imagevault-selftest under the first prefix)',
+      )
+      .option('--snapshot-timeout <seconds>', 'how long to wait for the snapshot', seconds, 300)
+      .option('--replication-timeout <seconds>', 'how long to wait for the replica', seconds, 900)
+      .option(
+        '--alert-timeout <seconds>',
+        "how long to wait for CloudWatch's record of the test alert",
+        seconds,
+        60,
+      )
+      .option('--json', 'machine-readable report on stdout')
+      .action(lazy(context, load, (c) => c.awsSelftestCommand)),
+    'imagevault aws selftest',
+    'imagevault aws selftest --region eu-west-1 --stack TeamAVault --json',
+  );
 }
 
 /** `imagevault base REF`: what an image is built on, how we know, and whether upstream moved. */

@@ -17,6 +17,15 @@ import {
   type PutResult,
 } from './objectstore';
 
+export interface DirectoryObjectStoreOptions {
+  /**
+   * Sync each file before its rename and the directory after it. `false` is UNSAFE — after a power loss a blob's
+   * name can point at empty or partial content — and no command offers it: it exists so `npm run bench` can measure
+   * what durability costs. @default true
+   */
+  readonly durable?: boolean;
+}
+
 /** Temp files start with this, so a listing never shows a half-written object. */
 const TEMP_PREFIX = '.tmp-';
 
@@ -34,10 +43,15 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
   readonly url: string;
   /** A write under way touches its temporary file all the time: one untouched for an hour was abandoned. */
   readonly leftoverGraceMs = 60 * 60 * 1000;
+  private readonly durable: boolean;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: DirectoryObjectStoreOptions = {},
+  ) {
     this.root = path.resolve(root);
     this.url = pathToFileURL(this.root).href;
+    this.durable = options.durable ?? true;
   }
 
   private file(key: string): string {
@@ -79,9 +93,12 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
     const tmp = await this.tempFor(key, target);
     try {
       // flush: the file is synced before it is closed, and so before the rename.
-      await pipeline(body, createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024, flush: true }));
+      await pipeline(
+        body,
+        createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024, flush: this.durable }),
+      );
       await fs.rename(tmp, target);
-      await syncDirectory(path.dirname(target));
+      if (this.durable) await syncDirectory(path.dirname(target));
     } catch (e) {
       await fs.rm(tmp, { force: true });
       // A failing body (a digest mismatch, a broken connection) is the caller's news; a failing disk is ours.
@@ -99,7 +116,7 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
     const target = this.file(key);
     const tmp = await this.tempFor(key, target);
     try {
-      await fs.writeFile(tmp, data, { flag: 'wx', flush: true });
+      await fs.writeFile(tmp, data, { flag: 'wx', flush: this.durable });
       if (options.ifNoneMatch) {
         // link() fails if the target exists: a create-only publish with no window for a second writer.
         await fs.link(tmp, target).catch((e: unknown) => {
@@ -109,7 +126,7 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
       } else {
         await fs.rename(tmp, target);
       }
-      await syncDirectory(path.dirname(target));
+      if (this.durable) await syncDirectory(path.dirname(target));
       return {};
     } catch (e) {
       await fs.rm(tmp, { force: true });

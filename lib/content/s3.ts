@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { notS3, parseStoreUrl } from './store-url';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type Timeouts } from './timeouts';
 import {
   WriteConflictError,
   ObjectExistsError,
@@ -27,6 +28,8 @@ import {
   type ReplicationStatus,
 } from './objectstore';
 
+/** Ten seconds to connect: a reachable S3 endpoint connects in milliseconds, even across regions (never above the request timeout). */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** S3's smallest allowed part (except the last one). */
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's largest number of parts in one multipart upload. */
@@ -38,6 +41,11 @@ export interface S3ObjectStoreOptions {
   readonly prefix?: string;
   /** @default S3Client from the standard chain, see {@link s3ClientConfig} */
   readonly client?: S3Client;
+  /**
+   * The request and idle timeouts of the client made here (not of a `client` passed in): IMAGEVAULT_TIMEOUT and
+   * IMAGEVAULT_IDLE_TIMEOUT, as the registry clients read them. @default see {@link s3ClientConfig}
+   */
+  readonly timeouts?: Timeouts;
   /**
    * Multipart part size in bytes, at least 5 MiB (S3's minimum). Bodies up to this size go in one PutObject.
    * Memory per putStream is about partSize × (queueSize + 1): the parts in flight plus the one being filled.
@@ -129,7 +137,8 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
 
     this.bucket = opts.bucket;
     this.prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
-    this.client = opts.client ?? withUnsignedPayload(new S3Client(s3ClientConfig()));
+    this.client =
+      opts.client ?? withUnsignedPayload(new S3Client(s3ClientConfig(process.env, opts.timeouts)));
     this.partSize = partSize;
     this.queueSize = queueSize;
     this.pageSize = pageSize;
@@ -138,10 +147,10 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
   }
 
   /** `s3://bucket` or `s3://bucket/prefix`; without a client, one from the standard chain ({@link s3ClientConfig}). */
-  static fromUrl(url: string, client?: S3Client): S3ObjectStore {
+  static fromUrl(url: string, client?: S3Client, timeouts?: Timeouts): S3ObjectStore {
     const location = parseStoreUrl(url);
     if (location.kind !== 's3') throw notS3(url);
-    return new S3ObjectStore({ bucket: location.bucket, prefix: location.prefix, client });
+    return new S3ObjectStore({ bucket: location.bucket, prefix: location.prefix, client, timeouts });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -437,10 +446,21 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
  * (411 MissingContentLength) and other servers store verbatim, framing included. Only the environment is looked at:
  * an `endpoint_url` in ~/.aws/config is honoured by the SDK but not seen here, so pass a configured client for that.
  */
-export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+export function s3ClientConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  timeouts: Timeouts = {},
+): S3ClientConfig {
   // Without timeouts a stalled server (seen: an OSD out of space) hangs a snapshot forever instead of failing it.
-  // requestTimeout is an idle-socket limit, not a limit on a whole (large) upload.
-  const requestHandler = { connectionTimeout: 10_000, requestTimeout: 120_000 };
+  // requestTimeout bounds a request until its response headers (a part's upload included: parts are 8 MiB by
+  // default); without throwOnRequestTimeout the SDK only logs a warning when it passes. socketTimeout bounds a pause
+  // mid-body, so a large download that stalls fails too. Each failure is retried by the SDK (3 attempts).
+  const requestTimeout = timeouts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const requestHandler = {
+    connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, requestTimeout),
+    requestTimeout,
+    throwOnRequestTimeout: true,
+    socketTimeout: timeouts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+  };
   // On AWS, a vault or replica bucket in another region than AWS_REGION is followed there, not an error.
   if (!endpointOverride(env)) return { requestHandler, followRegionRedirects: true };
   return {

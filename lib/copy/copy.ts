@@ -1,5 +1,6 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  DigestMismatchError,
   MAX_MANIFEST_BYTES,
   isManifest,
   parseManifest,
@@ -263,6 +264,8 @@ class GraphCopy {
   /**
    * Runs one step, wrapping its failure in a CopyError. `sourceFailure`, for a push that reads a source stream, says
    * whether that stream failed first: then the failure is the source's read, whatever the destination made of it.
+   * A push refused with DigestMismatchError is the source's too: the destination checked the bytes it was given, and
+   * they were not what the source's descriptor names (a registry serving wrong bytes, a corrupting proxy).
    */
   private async step<T>(
     op: CopyOp,
@@ -275,7 +278,7 @@ class GraphCopy {
       return await fn();
     } catch (e) {
       if (e instanceof CopyError) throw e;
-      const source = sourceFailure?.();
+      const source = sourceFailure?.() ?? (sourceFailure && isDigestMismatch(e) ? { error: e } : undefined);
       if (source) throw new CopyError('fetch', 'source', desc, this.options.label ?? '', source.error);
       throw new CopyError(op, origin, desc, this.options.label ?? '', e);
     }
@@ -288,4 +291,9 @@ class GraphCopy {
   private emit(event: CopyEvent): void {
     this.options.onEvent?.(event);
   }
+}
+
+/** By name too: an error made in another realm (a jest sandbox, a second copy of the module) fails instanceof. */
+function isDigestMismatch(e: unknown): boolean {
+  return e instanceof DigestMismatchError || (e as Error | undefined)?.name === 'DigestMismatchError';
 }

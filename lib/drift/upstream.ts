@@ -1,4 +1,5 @@
 import { version } from '../../package.json';
+import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import { readAll } from '../content/verify';
 import {
@@ -125,6 +126,8 @@ export interface UpstreamWatcherOptions {
   readonly insecure?: boolean;
   /** The registry client's retry policy; 429s wait for Retry-After (capped by maxDelayMs). @default the client's */
   readonly retry?: RetryOptions;
+  /** The registry clients' request and idle timeouts. @default the clients' */
+  readonly timeouts?: Timeouts;
   /**
    * Called once per new old → new transition that has affected images; the transition is recorded as alerted
    * after it resolves (a failure is retried by the next check). Without it, nothing is marked as alerted.
@@ -226,6 +229,7 @@ class UpstreamProber {
         credentials: this.options.credentials ?? dockerConfigCredentials(),
         userAgent: `imagevault/${version}`,
         retry: this.options.retry,
+        ...this.options.timeouts,
       });
       this.transports.set(registry, t);
     }
@@ -437,11 +441,12 @@ export class UpstreamWatcher {
       get: (registry: string) => {
         let c = clients.get(registry);
         if (!c) {
-          const { credentials, insecure, retry } = this.options;
+          const { credentials, insecure, retry, timeouts } = this.options;
           c = new RegistryClient(registry, {
             credentials: credentials ?? dockerConfigCredentials(),
             insecure,
             retry,
+            ...timeouts,
           });
           clients.set(registry, c);
         }

@@ -225,6 +225,10 @@ export class ImageVault extends Construct {
   readonly reconcileFunction: lambda.Function;
   /** The scheduled upstream check. */
   readonly upstreamFunction: lambda.Function;
+  /** The reconcile's schedule (`reconcileSchedule`). */
+  readonly reconcileRule: events.Rule;
+  /** The upstream check's schedule (`upstreamSchedule`). */
+  readonly upstreamRule: events.Rule;
   /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
   readonly identityFunction: lambda.Function;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
@@ -241,6 +245,11 @@ export class ImageVault extends Construct {
   readonly provenanceTable: glue.CfnTable;
   /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
   readonly alarms: cloudwatch.Alarm[] = [];
+  /**
+   * An alarm on a metric nothing publishes, so it never fires by itself: `imagevault aws selftest` sets it to ALARM
+   * to send a test alert through the path every alarm uses (alarm → topic → key → subscriptions).
+   */
+  readonly selfTestAlarm: cloudwatch.Alarm;
   /** Queue depth and age, Lambda durations and errors, bytes copied, replication. */
   readonly dashboard: cloudwatch.Dashboard;
   private readonly vault: VaultBucket;
@@ -476,7 +485,7 @@ export class ImageVault extends Construct {
       ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
     ]);
 
-    new events.Rule(this, 'ReconcileSchedule', {
+    this.reconcileRule = new events.Rule(this, 'ReconcileSchedule', {
       description: 'Runs the imagevault reconcile',
       schedule: props.reconcileSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.reconcileEvery),
       targets: [new targets.LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
@@ -494,7 +503,9 @@ export class ImageVault extends Construct {
       reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
     });
 
-    this.upstreamFunction = this.upstream(props, vaultPrefix);
+    const upstream = this.upstream(props, vaultPrefix);
+    this.upstreamFunction = upstream.fn;
+    this.upstreamRule = upstream.rule;
     const identity = this.identity(repositories, vaultPrefix);
     this.identityFunction = identity.fn;
     this.identityDeadLetterQueue = identity.deadLetterQueue;
@@ -508,6 +519,7 @@ export class ImageVault extends Construct {
     this.provenanceTable = glueTable.table;
 
     this.createAlarms(props.replica);
+    this.selfTestAlarm = this.createSelfTestAlarm();
     this.dashboard = this.createDashboard(props.replica);
   }
 
@@ -515,7 +527,7 @@ export class ImageVault extends Construct {
    * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
    * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
    */
-  private upstream(props: ImageVaultProps, vaultPrefix: string): lambda.Function {
+  private upstream(props: ImageVaultProps, vaultPrefix: string): { fn: lambda.Function; rule: events.Rule } {
     const fn = this.handler('Upstream', {
       entry: 'upstream',
       memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
@@ -545,12 +557,12 @@ export class ImageVault extends Construct {
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
       [stateKeys, "the watcher's state: one object per observation and per alerted transition"],
     ]);
-    new events.Rule(this, 'UpstreamSchedule', {
+    const rule = new events.Rule(this, 'UpstreamSchedule', {
       description: 'Runs the imagevault upstream check',
       schedule: props.upstreamSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.upstreamEvery),
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
     });
-    return fn;
+    return { fn, rule };
   }
 
   /**
@@ -990,6 +1002,27 @@ export class ImageVault extends Construct {
         evaluationPeriods: 1,
       });
     }
+  }
+
+  private createSelfTestAlarm(): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, 'SelfTestAlarm', {
+      alarmDescription:
+        'imagevault self-test: `imagevault aws selftest` set this alarm to ALARM to check that alerts reach you. Nothing to do: no metric ever breaches it, so it returns to OK by itself.',
+      // Nothing publishes this metric; with missing data not breaching, only SetAlarmState moves the alarm.
+      metric: new cloudwatch.Metric({
+        namespace: 'imagevault',
+        metricName: 'SelfTest',
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.minutes(1),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
+    this.alarms.push(alarm);
+    return alarm;
   }
 
   private replicationMetric(

@@ -70,5 +70,34 @@ export class ImageVaultStack extends Stack {
     });
     new CfnOutput(this, 'AlertTopicArn', { value: this.vault.alertTopic.topicArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.vault.deadLetterQueue.queueUrl });
+    this.selfTestOutputs(props);
+  }
+
+  /** What `imagevault aws selftest` reads: where the vault and its replica are, and what to check. */
+  private selfTestOutputs(props: ImageVaultStackProps): void {
+    const vault = this.vault;
+    const prefix = props.vaultPrefix ?? '';
+    const outputs: Record<string, [string, string]> = {
+      VaultStoreUrl: [
+        `s3://${vault.bucket.bucketName}${prefix ? `/${prefix}` : ''}`,
+        'The vault as an imagevault store: --store <this>',
+      ],
+      ProtectedRepositories: [
+        (props.repositories ?? ['*']).join(','),
+        'ECR repository name prefixes snapshotted, comma-separated (* for all)',
+      ],
+      SelfTestAlarmName: [vault.selfTestAlarm.alarmName, 'Set to ALARM by imagevault aws selftest'],
+      ReconcileScheduleName: [vault.reconcileRule.ruleName, "The reconcile's EventBridge schedule"],
+      UpstreamScheduleName: [vault.upstreamRule.ruleName, "The upstream check's EventBridge schedule"],
+      ReconcileFunctionName: [vault.reconcileFunction.functionName, 'The reconcile Lambda'],
+      UpstreamFunctionName: [vault.upstreamFunction.functionName, 'The upstream check Lambda'],
+    };
+    if (props.replica) {
+      const replicaStack = Stack.of(props.replica.bucket);
+      outputs.ReplicaStackName = [replicaStack.stackName, 'The stack of the replica bucket'];
+      outputs.ReplicaRegion = [replicaStack.region, 'The region of the replica bucket'];
+    }
+    for (const [id, [value, description]] of Object.entries(outputs))
+      new CfnOutput(this, id, { value, description });
   }
 }

@@ -284,9 +284,12 @@ export class VaultBucket extends Construct {
     });
     const bucket = iam.Grant.addToPrincipal({
       grantee,
-      // With versions: `imagevault provenance verify` reads the log's version history (an overwritten or deleted
-      // entry shows there).
-      actions: options.versions ? ['s3:ListBucket', 's3:ListBucketVersions'] : ['s3:ListBucket'],
+      // With versions (the on-call reader's grant): `imagevault provenance verify` reads the log's version history
+      // (an overwritten or deleted entry shows there), and `imagevault verify` lists interrupted multipart uploads
+      // to report them.
+      actions: options.versions
+        ? ['s3:ListBucket', 's3:ListBucketVersions', 's3:ListBucketMultipartUploads']
+        : ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
     });
     this.encryptionKey.grantDecrypt(grantee);

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Credential, CredentialProvider } from './auth';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
 import { Agent, request } from './http';
@@ -47,18 +48,8 @@ export interface TransportOptions {
   readonly idleTimeoutMs?: number;
 }
 
-/**
- * How long a request may wait for the registry: for its response headers, or to take the next bytes of an upload.
- * Five minutes (undici's own default, which this used to be implicitly) because a registry finalising a multi-GiB
- * blob on object storage answers the last PUT only after copying it, and that has been seen to take minutes.
- */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
-/**
- * The longest pause inside a response body. A healthy registry never pauses a blob for a minute, and a stalled one is
- * better abandoned and asked for the rest (downloads resume) than waited on for undici's default five minutes. Time
- * our side spends not reading (a slow destination) does not count: undici stops the clock while the body is paused.
- */
-export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+// The defaults, with their reasons, are shared with the S3 store (lib/content/timeouts.ts).
+export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 
 /** Blob GETs are redirected once to storage (S3, a CDN); a few more allow for a regional hop, a loop does not. */
 const MAX_REDIRECTS = 5;

@@ -1,5 +1,5 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
-import type { ImageRecord, Source, TagObservation, Vault } from '../content';
+import type { ImageRecord, Resolver, Source, TagObservation, Vault } from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Reference, type Descriptor } from '../oci';
 import type { Registries } from './registries';
@@ -46,6 +46,11 @@ export interface SnapshotResult {
   copy: CopySummary;
   /** The history entry appended, if any. */
   observation?: TagObservation;
+  /**
+   * When the tag had moved on while this snapshot copied (to an image the vault already holds), the entry saying
+   * where it pointed when this snapshot looked again, so the history does not end on a digest the tag has left.
+   */
+  movedOn?: TagObservation;
   /** The image record as written. */
   record?: ImageRecord;
   /** Why base detection failed, when it did (the snapshot itself succeeded). */
@@ -132,6 +137,8 @@ export class Snapshotter {
         });
       }
     }
+    const movedOn =
+      tag && observation ? await this.followTag(repo, ref.repository, tag, observation) : undefined;
     return {
       reference: pinned.toString(),
       repository: ref.repository,
@@ -139,9 +146,48 @@ export class Snapshotter {
       descriptor,
       copy,
       observation,
+      ...(movedOn ? { movedOn } : {}),
       ...(this.options.detectBase ? { record } : {}),
       ...(baseError !== undefined ? { baseError } : {}),
     };
+  }
+
+  /**
+   * A snapshot that resolved the tag later, saw the digest the history already ended on and so recorded nothing, may
+   * have finished before this one: then `recorded`, appended after it, ends the history on a digest the tag had
+   * already left (A → B → A: B resolved first and finished last). Nothing in the vault tells, so when `recorded` is
+   * the latest entry the tag is read again; if it has moved to an image the vault wholly holds (its record is
+   * written), that is recorded as seen now. An image not yet recorded is still being copied by the snapshot that
+   * resolved it, which decides only after its record is written and so sees `recorded` as the entry before it.
+   * Best effort: the entry already written is true, and a failure here does not fail the snapshot.
+   */
+  private async followTag(
+    repo: Resolver,
+    repository: string,
+    tag: string,
+    recorded: TagObservation,
+  ): Promise<TagObservation | undefined> {
+    try {
+      const latest = (await this.vault.history(repository, tag)).filter((o) => o.action === 'push').pop();
+      if (latest && latest.observedAt > recorded.observedAt) return undefined;
+      const now = await repo.resolve(tag);
+      if (now.digest === recorded.descriptor.digest) return undefined;
+      const held = await this.vault.image(repository, now.digest);
+      if (!held) return undefined;
+      return await this.vault.recordTag({
+        repository,
+        tag,
+        action: 'push',
+        descriptor: held.descriptor,
+        observedAt: new Date().toISOString(),
+        source: {
+          kind: recorded.source.kind,
+          detail: `read again after recording ${recorded.descriptor.digest}: the tag had moved on`,
+        },
+      });
+    } catch {
+      return undefined;
+    }
   }
 
   private async recordImage(

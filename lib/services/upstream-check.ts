@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { ecrRegistryHost } from '../aws/ecr-auth';
+import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import {
   UpstreamWatcher,
@@ -37,6 +38,8 @@ export interface UpstreamCheckDeps {
   readonly insecure?: boolean;
   /** The registry client's retry policy. @default the client's */
   readonly retry?: RetryOptions;
+  /** The registry clients' request and idle timeouts. @default the clients' */
+  readonly timeouts?: Timeouts;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -115,6 +118,7 @@ export function createUpstreamCheckHandler(deps: UpstreamCheckDeps): UpstreamChe
       credentials: deps.credentials ?? (async () => undefined),
       insecure: deps.insecure,
       retry: deps.retry,
+      timeouts: deps.timeouts,
       now: deps.now,
       notify: async (moved) => {
         logger.warn('upstream tag moved', {

@@ -583,7 +583,8 @@ describe('alerts', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultScanDeadLetterQueue', 'QueueName') }],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+    // and the self-test's alarm (test/infra/selftest.test.ts)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
   });
 
   it('has a dashboard with the queue, the DLQ, Lambda duration and errors, bytes copied and replication latency', () => {

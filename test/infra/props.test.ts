@@ -248,7 +248,8 @@ describe('ImageVault props', () => {
     });
 
     it('omitted: no replication alarms or dashboard widget', () => {
-      t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+      // eight alarms without replication, plus the self-test's
+      t.resourceCountIs('AWS::CloudWatch::Alarm', 9);
       const body = JSON.stringify(
         resourceOf(t, 'AWS::CloudWatch::Dashboard', 'ImageVaultDashboard').Properties,
       );
@@ -258,7 +259,7 @@ describe('ImageVault props', () => {
 });
 
 describe('ImageVault.grantRead', () => {
-  it('lets a role (e.g. on-call restoring with the CLI) read and list the vault, its versions, and decrypt, nothing more', () => {
+  it('lets a role (e.g. on-call restoring with the CLI) read and list the vault, its versions and interrupted uploads, and decrypt, nothing more', () => {
     // GIVEN
     const { stack, vault, template } = vaultStack();
     const role = new iam.Role(stack, 'OnCall', { assumedBy: new iam.AccountRootPrincipal() });
@@ -269,6 +270,7 @@ describe('ImageVault.grantRead', () => {
       'kms:Decrypt',
       's3:GetObject',
       's3:ListBucket',
+      's3:ListBucketMultipartUploads',
       's3:ListBucketVersions',
     ]);
   });
@@ -286,6 +288,7 @@ describe('VaultReplica.grantRead', () => {
       'kms:Decrypt',
       's3:GetObject',
       's3:ListBucket',
+      's3:ListBucketMultipartUploads',
       's3:ListBucketVersions',
     ]);
   });

@@ -344,6 +344,8 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
         'reported per image by snapshot and verify (bad-source tests), never thrown to the top',
       InvalidManifestError: 'reported per image by snapshot (bad-source tests)',
       CopyError: 'wraps a registry or store failure: reported per image by snapshot and restore --all',
+      TimeoutSettingError:
+        'a bad IMAGEVAULT_TIMEOUT / IMAGEVAULT_IDLE_TIMEOUT: the CLI reports it as a usage error (faults tests)',
     };
     const declared = new Set<string>();
     const walk = (dir: string) => {

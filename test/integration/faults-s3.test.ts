@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
-import { s3ProcessEnv, testBucket, testbed } from '../testbed/env';
+import { s3ProcessEnv, s3env, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli } from './cli-helpers';
 
@@ -72,5 +72,74 @@ describe('snapshots through a faulty network into an S3 vault', () => {
     expect(bigGets()).toHaveLength(5);
     const failure = (r.stdout + r.stderr).split('\n').filter((l) => l.includes(big));
     expect(failure[0]).toMatch(/fetch sha256:[0-9a-f]{64} .* at source: GET .*response body: .*5 attempts/);
+  });
+
+  describe('a hung S3 endpoint (the faulty proxy in front of radosgw)', () => {
+    let s3proxy: FaultyProxy;
+
+    beforeAll(async () => {
+      s3proxy = await startFaultyProxy(new URL(s3env().endpoint).host, { maxHoldMs: 20_000 });
+    });
+
+    afterAll(() => s3proxy.close());
+
+    afterEach(() => {
+      const before: Record<string, string | undefined> = { ...saved, ...s3ProcessEnv() };
+      for (const k of ['AWS_ENDPOINT_URL_S3', 'IMAGEVAULT_TIMEOUT', 'IMAGEVAULT_IDLE_TIMEOUT']) {
+        if (before[k] === undefined) delete process.env[k];
+        else process.env[k] = before[k];
+      }
+    });
+
+    it("fails within IMAGEVAULT_TIMEOUT (each of the SDK's three attempts), naming the store and the object", async () => {
+      // Prepare: every request for the vault gets no answer for 20 s; a one-second timeout
+      const store = `s3://${bucket}/hung`;
+      s3proxy.inject({
+        path: new RegExp(`^/${bucket}/hung/`),
+        times: 100,
+        fault: { kind: 'delay', ms: 20_000 },
+      });
+      process.env.AWS_ENDPOINT_URL_S3 = `http://${s3proxy.address}`;
+      process.env.IMAGEVAULT_TIMEOUT = '1';
+      const started = Date.now();
+      // Act
+      const r = await cli('--store', store, 'snapshot', '--no-base', `${registry}/faults/s3:1`);
+      // Assess
+      const elapsed = Date.now() - started;
+      expect(r.code).toBe(1);
+      expect(elapsed).toBeLessThan(8_000);
+      expect(s3proxy.counts.delay).toBe(3);
+      expect(r.stderr).toMatch(
+        new RegExp(`HeadObject s3://${bucket}/hung/oci-layout failed: .*timed? ?out`, 'i'),
+      );
+    });
+
+    it('a body that stalls fails within IMAGEVAULT_IDLE_TIMEOUT, naming the blob and the vault as the source', async () => {
+      // Prepare: the vault holds the image; then the big blob's body stops after 1 MiB on its way out of S3
+      const store = `s3://${bucket}/stalled`;
+      expect((await cli('--store', store, 'snapshot', '--no-base', `${registry}/faults/s3:1`)).code).toBe(0);
+      s3proxy.inject({
+        path: new RegExp(`^/${bucket}/stalled/blobs/sha256/${big.slice(7)}$`),
+        method: 'GET',
+        fault: { kind: 'hang', afterBytes: MiB },
+      });
+      process.env.AWS_ENDPOINT_URL_S3 = `http://${s3proxy.address}`;
+      process.env.IMAGEVAULT_IDLE_TIMEOUT = '1';
+      const started = Date.now();
+      // Act
+      const r = await cli(
+        '--store',
+        store,
+        'restore',
+        'faults/s3:1',
+        '--to',
+        `${registry}/faults/s3-stalled:1`,
+      );
+      // Assess
+      expect(r.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(s3proxy.counts.hang).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`fetch ${big} .* at source: .*1000 ms of inactivity`));
+    });
   });
 });

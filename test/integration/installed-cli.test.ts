@@ -102,6 +102,7 @@ describe('the installed CLI (npm pack, npm install -g into an empty prefix)', ()
       'base',
       'drift',
       'provenance',
+      'aws',
     ]) {
       const r = await imagevault(['help', command]);
       expect(r.code).toBe(0);

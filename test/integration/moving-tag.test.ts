@@ -166,4 +166,60 @@ describe('concurrent snapshots of a moving tag', () => {
       B.digest,
     );
   });
+
+  it('a tag going A → B → A under two overlapping snapshots ends with A as the latest, whichever finishes last', async () => {
+    // Prepare: the vault has seen the tag at A; then it moves to B, whose layer the proxy holds
+    const dir = tempDir();
+    const b = new LayoutBuilder(dir);
+    const layerB = await b.layer({ sizeBytes: 64 * 1024 });
+    const A = await b.image({ name: 'a', layers: [await b.layer({ sizeBytes: 4096 })] });
+    const B = await b.image({ name: 'b', layers: [layerB] });
+    await pushLayout(dir, 'a', `${registry}/moving/aba:t`);
+    await pushLayout(dir, 'b', `${registry}/moving/aba:b`);
+    const vault = await openVault(`file://${tempDir()}`);
+    const registries = new Registries({ credentials: async () => undefined, warn: () => undefined });
+    const snap = new Snapshotter(vault, registries);
+    const client = registries.get(registry).repository('moving/aba');
+    const moveTo = (image: { digest: string; size: number }) =>
+      client.tag({ mediaType: MediaType.OciManifest, digest: image.digest, size: image.size }, 't');
+    const ref = Reference.parse(`${proxy.address}/moving/aba:t`);
+    try {
+      await snap.snapshot({ reference: Reference.parse(`${registry}/moving/aba:t`) });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      proxy.inject({
+        path: new RegExp(`/v2/moving/aba/blobs/${layerB.digest}$`),
+        method: 'GET',
+        fault: { kind: 'gate', open: gate },
+      });
+      await moveTo(B);
+
+      // Act: the first snapshot resolves B and is held on its layer ...
+      const first = snap.snapshot({ reference: ref });
+      await until("the first snapshot to ask for B's layer", () =>
+        proxy.requests.some((r) => r.path.endsWith(layerB.digest)),
+      );
+      // ... the tag moves back to A, and a second snapshot resolves A and finishes (A is already in the vault)
+      await moveTo(A);
+      const second = await snap.snapshot({ reference: ref });
+      // ... and only then the first one finishes, and records B as seen when it resolved
+      release();
+      const firstRun = await first;
+
+      // Assess: B was recorded at its resolve time, and the tag is A after it: restore and --at pick A
+      expect(firstRun.observation?.descriptor.digest).toBe(B.digest);
+      expect(second.descriptor.digest).toBe(A.digest);
+      const history = await vault.history('moving/aba', 't');
+      expect(history.map((h) => h.descriptor.digest)).toEqual([A.digest, B.digest, A.digest]);
+      expect((await vault.resolveTag('moving/aba', 't')).descriptor.digest).toBe(A.digest);
+      await vault.writeLayoutIndex();
+      const index = JSON.parse((await vault.store.getBytes('index.json'))!.toString()) as {
+        manifests: { digest: string }[];
+      };
+      expect(index.manifests.map((m) => m.digest)).toEqual([A.digest]);
+    } finally {
+      await registries.get(registry).close();
+      await registries.get(proxy.address).close();
+    }
+  });
 });

@@ -622,7 +622,12 @@ describe('Class: S3ObjectStore (client mock)', () => {
 
   describe('Function: s3ClientConfig', () => {
     it('uses path style and checksums only when required with an endpoint override, and always timeouts', () => {
-      const requestHandler = { connectionTimeout: 10_000, requestTimeout: 120_000 };
+      const requestHandler = {
+        connectionTimeout: 10_000,
+        requestTimeout: 300_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 60_000,
+      };
       const local = {
         requestHandler,
         forcePathStyle: true,
@@ -638,6 +643,15 @@ describe('Class: S3ObjectStore (client mock)', () => {
           AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true',
         }),
       ).toEqual({ requestHandler, followRegionRedirects: true });
+    });
+
+    it('takes the request and idle timeouts given (IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT), connecting within both', () => {
+      expect(s3ClientConfig({}, { requestTimeoutMs: 2_000, idleTimeoutMs: 500 }).requestHandler).toEqual({
+        connectionTimeout: 2_000,
+        requestTimeout: 2_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 500,
+      });
     });
   });
 });

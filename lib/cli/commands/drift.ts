@@ -1,6 +1,6 @@
 import { UpstreamWatcher, type UpstreamCheckReport, type UpstreamResult } from '../../drift/upstream';
 import { dockerConfigCredentials } from '../../registry';
-import type { CommandContext } from '../context';
+import { timeoutsOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { out } from './format';
 
@@ -19,6 +19,7 @@ export async function driftCheckCommand(ctx: CommandContext, options: DriftCheck
     vault: await ctx.vault(),
     insecure: opts.insecure,
     credentials: dockerConfigCredentials(),
+    timeouts: timeoutsOf(opts),
   });
   const report = await watcher.check(options.reference.length > 0 ? { references: options.reference } : {});
   out(opts.json, report, () => driftCheckText(report));

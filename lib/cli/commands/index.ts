@@ -3,6 +3,7 @@
  * argument parsing need none of it). Bundled as a file of its own (scripts/build-cli.ts).
  */
 export { cliContext } from '../context';
+export { awsSelftestCommand } from './aws-selftest';
 export { baseCommand } from './base';
 export { driftCheckCommand } from './drift';
 export { exportCommand } from './export';

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { DirectoryObjectStore, ObjectExistsError, ObjectNotFoundError, readAll } from '../../../lib/content';
@@ -69,5 +69,28 @@ describe('Class: DirectoryObjectStore', () => {
     const s = new DirectoryObjectStore(root);
     await expect(s.putBytes('../escape', Buffer.from('x'))).rejects.toThrow(/escapes the store/);
     expect(existsSync(path.join(root, '..', 'escape'))).toBe(false);
+  });
+
+  it('syncs the directory after every write; durable: false (unsafe, for the bench only) syncs nothing', async () => {
+    // Prepare: count the directories opened (a directory is opened only to sync it)
+    const open = jest.spyOn(fsp, 'open');
+    const dirOpens = () => open.mock.calls.filter(([p]) => statSync(p as string).isDirectory()).length;
+    try {
+      // Act
+      const durable = new DirectoryObjectStore(tempDir());
+      await durable.putStream('a/b', Readable.from([Buffer.from('x')]));
+      await durable.putBytes('c', Buffer.from('y'));
+      const synced = dirOpens();
+      open.mockClear();
+      const unsafe = new DirectoryObjectStore(tempDir(), { durable: false });
+      await unsafe.putStream('a/b', Readable.from([Buffer.from('x')]));
+      await unsafe.putBytes('c', Buffer.from('y'), { ifNoneMatch: true });
+      // Assess
+      expect(synced).toBe(2);
+      expect(dirOpens()).toBe(0);
+      expect((await unsafe.getBytes('a/b'))?.toString()).toBe('x');
+    } finally {
+      open.mockRestore();
+    }
   });
 });

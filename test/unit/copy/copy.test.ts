@@ -84,7 +84,7 @@ describe('Function: copyGraph', () => {
     expect(r.referrers).toEqual([]);
   });
 
-  it('fails naming the blob when the source serves wrong bytes, and stores nothing under that digest', async () => {
+  it('blames the source when it serves wrong bytes, names the blob, and stores nothing under that digest', async () => {
     // Prepare: a source that serves other bytes of the same length for one layer
     const src = await tempVault();
     const dst = await tempVault();
@@ -97,11 +97,16 @@ describe('Function: copyGraph', () => {
         d.digest === layerDesc.digest ? Readable.from([Buffer.alloc(2048, 4)]) : src.fetch(d),
     };
     // Act
-    const p = copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' });
-    // Assess
-    await expect(p).rejects.toThrow(CopyError);
-    await expect(copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' })).rejects.toThrow(
-      new RegExp(`reg/app:1: push ${layerDesc.digest}.*digest mismatch`),
+    const err = (await copyGraph(lying, dst, image.manifest, { label: 'reg/app:1' }).catch(
+      (e: unknown) => e,
+    )) as CopyError;
+    // Assess: the destination refused the bytes, but they were the source's (a read of the source gone wrong)
+    expect(err).toBeInstanceOf(CopyError);
+    expect([err.op, err.origin]).toEqual(['fetch', 'source']);
+    expect(err.message).toMatch(
+      new RegExp(
+        `^reg/app:1: fetch ${layerDesc.digest} \\(${MediaType.OciLayer}\\) at source: .*digest mismatch`,
+      ),
     );
     expect(await dst.exists(layerDesc)).toBe(false);
     expect(await dst.exists(image.manifest)).toBe(false);

@@ -11,6 +11,7 @@ import {
   requiredString,
   scanConfig,
   snapshotConfig,
+  timeouts,
   topicArn,
   upstreamConfig,
 } from '../../../lambdas/config';
@@ -181,6 +182,7 @@ describe('Function: upstreamConfig', () => {
       vaultBucket: 'vault',
       vaultPrefix: 'team/vault',
       alertTopicArn: TOPIC,
+      timeouts: {},
     });
   });
 
@@ -229,5 +231,32 @@ describe('Function: provenanceRetention', () => {
     [{ PROVENANCE_LOCK_MODE: 'GOVERNANCE', PROVENANCE_LOCK_DAYS: '0' }, 'must be an integer of at least 1'],
   ])('names the variable at fault: %j', (env, message) => {
     expect(() => provenanceRetention(env)).toThrow(message);
+  });
+});
+
+describe('Function: timeouts', () => {
+  const env = { IMAGEVAULT_TIMEOUT: '120', IMAGEVAULT_IDLE_TIMEOUT: '15' };
+  const read = { requestTimeoutMs: 120_000, idleTimeoutMs: 15_000 };
+
+  it('reads IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT as the CLI does, for every function', () => {
+    expect(timeouts(env)).toEqual(read);
+    expect(snapshotConfig({ ...BASE, ...env }).timeouts).toEqual(read);
+    expect(reconcileConfig({ ...BASE, QUEUE_URL: QUEUE, ...env }).timeouts).toEqual(read);
+    expect(upstreamConfig({ ...BASE, ...env }).timeouts).toEqual(read);
+    expect(identityConfig({ VAULT_BUCKET: 'b', ...env }).timeouts).toEqual(read);
+    expect(scanConfig({ VAULT_BUCKET: 'b', ...env }).timeouts).toEqual(read);
+  });
+
+  it("leaves the clients' defaults when unset", () => {
+    expect(snapshotConfig(BASE).timeouts).toEqual({});
+  });
+
+  it('fails the cold start naming the variable and the value', () => {
+    expect(() => snapshotConfig({ ...BASE, IMAGEVAULT_TIMEOUT: '0' })).toThrow(
+      new ConfigError('IMAGEVAULT_TIMEOUT', 'must be a number of seconds greater than 0, got "0"'),
+    );
+    expect(() => identityConfig({ VAULT_BUCKET: 'b', IMAGEVAULT_IDLE_TIMEOUT: 'soon' })).toThrow(
+      /^IMAGEVAULT_IDLE_TIMEOUT: must be a number of seconds greater than 0, got "soon"$/,
+    );
   });
 });

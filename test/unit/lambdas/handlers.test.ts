@@ -51,6 +51,15 @@ describe('Function: snapshot handler module', () => {
     );
   });
 
+  it('fails its cold start naming a malformed IMAGEVAULT_TIMEOUT or IMAGEVAULT_IDLE_TIMEOUT', () => {
+    expect(() => load('../../../lambdas/snapshot', { ...ENV, IMAGEVAULT_TIMEOUT: '0' })).toThrow(
+      /^IMAGEVAULT_TIMEOUT: must be a number of seconds greater than 0, got "0"$/,
+    );
+    expect(() => load('../../../lambdas/reconcile', { ...ENV, IMAGEVAULT_IDLE_TIMEOUT: 'soon' })).toThrow(
+      /^IMAGEVAULT_IDLE_TIMEOUT: /,
+    );
+  });
+
   it('fails its cold start naming a malformed MAX_RECEIVE_COUNT', () => {
     expect(() => load('../../../lambdas/snapshot', { ...ENV, MAX_RECEIVE_COUNT: 'three' })).toThrow(
       /^MAX_RECEIVE_COUNT: /,
