@@ -33,8 +33,11 @@ beforeAll(async () => {
 afterAll(() => {
   const calls = evaluated.reduce((n, r) => n + r.decisions.length, 0);
   const checked = [...statements.values()].reduce((n, s) => n + s.count, 0);
+  const perWalk = Object.keys(WALKS)
+    .map((w) => `${w}: ${evaluated.filter((r) => r.path.walk === w).length}`)
+    .join(', ');
   console.log(
-    `contract harness: ${deployments.length} deployments, ${evaluated.length} service paths with ${calls} calls evaluated, ${checked} policy statements checked against the IAM reference`,
+    `contract harness: ${deployments.length} deployments, ${evaluated.length} service paths with ${calls} calls evaluated, ${checked} policy statements checked against the IAM reference\npaths per walk: ${perWalk}`,
   );
 });
 
