@@ -45,6 +45,8 @@ export interface AppConfig {
   readonly upstreamSchedule: string;
   /** The complete ARN of the secret with upstream registry credentials. @default none: anonymous */
   readonly upstreamCredentialsSecretArn?: string;
+  /** The ARN of the customer managed KMS key that encrypts that secret. @default none: the secret's key is `aws/secretsmanager` */
+  readonly upstreamCredentialsKeyArn?: string;
   /** Where the CloudTrail PutImage events come from: an existing trail, or one the stack creates. */
   readonly provenanceTrail: ProvenanceTrailMode;
   /** Object Lock days of each provenance entry. @default the construct's (365, or objectLockDays if longer) */
@@ -76,6 +78,8 @@ const CRON = /^cron\(\S+( \S+){5}\)$/;
 /** A complete secret ARN: the name and Secrets Manager's six-character suffix. */
 const SECRET_ARN =
   /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+/** A KMS key ARN (not an alias: an alias ARN does not authorize through a key's policy). */
+const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 type Context = (key: string) => unknown;
 
@@ -191,6 +195,18 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     );
   }
 
+  const upstreamCredentialsKeyArn = get('upstreamCredentialsKeyArn');
+  if (upstreamCredentialsKeyArn !== undefined) {
+    if (typeof upstreamCredentialsKeyArn !== 'string' || !KEY_ARN.test(upstreamCredentialsKeyArn))
+      problems.add(
+        `upstreamCredentialsKeyArn ${JSON.stringify(upstreamCredentialsKeyArn)} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>)`,
+      );
+    if (upstreamCredentialsSecretArn === undefined)
+      problems.add(
+        `upstreamCredentialsKeyArn is set but upstreamCredentialsSecretArn is not: it is the key of that secret`,
+      );
+  }
+
   const objectLock = str('objectLock', CONTEXT_DEFAULTS.objectLock) as ObjectLockMode;
   const objectLockDays = int('objectLockDays');
   checkObjectLock(problems, { mode: 'objectLock', days: 'objectLockDays' }, objectLock, objectLockDays);
@@ -234,6 +250,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     ...(upstreamCredentialsSecretArn
       ? { upstreamCredentialsSecretArn: upstreamCredentialsSecretArn as string }
       : {}),
+    ...(upstreamCredentialsKeyArn ? { upstreamCredentialsKeyArn: upstreamCredentialsKeyArn as string } : {}),
     provenanceTrail,
     ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
     reserveConcurrency,
@@ -273,6 +290,7 @@ export function addImageVaultStacks(
     candidateBases: config.candidateBases,
     upstreamSchedule: events.Schedule.expression(config.upstreamSchedule),
     upstreamCredentialsSecretArn: config.upstreamCredentialsSecretArn,
+    upstreamCredentialsKeyArn: config.upstreamCredentialsKeyArn,
     provenanceTrail: config.provenanceTrail,
     provenanceRetentionDays: config.provenanceRetentionDays,
     reserveConcurrency: config.reserveConcurrency,

@@ -1,4 +1,4 @@
-import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -125,7 +125,9 @@ export interface ImageVaultProps extends VaultStorageProps {
   /**
    * Credentials for private upstream registries: a secret whose string is JSON keyed by registry host,
    * `{"<host>": {"username": "...", "password": "..."} | {"token": "..."}}`. The upstream Lambda may read this
-   * secret only (and decrypt it through Secrets Manager with its key).
+   * secret only (and decrypt it through Secrets Manager with its key). A secret encrypted with a customer managed
+   * key must carry it: import it with `Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey })`,
+   * or the Lambdas get no `kms:Decrypt` and cannot read it.
    *
    * @default - none: upstream registries are asked anonymously
    */
@@ -300,6 +302,27 @@ export class ImageVault extends Construct {
       masterKey: this.messagingKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one, and enforceSSL's holds only a Deny: without this Allow no alarm
+    // could publish. CloudWatch publishes as its service principal, on behalf of an alarm of this account and region.
+    this.alertTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alertTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
     for (const email of props.alertEmails ?? []) {
       this.alertTopic.addSubscription(new subscriptions.EmailSubscription(email));
     }
@@ -657,6 +680,9 @@ export class ImageVault extends Construct {
     );
     this.grantProvenanceLock(role);
     this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    // Lambda sends a failed event to the DLQ with the function's role (which CDK grants sqs:SendMessage); the queue
+    // is encrypted, so SQS asks the messaging key for a data key on the role's behalf.
+    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
       [this.provenanceKeys, options.eventsReason],
@@ -669,7 +695,21 @@ export class ImageVault extends Construct {
    * own key).
    */
   private grantUpstreamCredentials(role: iam.IRole, props: ImageVaultProps): void {
-    props.upstreamCredentialsSecret?.grantRead(role);
+    const secret = props.upstreamCredentialsSecret;
+    if (!secret) return;
+    secret.grantRead(role);
+    // Secrets Manager decrypts with the reader's permissions. The secret's grantRead puts kms:Decrypt only into the
+    // key's policy, which an imported key does not let CDK change (the grant was silently lost): grant it to the role.
+    if (secret.encryptionKey)
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [secret.encryptionKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+          },
+        }),
+      );
   }
 
   /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */

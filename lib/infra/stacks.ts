@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { ImageVault, type ImageVaultProps } from './image-vault';
@@ -31,6 +32,16 @@ export interface ImageVaultStackProps extends StackProps, ImageVaultProps {
    * @default - none: upstream registries are asked anonymously
    */
   readonly upstreamCredentialsSecretArn?: string;
+
+  /**
+   * The ARN of the customer managed KMS key that encrypts the secret of `upstreamCredentialsSecretArn`. Secrets
+   * Manager decrypts the secret with the reader's permissions: the Lambdas that read it get `kms:Decrypt` on this
+   * key, only through Secrets Manager in this region (`kms:ViaService`). The key's policy must let IAM policies of
+   * this account grant it (a key's default policy does).
+   *
+   * @default - none: the secret is encrypted with `aws/secretsmanager`, which needs no grant
+   */
+  readonly upstreamCredentialsKeyArn?: string;
 }
 
 /** The vault, its event path, reconcile and alerts, in the primary region (the region of the protected ECR). */
@@ -40,15 +51,17 @@ export class ImageVaultStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ImageVaultStackProps = {}) {
     super(scope, id, { crossRegionReferences: true, ...props });
-    const { upstreamCredentialsSecretArn, ...vaultProps } = props;
+    const { upstreamCredentialsSecretArn, upstreamCredentialsKeyArn, ...vaultProps } = props;
+    // Imported with its key, if any: the secret's grantRead then adds kms:Decrypt through Secrets Manager.
     const upstreamCredentialsSecret =
       props.upstreamCredentialsSecret ??
       (upstreamCredentialsSecretArn
-        ? secretsmanager.Secret.fromSecretCompleteArn(
-            this,
-            'UpstreamCredentialsSecret',
-            upstreamCredentialsSecretArn,
-          )
+        ? secretsmanager.Secret.fromSecretAttributes(this, 'UpstreamCredentialsSecret', {
+            secretCompleteArn: upstreamCredentialsSecretArn,
+            encryptionKey: upstreamCredentialsKeyArn
+              ? kms.Key.fromKeyArn(this, 'UpstreamCredentialsKey', upstreamCredentialsKeyArn)
+              : undefined,
+          })
         : undefined);
     this.vault = new ImageVault(this, 'Vault', { ...vaultProps, upstreamCredentialsSecret });
     new CfnOutput(this, 'VaultBucketName', {

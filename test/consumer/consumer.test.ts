@@ -1,8 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { FLAG_SETS, synthConsumer, type ConsumerSynth } from './support';
 
-// What these tests cannot show is the app deployed: that is for the AWS contract harness (issue 11), which does not
-// exist yet; until then, templates, cdk-nag and the packed package are what is checked.
+// What these tests cannot show is the app deployed: the AWS contract harness (test/contract) resolves this app's
+// templates under the same flag sets and evaluates the calls AWS makes on its behalf against its policies.
 
 /** aws-cdk-lib's own warning to an app that has not chosen a default cross-stack reference strength. */
 const DEFAULT_STRENGTH_WARNING = '@aws-cdk/core:crossStackReferencesDefaultStrong';

@@ -28,6 +28,7 @@ describe('app context (cdk.json)', () => {
       upstreamSchedule: 'rate(1 hour)',
       candidateBases: {},
       upstreamCredentialsSecretArn: null,
+      upstreamCredentialsKeyArn: null,
       objectLock: 'off',
       objectLockDays: null,
       noncurrentTransitionDays: 30,

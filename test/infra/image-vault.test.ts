@@ -483,6 +483,28 @@ describe('alerts', () => {
     template.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
+  it('lets CloudWatch alarms of this account and region publish to the topic (its policy replaces the default)', () => {
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              ArnLike: {
+                'aws:SourceArn': {
+                  'Fn::Join': ['', ['arn:aws:cloudwatch:us-east-1:', { Ref: 'AWS::AccountId' }, ':alarm:*']],
+                },
+              },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+
   it('lets CloudWatch alarms (this account only) encrypt with the messaging key', () => {
     template.hasResourceProperties('AWS::KMS::Key', {
       Description: 'imagevault queues and alert topic',

@@ -78,6 +78,9 @@ describe('ImageVault provenance: scan results (ECR basic, Inspector)', () => {
     expect(describe?.Resource).toEqual([ecrRepoArn('payments*'), ecrRepoArn('team-a/*')]);
     const puts = statementsOf(t, `${SCAN}Role`).filter((s) => s.Action === 's3:PutObject');
     expect(JSON.stringify(puts.map((p) => p.Resource))).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}\]$/);
+    // The scan DLQ is encrypted with the messaging key: Lambda sends to it with this role.
+    const kms = statementsWith(t, `${SCAN}Role`, 'kms:GenerateDataKey');
+    expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/MessagingKey/);
   });
 
   it('alarms on scan errors and on its dead letters', () => {
@@ -233,8 +236,10 @@ describe('ImageVault provenance: who pushed (CloudTrail PutImage)', () => {
     const puts = statementsWith(t, `${IDENTITY}Role`, 's3:PutObject');
     expect(puts).toHaveLength(1);
     expect(JSON.stringify(puts[0].Resource)).toMatch(/"\/imagevault\/provenance\/\*"\]\]\}$/);
+    // Both keys: the vault's for the log, the messaging key for the encrypted DLQ Lambda sends to with this role.
     const kms = statementsWith(t, `${IDENTITY}Role`, 'kms:GenerateDataKey');
-    expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/VaultKey|MessagingKey/);
+    expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/VaultKey/);
+    expect(JSON.stringify(kms.map((s) => s.Resource))).toMatch(/MessagingKey/);
     const sqs = statementsWith(t, `${IDENTITY}Role`, 'sqs:SendMessage');
     expect(JSON.stringify(sqs.map((s) => s.Resource))).toContain('IdentityDeadLetterQueue');
   });

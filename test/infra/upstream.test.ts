@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Stack } from 'aws-cdk-lib';
 import { ImageVault, ImageVaultConfigError, type ImageVaultProps } from '../../lib/infra';
@@ -15,6 +16,7 @@ import {
 } from './support';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:imagevault/upstream-AbCdEf';
+const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const UPSTREAM = 'ImageVaultUpstream';
 const SNAPSHOT = 'ImageVaultSnapshot';
 
@@ -149,6 +151,30 @@ describe('ImageVault upstream check', () => {
         expect(JSON.stringify(statementsOf(tpl, role))).not.toContain('secretsmanager');
       }
     });
+
+    it('asks for no key when the secret has none of its own (aws/secretsmanager needs no grant)', () => {
+      for (const fn of [UPSTREAM, SNAPSHOT])
+        expect(statementsWith(tpl, `${fn}Role`, 'kms:Decrypt').map((s) => s.Resource)).not.toContainEqual(
+          expect.stringContaining(':kms:'),
+        );
+    });
+
+    it.each([
+      ['upstream check', UPSTREAM],
+      ['snapshot', SNAPSHOT],
+    ])(
+      'lets the %s decrypt an imported secret with its customer managed key, through Secrets Manager only',
+      (_, fn) => {
+        // GIVEN a secret imported with its key (the key's policy cannot be changed: the role must get the grant)
+        const t = vaultStackWithSecret(KEY_ARN).template();
+        expect(statementsWith(t, `${fn}Role`, 'kms:Decrypt')).toContainEqual(
+          expect.objectContaining({
+            Resource: KEY_ARN,
+            Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } },
+          }),
+        );
+      },
+    );
   });
 
   describe('candidateBases', () => {
@@ -193,6 +219,22 @@ describe('ImageVault upstream check', () => {
       );
     });
 
+    it('reads upstreamCredentialsKeyArn: the readers of the secret may decrypt it with that key', () => {
+      const key = KEY_ARN.replace('eu-west-1', 'us-east-1');
+      const { vault } = appFromContext({
+        upstreamCredentialsSecretArn: SECRET_ARN.replace('eu-west-1', 'us-east-1'),
+        upstreamCredentialsKeyArn: key,
+      });
+      const t = Template.fromStack(vault);
+      for (const fn of ['VaultUpstream', 'VaultSnapshot'])
+        expect(statementsWith(t, `${fn}Role`, 'kms:Decrypt')).toContainEqual(
+          expect.objectContaining({
+            Resource: key,
+            Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' } },
+          }),
+        );
+    });
+
     it('rejects a bad schedule, candidate list or secret ARN, naming the key', () => {
       const problems = (context: Record<string, unknown>) => {
         try {
@@ -215,15 +257,28 @@ describe('ImageVault upstream check', () => {
           /^upstreamCredentialsSecretArn "imagevault\/upstream" must be a complete secret ARN/,
         ),
       ]);
+      expect(
+        problems({ upstreamCredentialsSecretArn: SECRET_ARN, upstreamCredentialsKeyArn: 'alias/upstream' }),
+      ).toEqual([
+        expect.stringMatching(/^upstreamCredentialsKeyArn "alias\/upstream" must be a KMS key ARN/),
+      ]);
+      expect(problems({ upstreamCredentialsKeyArn: KEY_ARN })).toEqual([
+        'upstreamCredentialsKeyArn is set but upstreamCredentialsSecretArn is not: it is the key of that secret',
+      ]);
     });
   });
 });
 
-/** A vault stack with an imported secret as upstreamCredentialsSecret. */
-function vaultStackWithSecret() {
+/** A vault stack with an imported secret as upstreamCredentialsSecret, with its customer managed key if given. */
+function vaultStackWithSecret(keyArn?: string) {
   const app = newApp();
   const stack = new Stack(app, 'Vault', { env: PRIMARY });
-  const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'UpstreamSecret', SECRET_ARN);
+  const secret = keyArn
+    ? secretsmanager.Secret.fromSecretAttributes(stack, 'UpstreamSecret', {
+        secretCompleteArn: SECRET_ARN,
+        encryptionKey: kms.Key.fromKeyArn(stack, 'UpstreamKey', keyArn),
+      })
+    : secretsmanager.Secret.fromSecretCompleteArn(stack, 'UpstreamSecret', SECRET_ARN);
   new ImageVault(stack, 'ImageVault', { upstreamCredentialsSecret: secret });
   return { template: () => Template.fromStack(stack) };
 }
