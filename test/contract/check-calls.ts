@@ -1,50 +1,23 @@
 /**
  * Checks the AWS calls a test file recorded (./recorder.ts) against the deployed policies: each call becomes the IAM
- * requests AWS authorizes for it (./sdk-actions.ts) plus the KMS requests the service makes with the caller's
- * permissions (SSE-KMS objects, encrypted queues and topics), each evaluated as the function's role
- * (./deployed-policies.ts). One failure lists every distinct denied request, with the call and test that made it.
+ * requests AWS authorizes for it (./sdk-actions.ts), evaluated with the KMS requests the service makes with the
+ * caller's permissions (./evaluate.ts), as the function's role, in every deployment the harness models
+ * (./deployment.ts: this repository's app and the consumer app under each feature-flag set). One failure lists
+ * every distinct denied request, with the call and the test that made it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { HandlerName } from '../../lib/infra/entries';
-import { App } from 'aws-cdk-lib';
 import { FLAG_SETS } from '../consumer/support';
-import { Deployment, testDeployment, type ContractRequest } from './deployed-policies';
+import { consumerApp, modelOf, repositoryApp, type Deployment, type DeploymentInput } from './deployment';
+import { describeCall, evaluateWithImplied, type Call } from './evaluate';
+import type { ResolvedResource } from './resolve';
 import type { RecordedCall } from './recorder';
-import { iamRequestsOf, type DeployedNames, type IamRequest } from './sdk-actions';
+import { iamRequestsOf, type DeployedNames } from './sdk-actions';
 
-/** Per feature-flag set, loaded once per test file that records calls. */
-let deployments: Array<[string, Deployment]> | undefined;
-
-/**
- * The test deployment, synthesized once per change of what it is made from and kept in the temporary directory:
- * every test file that records calls checks them against it, and a synthesis takes seconds.
- */
-export function cachedTestDeployment(flagSet: string): Deployment {
-  const root = path.resolve(__dirname, '../..');
-  const hash = createHash('sha256');
-  const files = [
-    ...readdirSync(path.join(root, 'lib/infra')).map((f) => path.join('lib/infra', f)),
-    'cdk.json',
-    'package-lock.json',
-    'test/contract/deployed-policies.ts',
-    'test/contract/resolve-templates.ts',
-  ].sort();
-  hash.update(flagSet);
-  for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
-  const dir = path.join(tmpdir(), 'imagevault-contract');
-  const file = path.join(dir, `deployment-${hash.digest('hex').slice(0, 16)}.json`);
-  if (existsSync(file))
-    return new Deployment(JSON.parse(readFileSync(file, 'utf8')) as Deployment['resources']);
-  const fresh = testDeployment({}, new App({ context: FLAG_SETS[flagSet] }));
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(fresh.resources));
-  renameSync(tmp, file);
-  return fresh;
-}
+/** Loaded once per test file that records calls. */
+let deployments: Deployment[] | undefined;
 
 /** Thrown when a recorded call would be denied on AWS. */
 export class DeniedCallsError extends Error {
@@ -56,75 +29,129 @@ export class DeniedCallsError extends Error {
   }
 }
 
-/** The KMS requests a service makes with the caller's credentials for one request on an encrypted resource. */
-export function impliedKmsRequests(
-  call: RecordedCall,
-  request: IamRequest,
-  d: Deployment,
-  names: DeployedNames,
-): IamRequest[] {
-  const key = d.keyOf(request.resource);
-  if (!key) return [];
-  const via = (service: string) => ({ 'kms:ViaService': `${service}.${names.region}.amazonaws.com` });
-  const kmsActions: Record<string, string[]> = {
-    // S3 with SSE-KMS: a write needs a data key; a read, and a multipart upload (its parts are decrypted to be
-    // combined), decrypt. HEAD decrypts nothing.
-    'S3:PutObject': ['kms:GenerateDataKey'],
-    'S3:CreateMultipartUpload': ['kms:GenerateDataKey', 'kms:Decrypt'],
-    'S3:UploadPart': ['kms:GenerateDataKey', 'kms:Decrypt'],
-    'S3:GetObject': ['kms:Decrypt'],
-    // SQS and SNS: the sender needs a data key and (to reuse one) Decrypt.
-    'SQS:SendMessage': ['kms:GenerateDataKey', 'kms:Decrypt'],
-    'SQS:SendMessageBatch': ['kms:GenerateDataKey', 'kms:Decrypt'],
-    'SNS:Publish': ['kms:GenerateDataKey', 'kms:Decrypt'],
-  };
-  const service = { S3: 's3', SQS: 'sqs', SNS: 'sns' }[call.service];
-  const actions = kmsActions[`${call.service}:${call.operation}`] ?? [];
-  if (!service || request.action === 's3:PutObjectRetention') return [];
-  return actions.map((action) => ({
-    action,
-    resource: key,
-    context: { ...via(service), 'kms:CallerAccount': names.account },
-  }));
+/**
+ * The deployments' synthesized templates, made once per change of what they are made from and kept in the
+ * temporary directory: every test file that records calls checks them, and four syntheses take tens of seconds.
+ */
+export function cachedDeployments(): Deployment[] {
+  const root = path.resolve(__dirname, '../..');
+  const hash = createHash('sha256');
+  const files = [
+    ...readdirSync(path.join(root, 'lib/infra')).map((f) => path.join('lib/infra', f)),
+    'cdk.json',
+    'package-lock.json',
+    'test/consumer/app.ts',
+    'test/contract/deployment.ts',
+    'test/infra/support.ts',
+  ].sort();
+  for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
+  const dir = path.join(tmpdir(), 'imagevault-contract');
+  const file = path.join(dir, `deployments-${hash.digest('hex').slice(0, 16)}.json`);
+  let inputs: DeploymentInput[];
+  if (existsSync(file)) {
+    inputs = JSON.parse(readFileSync(file, 'utf8')) as DeploymentInput[];
+  } else {
+    inputs = [repositoryApp(), ...Object.keys(FLAG_SETS).map((f) => consumerApp(f))];
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(inputs));
+    renameSync(tmp, file);
+  }
+  return inputs.map(modelOf);
 }
 
-/** The principal a recorded call is made as: the function's role, or a role given ImageVault.grantRead. */
-function principalOf(call: RecordedCall, d: Deployment): string {
-  if (call.principal === 'vault-reader') return d.readerRoleArn();
-  return d.roleOf(call.principal as HandlerName);
+const envOf = (fn: ResolvedResource): Record<string, string> =>
+  ((fn.properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ??
+    {}) as Record<string, string>;
+
+/** What a deployment runs each handler as, and the names recorded calls are translated onto. */
+export class DeployedFunctions {
+  private readonly functions: ResolvedResource[];
+
+  constructor(readonly deployment: Deployment) {
+    this.functions = deployment.resources.filter((r) => r.type === 'AWS::Lambda::Function');
+  }
+
+  /** The function that runs a handler (its POWERTOOLS_SERVICE_NAME is `imagevault-<handler>`). */
+  fn(handler: string): ResolvedResource {
+    const fn = this.functions.find((f) => envOf(f).POWERTOOLS_SERVICE_NAME === `imagevault-${handler}`);
+    if (!fn) throw new Error(`${this.deployment.name}: no function runs the ${handler} handler`);
+    return fn;
+  }
+
+  env(handler: string): Record<string, string> {
+    return envOf(this.fn(handler));
+  }
+
+  /** The role a recorded call is made as: the function's, or the role the app gives ImageVault.grantRead. */
+  principalOf(call: RecordedCall): string | undefined {
+    if (call.principal === 'vault-reader') {
+      return this.deployment.resources.find(
+        (r) => r.type === 'AWS::IAM::Role' && r.logicalId.startsWith('OnCallRestore'),
+      )?.arn;
+    }
+    return String(this.fn(call.principal).properties.Role);
+  }
+
+  names(): DeployedNames {
+    const env = this.env('snapshot');
+    const queue = this.deployment.resources.find(
+      (r) =>
+        r.type === 'AWS::Lambda::EventSourceMapping' && r.properties.FunctionName === this.fn('snapshot').ref,
+    );
+    const secret = this.env('upstream').UPSTREAM_CREDENTIALS_SECRET;
+    return {
+      partition: 'aws',
+      account: this.deployment.account,
+      region: this.fn('snapshot').region,
+      vaultBucket: env.VAULT_BUCKET,
+      vaultPrefix: env.VAULT_PREFIX ?? '',
+      alertTopicArn: env.ALERT_TOPIC_ARN,
+      snapshotQueueArn: String(queue?.properties.EventSourceArn),
+      ...(secret ? { upstreamSecretArn: secret } : {}),
+    };
+  }
+
+  /**
+   * Whether the handler, deployed here, would make this call at all: entries are locked only where the function
+   * has PROVENANCE_LOCK_MODE, the secret is read only where it has one, the reader exists only where the app
+   * grants one.
+   */
+  makes(call: RecordedCall, action: string): boolean {
+    if (call.principal === 'vault-reader') return this.principalOf(call) !== undefined;
+    const env = this.env(call.principal);
+    if (action === 's3:PutObjectRetention' && call.input.ObjectLockMode) return !!env.PROVENANCE_LOCK_MODE;
+    if (action === 'secretsmanager:GetSecretValue') return !!env.UPSTREAM_CREDENTIALS_SECRET;
+    return true;
+  }
 }
 
-/** Evaluates every recorded call; throws DeniedCallsError listing the denied ones. */
+/** Evaluates every recorded call in every deployment (or the given ones); throws DeniedCallsError naming the denied. */
 export async function checkRecordedCalls(
   calls: readonly RecordedCall[],
-  only?: Deployment,
+  only?: Deployment[],
 ): Promise<{ requests: number }> {
-  // The constructs must hold whatever feature flags the app that uses them has (issue 10): every call is checked
-  // against the deployment synthesized under each set.
-  const targets: Array<[string, Deployment]> = only
-    ? [['given', only]]
-    : (deployments ??= Object.keys(FLAG_SETS).map((f) => [f, cachedTestDeployment(f)]));
+  const targets = only ?? (deployments ??= cachedDeployments());
   const seen = new Map<string, Promise<string | undefined>>();
-  for (const [flags, d] of targets) {
-    const names = d.names();
-    for (const call of calls) {
-      const principal = principalOf(call, d);
-      for (const request of iamRequestsOf(call, names)) {
-        for (const r of [request, ...impliedKmsRequests(call, request, d, names)]) {
-          const full: ContractRequest = { principal, ...r };
-          const id = `${flags} ${JSON.stringify(full)}`;
-          if (seen.has(id)) continue;
-          seen.set(
-            id,
-            d
-              .evaluate(full)
-              .then((v) =>
-                v.allowed
-                  ? undefined
-                  : `${call.principal} (${principal}): ${r.action} on ${r.resource} — for ${call.service} ${call.operation}, in "${call.test}"${only ? '' : `, with ${flags}`}: ${v.explanation}`,
-              ),
-          );
-        }
+  for (const d of targets) {
+    const functions = new DeployedFunctions(d);
+    const names = functions.names();
+    for (const recorded of calls) {
+      const principal = functions.principalOf(recorded);
+      if (!principal) continue;
+      for (const request of iamRequestsOf(recorded, names)) {
+        if (!functions.makes(recorded, request.action)) continue;
+        const call: Call = { principal, ...request };
+        const id = `${d.name} ${JSON.stringify(call)}`;
+        if (seen.has(id)) continue;
+        seen.set(
+          id,
+          evaluateWithImplied(d, call).then((decisions) => {
+            const denied = decisions.filter((x) => !x.allowed);
+            if (denied.length === 0) return undefined;
+            return `${recorded.principal}: ${denied.map((x) => describeCall(x.call)).join('; ')} — for ${recorded.service} ${recorded.operation}, in "${recorded.test}", in ${d.name}: ${denied[0].explanation}`;
+          }),
+        );
       }
     }
   }
