@@ -120,10 +120,27 @@ export class DeployedFunctions {
   makes(call: RecordedCall, action: string): boolean {
     if (call.principal === 'vault-reader') return this.principalOf(call) !== undefined;
     const env = this.env(call.principal);
+    // The handler acts only on the repositories the deployment protects: a test's repository outside them is
+    // ignored there. (A candidate base read from an unprotected ECR repository is skipped too, and would be denied:
+    // base detection then logs that it failed.)
+    const repository = repositoryOf(call);
+    if (repository !== undefined && env.REPOSITORY_PREFIXES !== undefined) {
+      const prefixes = env.REPOSITORY_PREFIXES.split(',').map((p) => p.trim());
+      if (!prefixes.includes('*') && !prefixes.some((p) => repository.startsWith(p))) return false;
+    }
     if (action === 's3:PutObjectRetention' && call.input.ObjectLockMode) return !!env.PROVENANCE_LOCK_MODE;
     if (action === 'secretsmanager:GetSecretValue') return !!env.UPSTREAM_CREDENTIALS_SECRET;
     return true;
   }
+}
+
+/** The ECR repository a call is about, if it is about one. */
+function repositoryOf(call: RecordedCall): string | undefined {
+  if (call.service === 'ECR registry')
+    return /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\//.exec(String(call.input.path))?.[1];
+  if (call.service === 'ECR' && typeof call.input.repositoryName === 'string')
+    return call.input.repositoryName;
+  return undefined;
 }
 
 /** Evaluates every recorded call in every deployment (or the given ones); throws DeniedCallsError naming the denied. */

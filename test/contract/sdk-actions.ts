@@ -136,11 +136,12 @@ export function iamRequestsOf(call: RecordedCall, names: DeployedNames): IamRequ
       }
       if (call.operation === 'DescribeRepositories') {
         const repos = (input.repositoryNames as string[] | undefined) ?? [];
-        // Without names it lists every repository: authorized against all of them.
-        const resources =
-          repos.length === 0
-            ? [`arn:${partition}:ecr:${region}:${account}:repository/*`]
-            : repos.map((r) => `arn:${partition}:ecr:${region}:${account}:repository/${r}`);
+        // Without names it lists every repository, which ECR authorizes on "*" (an AWS fact the evaluator cannot
+        // check). The evaluator takes concrete ARNs only: a repository no protected prefix covers stands for "any",
+        // so a policy that scopes the listing to some repositories fails here as it would on AWS.
+        const resources = (repos.length === 0 ? ['imagevault-contract/any-repository'] : repos).map(
+          (r) => `arn:${partition}:ecr:${region}:${account}:repository/${r}`,
+        );
         return resources.map((resource) => ({ action: 'ecr:DescribeRepositories', resource, context: base }));
       }
       const action = ECR_REPOSITORY[call.operation];
