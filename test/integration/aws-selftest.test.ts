@@ -51,7 +51,7 @@ import {
   type SelfTestReport,
 } from '../../lib/services/selftest';
 import { createSnapshotHandler } from '../../lib/services/snapshot-events';
-import { s3env, startRegistry, testBucket } from '../testbed/env';
+import { s3ClientConfig, startRegistry, testBucket } from '../testbed/env';
 import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
 import { cli } from './cli-helpers';
 
@@ -311,15 +311,7 @@ describe('imagevault aws selftest (control planes mocked; registry, radosgw and 
   const heads = new Map<string, number>();
   /** A client of its own (a middleware is per client) on the test bed's radosgw. */
   function replicatingClient(bucket: string): S3Client {
-    const env = s3env();
-    const client = new S3({
-      endpoint: env.endpoint,
-      region: env.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const client = new S3(s3ClientConfig());
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);

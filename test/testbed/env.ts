@@ -51,6 +51,19 @@ export function startRegistry(name: string): string {
   return execFileSync('bash', [SCRIPT, 'registry', TESTBED_DIR, name], { encoding: 'utf8' }).trim();
 }
 
+/** The configuration of an S3 client for the test bed's radosgw (path-style, checksums only where required). */
+export function s3ClientConfig() {
+  const env = s3env();
+  return {
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+    responseChecksumValidation: 'WHEN_REQUIRED' as const,
+  };
+}
+
 /**
  * An S3 client for the test bed's radosgw and a new bucket on it, versioned unless asked otherwise: the vault's
  * buckets are versioned in production, and radosgw behaves differently on versioned buckets.
@@ -62,15 +75,7 @@ export async function testBucket(
   // Loaded here, not at the top: most test files read env.ts and never touch S3.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sdk = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
-  const env = s3env();
-  const client = new sdk.S3Client({
-    endpoint: env.endpoint,
-    region: env.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = new sdk.S3Client(s3ClientConfig());
   // Object Lock can only be chosen at creation, and turns versioning on with it (as on AWS).
   await client.send(
     new sdk.CreateBucketCommand({
