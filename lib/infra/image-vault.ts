@@ -17,6 +17,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
+import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { handlerCode, type HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
@@ -174,7 +175,7 @@ export const VAULT_DEFAULTS = {
   upstreamMemoryMb: 512,
   upstreamTimeout: Duration.minutes(5),
   /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
-  upstreamStateKeys: 'imagevault/upstream/*',
+  upstreamStateKeys: `${UPSTREAM_PREFIX}*`,
   /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
   provenanceRetentionDays: 365,
   identityMemoryMb: 256,
@@ -183,10 +184,10 @@ export const VAULT_DEFAULTS = {
   identityRetries: 2,
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
-  provenanceKeys: 'imagevault/provenance/*',
+  provenanceKeys: `${PROVENANCE_PREFIX}*`,
   /** Tag history and image records, under the vault prefix. */
-  historyKeys: 'imagevault/repositories/*',
-  provenanceLocation: 'imagevault/provenance/',
+  historyKeys: `${REPOSITORIES_PREFIX}*`,
+  provenanceLocation: PROVENANCE_PREFIX,
   provenanceTableName: 'provenance_log',
   /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
   batchSize: 5,
@@ -465,7 +466,7 @@ export class ImageVault extends Construct {
     // What the reconcile writes: the OCI layout's index.json (rebuilt each run), tag history (a tag deleted in ECR
     // without an event is recorded as a delete), and provenance entries (replication done, identity now unknown).
     const reconcileWrites = [
-      this.bucket.arnForObjects(vaultPrefix ? `${vaultPrefix}/index.json` : 'index.json'),
+      this.bucket.arnForObjects(vaultPrefix ? `${vaultPrefix}/${INDEX_FILE}` : INDEX_FILE),
       this.bucket.arnForObjects(
         vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.historyKeys}` : VAULT_DEFAULTS.historyKeys,
       ),
