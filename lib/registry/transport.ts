@@ -1,20 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { Credential, CredentialProvider } from './auth';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
-import { Agent, request } from './http';
+import { HttpClient, type RequestBody } from './http';
 import { parseChallenges, type Challenge } from './challenge';
 import { RETRYABLE_STATUSES, RegistryError, parseErrorBody } from './errors';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter, type RetryOptions } from './retry';
 
-/**
- * Byte bodies are resent on a retry or after an auth challenge. A Readable is sent exactly once: it cannot be
- * rewound, so a request with one is never retried here; the caller decides whether it can produce the stream again.
- */
-export type RequestBody = Uint8Array | string | Readable;
+export type { RequestBody } from './http';
 
 export interface TransportRequest {
   method: string;
@@ -90,7 +85,7 @@ export function isLoopback(hostname: string): boolean {
  * kept for the life of the transport (as go-containerregistry does), so a local TLS registry still gets TLS.
  */
 export class Transport {
-  private readonly agent: Dispatcher;
+  private readonly http: HttpClient;
   private readonly retry: RetryPolicy;
   private readonly tokens = new Map<string, Promise<CachedToken>>();
   private origin?: Promise<URL>;
@@ -104,10 +99,10 @@ export class Transport {
     private readonly options: TransportOptions,
   ) {
     this.retry = new RetryPolicy(options.retry);
-    this.agent = new Agent({
-      connect: { rejectUnauthorized: !options.insecure },
-      headersTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    this.http = new HttpClient({
+      rejectUnauthorized: !options.insecure,
+      headersTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      bodyTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     });
   }
 
@@ -128,7 +123,7 @@ export class Transport {
 
   /** Releases pooled connections. */
   close(): Promise<void> {
-    return this.agent.close();
+    return this.http.close();
   }
 
   private async exchange(req: TransportRequest, url: URL, authorize: boolean): Promise<TransportResponse> {
@@ -188,12 +183,7 @@ export class Transport {
     let current = url;
     let h = headers;
     for (let hop = 0; ; hop++) {
-      const res = await request(current, {
-        method: method as Dispatcher.HttpMethod,
-        headers: h,
-        body: body ?? null,
-        dispatcher: this.agent,
-      });
+      const res = await this.http.request(current, { method, headers: h, body: body ?? null });
       const location = header(res.headers, 'location');
       const follow =
         (method === 'GET' || method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && location;
