@@ -3,28 +3,44 @@ import type { Readable } from 'node:stream';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 
 /*
- * The two pieces of undici the registry client uses — Agent (connection pools per origin) and request() — taken
- * from undici's own files instead of its index. The index also loads fetch, WebSocket, cookies, caches, proxies and
- * mocks, which the CLI never uses: on Node 20 that was about 40 ms of every command's start (--cpu-prof). undici has
- * no `exports` map, so these paths are public files of the pinned version; a unit test checks that they are the very
- * functions undici's index exports, so an upgrade that moves them fails the tests, not a user.
+ * The two pieces of undici the registry client uses for uploads — Agent (connection pools per origin) and request() —
+ * taken from undici's own files instead of its index. The index also loads fetch, WebSocket, cookies, caches, proxies
+ * and mocks, which the CLI never uses: on Node 20 that was about 40 ms of every command's start (--cpu-prof). undici
+ * has no `exports` map, so these paths are public files of the pinned version; a unit test checks that they are the
+ * very functions undici's index exports, so an upgrade that moves them fails the tests, not a user.
+ *
+ * Both are loaded on first use: a command that uploads nothing (a snapshot, a listing) does not evaluate undici (and
+ * node:http2, which it loads) at all — about 10 ms of a snapshot's start (--cpu-prof).
  */
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const Agent = require('undici/lib/dispatcher/agent') as typeof AgentType;
+/** undici's Agent class. */
+export function undiciAgent(): typeof AgentType {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('undici/lib/dispatcher/agent') as typeof AgentType;
+}
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dispatch = require('undici/lib/api/api-request') as (
-  this: Dispatcher,
-  options: Dispatcher.RequestOptions,
-) => Promise<Dispatcher.ResponseData>;
+type Dispatch = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+let dispatch: Dispatch | undefined;
 
-/** undici's `request(url, options)`: the same origin/path split its index does, on the given dispatcher. */
+/**
+ * One HTTP exchange: on an HttpClient (what the registry transport uses: GETs on Node's http, uploads on undici), or
+ * on an undici dispatcher as undici's `request(url, options)` does (the same origin/path split its index does). Every
+ * registry request of the transport passes here, so a test can watch them all at one place.
+ */
 export function request(
   url: URL,
-  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher },
-): Promise<Dispatcher.ResponseData> {
+  options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher | HttpClient },
+): Promise<HttpResponse> {
   const { dispatcher, ...rest } = options;
+  if (dispatcher instanceof HttpClient) {
+    return dispatcher.request(url, {
+      method: rest.method,
+      headers: (rest.headers ?? {}) as Record<string, string>,
+      body: (rest.body ?? null) as RequestBody | null,
+    });
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  dispatch ??= require('undici/lib/api/api-request') as Dispatch;
   return dispatch.call(dispatcher, {
     ...rest,
     origin: url.origin,
@@ -74,16 +90,11 @@ export class HttpTimeoutError extends Error {
  * paused) does not count.
  */
 export class HttpClient {
-  private readonly undici: AgentType;
+  private undici?: AgentType;
   private readonly plain: HttpAgent;
   private tls?: HttpAgent;
 
   constructor(private readonly options: HttpClientOptions) {
-    this.undici = new Agent({
-      connect: { rejectUnauthorized: options.rejectUnauthorized },
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-    });
     this.plain = new (nodeHttp().Agent)({ keepAlive: true });
   }
 
@@ -98,14 +109,18 @@ export class HttpClient {
       method: options.method as Dispatcher.HttpMethod,
       headers: options.headers,
       body: options.body,
-      dispatcher: this.undici,
+      dispatcher: (this.undici ??= new (undiciAgent())({
+        connect: { rejectUnauthorized: this.options.rejectUnauthorized },
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: this.options.bodyTimeoutMs,
+      })),
     });
   }
 
   async close(): Promise<void> {
     this.plain.destroy();
     this.tls?.destroy();
-    await this.undici.close();
+    await this.undici?.close();
   }
 
   private get(url: URL, method: string, headers: Record<string, string>): Promise<HttpResponse> {

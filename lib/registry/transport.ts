@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { Credential, CredentialProvider } from './auth';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
-import { HttpClient, type RequestBody } from './http';
+import { HttpClient, request, type RequestBody } from './http';
 import { parseChallenges, type Challenge } from './challenge';
 import { RETRYABLE_STATUSES, RegistryError, parseErrorBody } from './errors';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter, type RetryOptions } from './retry';
@@ -183,7 +184,12 @@ export class Transport {
     let current = url;
     let h = headers;
     for (let hop = 0; ; hop++) {
-      const res = await this.http.request(current, { method, headers: h, body: body ?? null });
+      const res = await request(current, {
+        method: method as Dispatcher.HttpMethod,
+        headers: h,
+        body: body ?? null,
+        dispatcher: this.http,
+      });
       const location = header(res.headers, 'location');
       const follow =
         (method === 'GET' || method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && location;

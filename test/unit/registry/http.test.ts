@@ -1,12 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as undici from 'undici';
-import { Agent, HttpClient, request } from '../../../lib/registry/http';
+import { HttpClient, request, undiciAgent } from '../../../lib/registry/http';
 import { isRetryableBodyError, isRetryableNetworkError } from '../../../lib/registry/retry';
+
+async function text(body: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const c of body) s += (c as Buffer).toString();
+  return s;
+}
 
 describe('Module: registry/http (undici without its index)', () => {
   it('is the Agent undici itself exports, not a copy', () => {
-    expect(Agent).toBe(undici.Agent);
+    expect(undiciAgent()).toBe(undici.Agent);
   });
 
   describe('Function: request', () => {
@@ -29,9 +35,9 @@ describe('Module: registry/http (undici without its index)', () => {
 
     afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-    it('sends method, path with query, headers and body to the URL, as undici.request does', async () => {
+    it('sends method, path with query, headers and body to the URL on an undici dispatcher, as undici.request does', async () => {
       // Prepare
-      const agent = new Agent();
+      const agent = new (undiciAgent())();
       const url = new URL('/v2/app/blobs/uploads/?digest=sha256%3Aab&n=2', origin);
 
       // Act
@@ -49,7 +55,7 @@ describe('Module: registry/http (undici without its index)', () => {
       });
 
       // Assess
-      expect([ours.statusCode, ours.headers['x-answer'], await ours.body.text()]).toEqual([
+      expect([ours.statusCode, ours.headers['x-answer'], await text(ours.body)]).toEqual([
         201,
         'yes',
         'hello',
@@ -98,12 +104,6 @@ describe('Module: registry/http (undici without its index)', () => {
 
     const client = (bodyTimeoutMs = 60_000, headersTimeoutMs = 60_000) =>
       new HttpClient({ rejectUnauthorized: true, headersTimeoutMs, bodyTimeoutMs });
-
-    async function text(body: NodeJS.ReadableStream): Promise<string> {
-      let s = '';
-      for await (const c of body) s += (c as Buffer).toString();
-      return s;
-    }
 
     it('answers a GET, and a PUT with a body, with status, headers and body', async () => {
       // Prepare
