@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as undici from 'undici';
 import { HttpClient, request, undiciAgent } from '../../../lib/registry/http';
+import { discard } from '../../../lib/registry/body';
 import { isRetryableBodyError, isRetryableNetworkError } from '../../../lib/registry/retry';
 
 async function text(body: NodeJS.ReadableStream): Promise<string> {
@@ -120,6 +121,27 @@ describe('Module: registry/http (undici without its index)', () => {
         'PUT',
         'got abc',
       ]);
+      await http.close();
+    });
+
+    it('keeps the connection of a response that is discarded once wholly received, for a later request', async () => {
+      // Prepare
+      const http = client();
+      let connections = 0;
+      const count = () => connections++;
+      server.on('connection', count);
+
+      // Act: a GET whose short body is never read, discarded, then one more GET
+      const get = await http.request(new URL('/x', origin), { method: 'GET', headers: {}, body: null });
+      await new Promise((resolve) => setTimeout(resolve, 50)); // its body arrives, unread
+      discard(get.body);
+      await new Promise(setImmediate); // the connection goes back to the pool once the drained body has ended
+      const last = await http.request(new URL('/x', origin), { method: 'GET', headers: {}, body: null });
+      await text(last.body);
+
+      // Assess
+      server.off('connection', count);
+      expect(connections).toBe(1);
       await http.close();
     });
 
