@@ -25,21 +25,15 @@ export async function readPrefix(body: Readable, limit = ERROR_BODY_LIMIT): Prom
   } catch {
     // a broken error body must not hide the status that came with it
   } finally {
-    discard(body);
+    body.destroy();
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/**
- * Discards a body we do not need (a retried or redirected response, a ping, a HEAD) without reading it to the end.
- * A response already wholly received (Node's `complete`: every byte is in its buffer) is drained instead of
- * destroyed: destroying it would close the keep-alive connection under it, and the next request would pay a new
- * connection (a TLS handshake, on a real registry).
- */
+/** Discards a body we do not need (a retried or redirected response) without reading it to the end. */
 export function discard(body: Readable): void {
   body.on('error', () => undefined);
-  if ((body as Readable & { complete?: boolean }).complete === true && !body.destroyed) body.resume();
-  else body.destroy();
+  body.destroy();
 }
 
 /**

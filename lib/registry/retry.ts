@@ -37,9 +37,6 @@ const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
-  // lib/registry/http.ts: the GETs on Node's http
-  'IMAGEVAULT_HEADERS_TIMEOUT',
-  'IMAGEVAULT_BODY_TIMEOUT',
 ]);
 
 export class RetryPolicy {

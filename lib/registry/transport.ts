@@ -5,12 +5,16 @@ import type { Credential, CredentialProvider } from './auth';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
-import { HttpClient, request, type RequestBody } from './http';
+import { request, undiciAgent } from './http';
 import { parseChallenges, type Challenge } from './challenge';
 import { RETRYABLE_STATUSES, RegistryError, parseErrorBody } from './errors';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter, type RetryOptions } from './retry';
 
-export type { RequestBody } from './http';
+/**
+ * Byte bodies are resent on a retry or after an auth challenge. A Readable is sent exactly once: it cannot be
+ * rewound, so a request with one is never retried here; the caller decides whether it can produce the stream again.
+ */
+export type RequestBody = Uint8Array | string | Readable;
 
 export interface TransportRequest {
   method: string;
@@ -86,7 +90,7 @@ export function isLoopback(hostname: string): boolean {
  * kept for the life of the transport (as go-containerregistry does), so a local TLS registry still gets TLS.
  */
 export class Transport {
-  private readonly http: HttpClient;
+  private readonly agent: Dispatcher;
   private readonly retry: RetryPolicy;
   private readonly tokens = new Map<string, Promise<CachedToken>>();
   private origin?: Promise<URL>;
@@ -100,10 +104,10 @@ export class Transport {
     private readonly options: TransportOptions,
   ) {
     this.retry = new RetryPolicy(options.retry);
-    this.http = new HttpClient({
-      rejectUnauthorized: !options.insecure,
-      headersTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      bodyTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    this.agent = new (undiciAgent())({
+      connect: { rejectUnauthorized: !options.insecure },
+      headersTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     });
   }
 
@@ -124,7 +128,7 @@ export class Transport {
 
   /** Releases pooled connections. */
   close(): Promise<void> {
-    return this.http.close();
+    return this.agent.close();
   }
 
   private async exchange(req: TransportRequest, url: URL, authorize: boolean): Promise<TransportResponse> {
@@ -188,7 +192,7 @@ export class Transport {
         method: method as Dispatcher.HttpMethod,
         headers: h,
         body: body ?? null,
-        dispatcher: this.http,
+        dispatcher: this.agent,
       });
       const location = header(res.headers, 'location');
       const follow =
