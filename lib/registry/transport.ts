@@ -5,7 +5,7 @@ import type { Credential, CredentialProvider } from './auth';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../content/timeouts';
 import { readAll } from '../content/verify';
 import { discard, readPrefix, responseTooLarge } from './body';
-import { Agent, request } from './http';
+import { request, undiciAgent } from './http';
 import { parseChallenges, type Challenge } from './challenge';
 import { RETRYABLE_STATUSES, RegistryError, parseErrorBody } from './errors';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter, type RetryOptions } from './retry';
@@ -104,7 +104,7 @@ export class Transport {
     private readonly options: TransportOptions,
   ) {
     this.retry = new RetryPolicy(options.retry);
-    this.agent = new Agent({
+    this.agent = new (undiciAgent())({
       connect: { rejectUnauthorized: !options.insecure },
       headersTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,

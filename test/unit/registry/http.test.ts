@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as undici from 'undici';
-import { Agent, request } from '../../../lib/registry/http';
+import { request, undiciAgent } from '../../../lib/registry/http';
 
 describe('Module: registry/http (undici without its index)', () => {
   it('is the Agent undici itself exports, not a copy', () => {
-    expect(Agent).toBe(undici.Agent);
+    expect(undiciAgent()).toBe(undici.Agent);
   });
 
   describe('Function: request', () => {
@@ -30,7 +30,7 @@ describe('Module: registry/http (undici without its index)', () => {
 
     it('sends method, path with query, headers and body to the URL, as undici.request does', async () => {
       // Prepare
-      const agent = new Agent();
+      const agent = new (undiciAgent())();
       const url = new URL('/v2/app/blobs/uploads/?digest=sha256%3Aab&n=2', origin);
 
       // Act
