@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DirectoryObjectStore, Vault } from '../lib/content';
 import { Reference } from '../lib/oci';
 import { Registries, Snapshotter } from '../lib/services';
-import { LayoutBuilder, pushLayout } from '../test/fixtures';
+import { LayoutBuilder, pushLayout } from '../fixtures';
 import { median } from './measure';
 
 export interface DurabilityRow {

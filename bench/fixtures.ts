@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { LayoutBuilder, pushLayout, type BuiltImage } from '../test/fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
 
 const MiB = 1024 * 1024;
 

@@ -16,7 +16,7 @@ import { provenanceList, provenanceVerify } from '../lib/cli/commands/provenance
 import { DirectoryObjectStore, Vault, type ObjectStore } from '../lib/content';
 import { S3ObjectStore, s3ClientConfig } from '../lib/content/s3';
 import { ProvenanceLog, recordProvenance, refreshProvenance } from '../lib/provenance';
-import { snapshottedImage } from '../test/unit/helpers';
+import { snapshottedImage } from '../fixtures';
 import { Testbed } from './testbed';
 
 interface Row {

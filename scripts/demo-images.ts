@@ -4,7 +4,7 @@
  * usage: tsx scripts/demo-images.ts REGISTRY WORKDIR OUT.json
  */
 import { writeFileSync } from 'node:fs';
-import { pushStandardFixtures, skopeoDigest } from '../test/fixtures';
+import { pushStandardFixtures, skopeoDigest } from '../fixtures';
 
 async function run(registry: string, dir: string, outFile: string): Promise<void> {
   const fx = await pushStandardFixtures(registry, dir, {

@@ -6,7 +6,7 @@
  * the operator's and is not recorded.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { cli, cliJson } from '../integration/cli-helpers';
 import { s3ProcessEnv, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';

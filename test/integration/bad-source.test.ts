@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { pushStandardFixtures } from '../fixtures';
+import { pushStandardFixtures } from '../../fixtures';
 import { TESTBED_DIR, startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli } from './cli-helpers';

@@ -7,7 +7,7 @@ import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testbed } from '../testbed/env';
 import { startTokenRegistry, type TokenRegistry } from '../testbed/token-registry';
 import { tempDir } from '../unit/helpers';

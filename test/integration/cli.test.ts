@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';

@@ -11,7 +11,7 @@ import { snapshotBaseDetector, type CandidateBases } from '../../lib/drift/base'
 import { baseRecordOf, compareWithPrevious } from '../../lib/drift/build-drift';
 import { Reference } from '../../lib/oci';
 import { Registries, Snapshotter } from '../../lib/services';
-import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir, tempVault } from '../unit/helpers';
 

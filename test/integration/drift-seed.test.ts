@@ -13,7 +13,7 @@ import { staticCredentials } from '../../lib/registry/auth';
 import { Registries } from '../../lib/services';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { createSnapshotHandler } from '../../lib/services/snapshot-events';
-import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
 import { tempDir } from '../unit/helpers';

@@ -8,7 +8,7 @@ import { UpstreamWatcher, type UpstreamMoved, type UpstreamWatcherOptions } from
 import { UpstreamState } from '../../lib/drift/upstream-state';
 import { MediaType } from '../../lib/oci';
 import { staticCredentials } from '../../lib/registry';
-import { LayoutBuilder, type BuiltImage } from '../fixtures';
+import { LayoutBuilder, type BuiltImage } from '../../fixtures';
 import {
   pushWithCredentials,
   startCountingProxy,

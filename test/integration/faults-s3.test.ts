@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage } from '../../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
 import { s3ProcessEnv, s3env, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';

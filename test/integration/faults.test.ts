@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { LayoutBuilder, pushLayout, type BuiltImage } from '../fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage } from '../../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
 import { testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';

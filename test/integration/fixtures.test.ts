@@ -18,7 +18,7 @@ import {
   skopeoInspectRaw,
   type PushedFixtures,
   type PushedImage,
-} from '../fixtures';
+} from '../../fixtures';
 import { testbed } from '../testbed/env';
 
 const EMPTY_GZIP_DIGEST = 'sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4';

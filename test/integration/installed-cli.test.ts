@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { pushStandardFixtures, skopeoDigest, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, skopeoDigest, type PushedFixtures } from '../../fixtures';
 import { s3ProcessEnv, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 

@@ -15,7 +15,7 @@ import { staticCredentials } from '../../lib/registry/auth';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Registries } from '../../lib/services/registries';
 import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
-import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testBucket, testbed } from '../testbed/env';
 import {
   ACCOUNT,

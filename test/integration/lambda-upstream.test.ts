@@ -9,7 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { openVault } from '../../lib/content/open';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { createUpstreamCheckHandler, type UpstreamCheckHandler } from '../../lib/services/upstream-check';
-import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../fixtures';
+import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cliJson } from './cli-helpers';

@@ -6,7 +6,7 @@ import { MediaType } from '../../lib/oci';
 import { RegistryClient } from '../../lib/registry';
 import { Registries, Snapshotter } from '../../lib/services';
 import { Reference } from '../../lib/oci';
-import { LayoutBuilder, pushLayout } from '../fixtures';
+import { LayoutBuilder, pushLayout } from '../../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
 import { testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';

@@ -12,7 +12,7 @@ import { DirectoryObjectStore, type Vault } from '../../lib/content';
 import { Reference } from '../../lib/oci';
 import { logKey, recordProvenance } from '../../lib/provenance';
 import { Registries, Snapshotter } from '../../lib/services';
-import { COSIGN_SIGNATURE_TYPE, pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { COSIGN_SIGNATURE_TYPE, pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir, tempVault } from '../unit/helpers';
 

@@ -18,7 +18,7 @@ import { Reference } from '../../lib/oci';
 import { Repository } from '../../lib/registry';
 import { Registries, Restorer, TagConflictError } from '../../lib/services';
 import { BulkRestorer } from '../../lib/services/bulk-restore';
-import { pushStandardFixtures, skopeoDigest, skopeoInspectRaw, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, skopeoDigest, skopeoInspectRaw, type PushedFixtures } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';

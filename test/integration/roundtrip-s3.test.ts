@@ -3,7 +3,7 @@
  * empty registry with identical bytes, history, and a verify that re-hashes through S3.
  */
 import { ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures } from '../../fixtures';
 import { s3ProcessEnv, startRegistry, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';

@@ -5,7 +5,7 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pushStandardFixtures, type PushedFixtures } from '../fixtures';
+import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli } from './cli-helpers';

@@ -10,7 +10,7 @@ import * as tar from 'tar-stream';
 import type { Vault } from '../../lib/content';
 import { Digest, MediaType, type Descriptor, type Platform } from '../../lib/oci';
 import { DockerArchiveError, exportDockerArchive } from '../../lib/services/docker-archive';
-import { randomChunks } from '../fixtures/random';
+import { randomChunks } from '../../fixtures/random';
 import { descOf, tempDir, tempVault } from './helpers';
 
 const run = promisify(execFile);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { DirectoryObjectStore, Vault } from '../../lib/content';
-import { Digest, MediaType, type Descriptor } from '../../lib/oci';
+import { MediaType, type Descriptor } from '../../lib/oci';
+import { descOf, type TestImage } from '../../fixtures/vault-images';
 
 export function tempDir(prefix = 'imagevault-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
@@ -15,87 +16,8 @@ export async function tempVault(): Promise<Vault> {
   return v;
 }
 
-export function descOf(mediaType: string, data: Buffer): Descriptor {
-  return { mediaType, digest: Digest.of(data).toString(), size: data.length };
-}
-
-export interface TestImage {
-  manifest: Descriptor;
-  manifestBytes: Buffer;
-  blobs: Map<string, Buffer>;
-}
-
-/** A small image written straight into a vault: config + layers + manifest, optionally a subject. */
-export async function putImage(
-  vault: Vault,
-  layers: Buffer[],
-  extra: Record<string, unknown> = {},
-): Promise<TestImage> {
-  const blobs = new Map<string, Buffer>();
-  const put = async (mediaType: string, data: Buffer) => {
-    const d = descOf(mediaType, data);
-    blobs.set(d.digest, data);
-    await vault.push(d, Readable.from([data]));
-    return d;
-  };
-  const layerDescs = [];
-  for (const l of layers) layerDescs.push(await put(MediaType.OciLayer, l));
-  const config = await put(
-    MediaType.OciConfig,
-    Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) },
-      }),
-    ),
-  );
-  const manifestBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config,
-      layers: layerDescs,
-      ...extra,
-    }),
-  );
-  const manifest = await put(MediaType.OciManifest, manifestBytes);
-  return { manifest, manifestBytes, blobs };
-}
-
-/**
- * An image as the snapshot path leaves it: content in the vault, its record, and one push observation of
- * repository:tag. `extra` goes into the manifest (annotations, subject…).
- */
-export async function snapshottedImage(
-  vault: Vault,
-  repository: string,
-  tag: string,
-  seed: string,
-  extra: Record<string, unknown> = {},
-  at = '2026-01-10T09:06:00.000Z',
-): Promise<TestImage> {
-  const img = await putImage(vault, [Buffer.from(seed)], extra);
-  await vault.putImage({
-    repository,
-    descriptor: img.manifest,
-    firstSnapshotAt: at,
-    lastSnapshotAt: at,
-    blobs: 3,
-    bytes: 100,
-    referrers: [],
-    extensions: {},
-  });
-  await vault.recordTag({
-    repository,
-    tag,
-    action: 'push',
-    descriptor: img.manifest,
-    observedAt: at,
-    source: { kind: 'test' },
-  });
-  return img;
-}
+// Moved out of test/ for the benches; kept here for the tests that import them from the helpers.
+export { descOf, putImage, snapshottedImage, type TestImage } from '../../fixtures/vault-images';
 
 /**
  * A one-platform index recorded in the vault as repository's image, with (when `statement` is given) the BuildKit

@@ -8,7 +8,7 @@ import {
 } from '../../../lib/drift/base';
 import { blobKey } from '../../../lib/content';
 import { Digest, Reference } from '../../../lib/oci';
-import { LayoutBuilder, type BuiltImage, type Layer } from '../../fixtures';
+import { LayoutBuilder, type BuiltImage, type Layer } from '../../../fixtures';
 import { descOf, tempDir, tempVault } from '../helpers';
 import { LayoutSource, buildkitIndex, provenanceStatement } from './layout-source';
 

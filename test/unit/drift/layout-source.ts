@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ImageSource } from '../../../lib/drift/base';
 import { Digest, MediaType, Reference, parseManifest, type Descriptor } from '../../../lib/oci';
-import type { BuiltImage, LayoutBuilder } from '../../fixtures';
+import type { BuiltImage, LayoutBuilder } from '../../../fixtures';
 
 /**
  * An ImageSource over one LayoutBuilder directory: every "registry" shares its blobs, tags are set by the test,
