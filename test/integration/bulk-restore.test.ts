@@ -6,7 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BulkRestoreSummary } from '../../lib/services/bulk-restore';
 import { openVault } from '../../lib/content/open';
-import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures, type PushedImage } from '../../fixtures';
+import {
+  pushStandardFixtures,
+  skopeoInspectRaw,
+  type PushedFixtures,
+  type PushedImage,
+} from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson, cliWithProgress } from './cli-helpers';

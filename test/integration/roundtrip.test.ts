@@ -5,7 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { pushStandardFixtures, skopeoInspectRaw, type PushedFixtures, type PushedImage } from '../../fixtures';
+import {
+  pushStandardFixtures,
+  skopeoInspectRaw,
+  type PushedFixtures,
+  type PushedImage,
+} from '../../fixtures';
 import { startRegistry, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';

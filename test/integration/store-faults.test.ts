@@ -15,7 +15,13 @@ import {
 import { Vault } from '../../lib/content';
 import { openVault } from '../../lib/content/open';
 import { S3ObjectStore } from '../../lib/content/s3';
-import { fetchManifest, LayoutBuilder, pushLayout, pushStandardFixtures, type BuiltImage } from '../../fixtures';
+import {
+  fetchManifest,
+  LayoutBuilder,
+  pushLayout,
+  pushStandardFixtures,
+  type BuiltImage,
+} from '../../fixtures';
 import { startFaultyProxy, type FaultyProxy } from '../testbed/faulty-proxy';
 import { s3ProcessEnv, s3env, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
