@@ -55,6 +55,12 @@ export interface BuildProvenanceOptions {
    * unknown right away instead of pending for a day. @default true
    */
   readonly cloudTrail?: boolean;
+  /**
+   * How the image arrived when nobody pushed it (a pull-through cache sync, a replication from another registry):
+   * no PutImage here names a pusher, so the identity is unknown at once, with this as the reason, instead of
+   * pending for a day. @default none: it was pushed
+   */
+  readonly arrivedWithoutPush?: string;
 }
 
 /**
@@ -90,14 +96,16 @@ export async function buildProvenance(
   };
   if (extra.identity) {
     predicate = applyIdentity(predicate, extra.identity);
-  } else if (extra.cloudTrail === false) {
+  } else if (extra.cloudTrail === false || extra.arrivedWithoutPush) {
     const where = extra.registry ?? 'this registry';
     predicate = {
       ...predicate,
       push: {
         ...predicate.push,
         identityStatus: 'unknown',
-        reason: `${where} is not ECR: no CloudTrail PutImage event names who pushed (the registry's own logs might)`,
+        reason:
+          extra.arrivedWithoutPush ??
+          `${where} is not ECR: no CloudTrail PutImage event names who pushed (the registry's own logs might)`,
       },
     };
   } else {

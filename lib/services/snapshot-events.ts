@@ -258,6 +258,7 @@ export class SnapshotEvents {
       retention: this.deps.provenanceRetention,
       // The event says when and under which tag: no need to read every tag's history of the repository.
       push: { time: event.time, tags: event.tag ? [event.tag] : [] },
+      ...(ARRIVED_WITHOUT_PUSH[event.origin] && { arrivedWithoutPush: ARRIVED_WITHOUT_PUSH[event.origin] }),
     });
     const copy = result.copy;
     this.publishMetrics(event, {
@@ -437,6 +438,14 @@ export class SnapshotEvents {
 }
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+/** Why no CloudTrail PutImage will name a pusher, for images that arrive without a push in this registry. */
+const ARRIVED_WITHOUT_PUSH: Partial<Record<ImageEvent['origin'], string>> = {
+  'pull-through-cache':
+    'the image came in through a pull-through cache rule, pulled from its upstream registry: nobody pushed it here, so no CloudTrail PutImage names a pusher',
+  replication:
+    'the image was replicated into this registry from another region or account: the PutImage that names its pusher was logged where it was pushed',
+};
 
 /** SQS's ApproximateReceiveCount: 1 on the first delivery. */
 function receiveCount(record: SQSRecord): number {

@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { RepositoryFilter, reconcileEvent } from '../../lib/aws/events';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
+import { ProvenanceLog } from '../../lib/provenance/log';
 import { staticCredentials } from '../../lib/registry/auth';
 import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Registries } from '../../lib/services/registries';
@@ -167,6 +168,16 @@ describe('Function: createSnapshotHandler (real registry, radosgw)', () => {
       action: 'push',
       descriptor: { digest: replicated.digest },
       source: { kind: 'replication' },
+    });
+    // Nobody pushed them here: no CloudTrail PutImage will come, so the pusher is unknown now, not pending for ever.
+    const log = ProvenanceLog.of(vault);
+    expect((await log.latest(cached.repo, cached.digest))?.statement.predicate.push).toMatchObject({
+      identityStatus: 'unknown',
+      reason: expect.stringMatching(/^the image came in through a pull-through cache rule/),
+    });
+    expect((await log.latest(replicated.repo, replicated.digest))?.statement.predicate.push).toMatchObject({
+      identityStatus: 'unknown',
+      reason: expect.stringMatching(/^the image was replicated into this registry/),
     });
   });
 
