@@ -178,13 +178,15 @@ export function parseImageEvent(body: unknown): ImageEvent {
 function check<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map(
-    (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
-  );
   throw new InvalidEventError(
-    `not an ECR image event (source ${ECR_EVENT_SOURCE} or ${RECONCILE_EVENT_SOURCE}, detail-type "${IMAGE_ACTION_DETAIL_TYPE}", "${PULL_THROUGH_CACHE_DETAIL_TYPE}" or "${REPLICATION_DETAIL_TYPE}"): ${problems.join('; ')}`,
+    `not an ECR image event (source ${ECR_EVENT_SOURCE} or ${RECONCILE_EVENT_SOURCE}, detail-type "${IMAGE_ACTION_DETAIL_TYPE}", "${PULL_THROUGH_CACHE_DETAIL_TYPE}" or "${REPLICATION_DETAIL_TYPE}"): ${problemsOf(parsed.error)}`,
     { cause: parsed.error },
   );
+}
+
+/** Every problem zod found, `path: message`, separated by `; `. */
+function problemsOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`).join('; ');
 }
 
 /** An image that arrived without a push (cache sync, replication): snapshotted like a push of it. */
@@ -350,11 +352,8 @@ export function reconcileMode(event: unknown): ReconcileMode {
   if (event === undefined || event === null) return 'backfill';
   const parsed = ReconcileTriggerSchema.safeParse(event);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`,
-    );
     throw new InvalidEventError(
-      `not a reconcile trigger (an EventBridge scheduled event, or {"mode": "scheduled" | "backfill"}): ${problems.join('; ')}`,
+      `not a reconcile trigger (an EventBridge scheduled event, or {"mode": "scheduled" | "backfill"}): ${problemsOf(parsed.error)}`,
     );
   }
   if (parsed.data.mode) return parsed.data.mode;
