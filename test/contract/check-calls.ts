@@ -14,7 +14,7 @@ import { consumerApp, modelOf, repositoryApp, type Deployment, type DeploymentIn
 import { describeCall, evaluateWithImplied, type Call } from './evaluate';
 import type { ResolvedResource } from './resolve';
 import type { RecordedCall } from './recorder';
-import { iamRequestsOf, type DeployedNames } from './sdk-actions';
+import { iamRequestsOf, parseRegistryPath, type DeployedNames } from './sdk-actions';
 
 /** Loaded once per test file that records calls. */
 let deployments: Deployment[] | undefined;
@@ -136,8 +136,7 @@ export class DeployedFunctions {
 
 /** The ECR repository a call is about, if it is about one. */
 function repositoryOf(call: RecordedCall): string | undefined {
-  if (call.service === 'ECR registry')
-    return /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\//.exec(String(call.input.path))?.[1];
+  if (call.service === 'ECR registry') return parseRegistryPath(String(call.input.path))?.repository;
   if (call.service === 'ECR' && typeof call.input.repositoryName === 'string')
     return call.input.repositoryName;
   return undefined;

@@ -164,14 +164,22 @@ export function iamRequestsOf(call: RecordedCall, names: DeployedNames): IamRequ
   throw new UnmappedCallError(call);
 }
 
+/** A distribution API path: the repository, the kind of endpoint and what follows it. */
+export function parseRegistryPath(
+  path: string,
+): { repository: string; kind: string; rest: string } | undefined {
+  const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/?(.*)$/.exec(path);
+  return m ? { repository: m[1], kind: m[2], rest: m[3] } : undefined;
+}
+
 /**
  * A distribution API request to ECR as the IAM action it needs (ECR's "Required IAM permissions" for pulling and
  * pushing through the Docker Registry HTTP API). `/v2/` alone (the ping) needs none but the token's.
  */
 function registryAction(method: string, path: string): { action: string; repository: string } | undefined {
-  const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/?(.*)$/.exec(path);
-  if (!m) return undefined;
-  const [, repository, kind, rest] = m;
+  const parsed = parseRegistryPath(path);
+  if (!parsed) return undefined;
+  const { repository, kind, rest } = parsed;
   const read = method === 'GET' || method === 'HEAD';
   let action: string | undefined;
   if (kind === 'manifests')
