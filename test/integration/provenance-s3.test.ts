@@ -187,6 +187,7 @@ describe('provenance on S3 with Object Lock (radosgw)', () => {
     await recordProvenance(racedVault, 'team/race', digest);
 
     // Act: everything ECR and CloudTrail send for one push, at once
+    injected.holdNextUntilContended();
     try {
       await Promise.all([
         createScanHandler({ vault: racedVault, logger })(

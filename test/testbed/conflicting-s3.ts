@@ -3,19 +3,30 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 /**
  * Makes a real S3 client (radosgw) answer conditional writes the way AWS S3 does under concurrency: a PutObject with
  * If-None-Match whose key already has a conditional write in flight fails with 409 ConditionalRequestConflict
- * instead of reaching the server. radosgw itself never answers 409 here. Each conditional write is held for
- * `holdMs` before it is sent, so writers that race really overlap. Returns how many 409s were injected.
+ * instead of reaching the server. radosgw itself never answers 409 here.
+ *
+ * Each conditional write is held for `holdMs` before it is sent, so writers that race really overlap. After
+ * `holdNextUntilContended()`, the next conditional write is held until a second writer tries the same key (or
+ * `firstHoldMs` passes): on a loaded machine writers started together can reach their first write more than `holdMs`
+ * apart, and a race that happens only when the machine is quiet makes a flaky test. `conflicts()` counts the 409s.
  */
-export function injectConditionalConflicts(client: S3Client, holdMs = 40): { conflicts: () => number } {
-  const inFlight = new Set<string>();
+export function injectConditionalConflicts(
+  client: S3Client,
+  holdMs = 40,
+  firstHoldMs = 10_000,
+): { conflicts: () => number; holdNextUntilContended: () => void } {
+  const inFlight = new Map<string, () => void>();
+  let first = false;
   let conflicts = 0;
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const input = args.input as { Key?: string; IfNoneMatch?: string };
       if (context.commandName !== 'PutObjectCommand' || input.IfNoneMatch === undefined) return next(args);
       const key = String(input.Key);
-      if (inFlight.has(key)) {
+      const holder = inFlight.get(key);
+      if (holder) {
         conflicts++;
+        holder();
         throw new S3ServiceException({
           name: 'ConditionalRequestConflict',
           $fault: 'client',
@@ -23,15 +34,28 @@ export function injectConditionalConflicts(client: S3Client, holdMs = 40): { con
           message: 'A conflicting operation occurred. If using PutObject you can retry the request.',
         });
       }
-      inFlight.add(key);
+      const wait = first ? firstHoldMs : holdMs;
+      first = false;
+      let timer: NodeJS.Timeout | undefined;
+      const held = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, wait);
+        // A contender releases the first writer at once; later writers keep their short hold
+        inFlight.set(key, wait === holdMs ? () => undefined : resolve);
+      });
       try {
-        await new Promise((resolve) => setTimeout(resolve, holdMs));
+        await held;
         return await next(args);
       } finally {
+        clearTimeout(timer);
         inFlight.delete(key);
       }
     },
     { step: 'initialize', name: 'injectConditionalConflicts' },
   );
-  return { conflicts: () => conflicts };
+  return {
+    conflicts: () => conflicts,
+    holdNextUntilContended: () => {
+      first = true;
+    },
+  };
 }
