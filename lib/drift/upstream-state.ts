@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UPSTREAM_PREFIX } from '../content/keys';
 import { ObjectExistsError, type ObjectStore } from '../content/objectstore';
 import { Digest, Reference } from '../oci';
