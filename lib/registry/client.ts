@@ -25,6 +25,14 @@ import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from '.
 import { readAll, verifiedDigestOf } from '../content/verify';
 import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
 import { RegistryError } from './errors';
+import {
+  ACCEPT_MANIFESTS,
+  contentType,
+  manifestMediaType,
+  rateLimitOf,
+  type ManifestHead,
+  type RateLimit,
+} from './metadata';
 import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
 import type { RetryOptions } from './retry';
@@ -85,6 +93,12 @@ export interface RegistryClientOptions {
    * @default one line on stderr
    */
   readonly warn?: (line: string) => void;
+  /**
+   * Told of every request the client sends, once each: not of its retries, redirects, or the ping and token
+   * requests of auth. What a caller counts to know what it cost a registry that limits requests (Docker Hub).
+   * @default none
+   */
+  readonly onRequest?: (request: { method: string; url: string }) => void;
 }
 
 /** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
@@ -92,8 +106,6 @@ const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 
 /** Concurrent referrer pushes race on the fallback tag; with If-Match a loser re-reads, a few times. */
 const REFERRERS_UPDATE_ATTEMPTS = 3;
-
-const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
 
 /**
  * A client for one registry (OCI distribution spec v1.1). It holds the connection pool, the scheme it found,
@@ -127,6 +139,7 @@ export class RegistryClient {
       retry: options.retry,
       requestTimeoutMs: options.requestTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      onRequest: options.onRequest,
     });
   }
 
@@ -213,10 +226,12 @@ export class Repository implements Target, ReferrerLister {
   }
 
   /**
-   * The descriptor a tag or digest points at, from `HEAD /manifests/<ref>`. Registries that omit
-   * Docker-Content-Digest on HEAD cost a GET, whose body is hashed.
+   * What a tag or digest points at, with the response's metadata (media type, size, rate-limit headers), for one
+   * `HEAD /manifests/<ref>`. Only when the HEAD cannot say the digest is the manifest read by GET and hashed: the
+   * registry sent no Docker-Content-Digest, or it has no HEAD on manifests (404 or 405 without an error body: a HEAD
+   * answer has none, so the GET's error says MANIFEST_UNKNOWN or whatever it is).
    */
-  async resolve(reference: string): Promise<Descriptor> {
+  async head(reference: string): Promise<ManifestHead> {
     let res;
     try {
       res = await this.send({
@@ -227,21 +242,46 @@ export class Repository implements Target, ReferrerLister {
         expect: [200],
       });
     } catch (e) {
-      // A HEAD answer has no body, so no spec error code: ask again with GET, whose error says MANIFEST_UNKNOWN
-      // (or whatever it is). 405: registries that do not implement HEAD on manifests.
       if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0) {
-        return (await this.fetchManifest(reference)).descriptor;
+        return this.headByGet(reference, {});
       }
       throw e;
     }
     discard(res.body);
+    const rateLimit = rateLimitOf(res.headers);
     const digest = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
+    if (!digest || !Digest.isValid(digest)) return this.headByGet(reference, rateLimit);
     const mediaType = contentType(res.headers);
     const size = Number(header(res.headers, 'content-length'));
-    if (digest && Digest.isValid(digest) && mediaType && isManifest(mediaType) && Number.isInteger(size)) {
+    return {
+      digest,
+      ...(mediaType ? { mediaType } : {}),
+      ...(Number.isInteger(size) ? { size } : {}),
+      via: 'head',
+      rateLimit,
+    };
+  }
+
+  /** The GET a HEAD could not spare; its rate-limit headers are the newer, the HEAD's fill what it left out. */
+  private async headByGet(reference: string, headed: RateLimit): Promise<ManifestHead> {
+    const { descriptor, bytes, headers } = await this.getManifest(reference);
+    return { ...descriptor, via: 'get', bytes, rateLimit: { ...headed, ...rateLimitOf(headers) } };
+  }
+
+  /**
+   * The descriptor a tag or digest points at (see head()). A HEAD that names no manifest media type or no size
+   * costs a GET, whose body is hashed.
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    const head = await this.head(reference);
+    const { digest, mediaType, size } = head;
+    if (head.via === 'head' && mediaType && isManifest(mediaType) && size !== undefined) {
       return { mediaType, digest, size };
     }
-    const { descriptor } = await this.fetchManifest(reference);
+    const descriptor =
+      head.via === 'get'
+        ? { mediaType: head.mediaType, digest, size: head.size }
+        : (await this.fetchManifest(reference)).descriptor;
     // Anything else would be copied as a blob and fail far from here, saying nothing of why.
     if (!isManifest(descriptor.mediaType)) {
       const ref = `${this.registry}/${this.name}${isDigest(reference) ? '@' : ':'}${reference}`;
@@ -255,6 +295,13 @@ export class Repository implements Target, ReferrerLister {
    * when the registry sends one (a tag names no content we could check otherwise).
    */
   async fetchManifest(reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const { descriptor, bytes } = await this.getManifest(reference);
+    return { descriptor, bytes };
+  }
+
+  private async getManifest(
+    reference: string,
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer; headers: TransportResponse['headers'] }> {
     const res = await this.send({
       method: 'GET',
       url: this.manifestPath(reference),
@@ -273,14 +320,8 @@ export class Repository implements Target, ReferrerLister {
     } else {
       digest = Digest.of(bytes).toString();
     }
-    return {
-      descriptor: {
-        mediaType: manifestMediaType(contentType(res.headers), bytes),
-        digest,
-        size: bytes.length,
-      },
-      bytes,
-    };
+    const mediaType = manifestMediaType(contentType(res.headers), bytes);
+    return { descriptor: { mediaType, digest, size: bytes.length }, bytes, headers: res.headers };
   }
 
   /**
@@ -757,20 +798,6 @@ function parseJson(bytes: Buffer, method: string, url: URL): unknown {
   } catch (e) {
     throw new RegistryError({ method, url, detail: 'response is not JSON', cause: e });
   }
-}
-
-/** A manifest's media type: the Content-Type when it is a manifest type, else what the JSON says of itself. */
-function manifestMediaType(served: string | undefined, bytes: Buffer): string {
-  if (served && isManifest(served)) return served;
-  try {
-    return parseManifest(bytes, served === 'application/json' ? undefined : served).mediaType;
-  } catch {
-    return served ?? 'application/octet-stream';
-  }
-}
-
-function contentType(headers: TransportResponse['headers']): string | undefined {
-  return header(headers, 'content-type')?.split(';')[0].trim() || undefined;
 }
 
 function locationOf(res: TransportResponse): URL | undefined {

@@ -6,8 +6,9 @@ import { driftCheckText } from '../../../lib/cli/commands/drift';
 import type { CommandContext } from '../../../lib/cli/context';
 import { registerDriftCommand } from '../../../lib/cli/program';
 import { openVault } from '../../../lib/content/open';
-import { parseRateLimitRemaining, type UpstreamCheckReport } from '../../../lib/drift/upstream';
+import type { UpstreamCheckReport } from '../../../lib/drift/upstream';
 import { UpstreamState, upstreamPrefix } from '../../../lib/drift/upstream-state';
+import { parseRateLimitRemaining } from '../../../lib/registry';
 import type { Registries } from '../../../lib/services/registries';
 
 const D1 = `sha256:${'a'.repeat(64)}`;
