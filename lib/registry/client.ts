@@ -5,25 +5,20 @@ import {
   DOCKER_HUB_API,
   Digest,
   DigestMismatchError,
-  IndexSchema,
   InvalidManifestError,
   InvalidReferenceError,
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
-  MediaType,
   isManifest,
-  parseManifest,
-  referrerDescriptor,
-  subjectOf,
   UnsupportedMediaTypeError,
   validateRepository,
-  validateTag,
   verifyBytes,
   type Descriptor,
 } from '../oci';
 import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
 import { readAll, verifiedDigestOf } from '../content/verify';
 import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
+import { isDigest, manifestPath, type RepositoryContext } from './context';
 import { RegistryError } from './errors';
 import {
   ACCEPT_MANIFESTS,
@@ -35,6 +30,7 @@ import {
 } from './metadata';
 import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
+import { addToReferrersTag, listReferrers, referrerOf } from './referrers';
 import type { RetryOptions } from './retry';
 import {
   CATALOG_SCOPE,
@@ -103,9 +99,6 @@ export interface RegistryClientOptions {
 
 /** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
-
-/** Concurrent referrer pushes race on the fallback tag; with If-Match a loser re-reads, a few times. */
-const REFERRERS_UPDATE_ATTEMPTS = 3;
 
 /**
  * A client for one registry (OCI distribution spec v1.1). It holds the connection pool, the scheme it found,
@@ -207,8 +200,9 @@ function validateOptions(registry: string, options: RegistryClientOptions): void
  * directions; only manifests and listings, which the spec bounds, are held in memory.
  */
 export class Repository implements Target, ReferrerLister {
-  private readonly pullScopes: string[];
-  private readonly pushScopes: string[];
+  private readonly context: RepositoryContext;
+  private readonly pullScopes: readonly string[];
+  private readonly pushScopes: readonly string[];
 
   /** Use RegistryClient.repository(), which shares the client's connections and tokens. */
   constructor(
@@ -223,6 +217,8 @@ export class Repository implements Target, ReferrerLister {
   ) {
     this.pullScopes = [repositoryScope(name, ['pull'])];
     this.pushScopes = [repositoryScope(name, ['pull', 'push'])];
+    const { pullScopes, pushScopes } = this;
+    this.context = { transport, registry, name, pullScopes, pushScopes };
   }
 
   /**
@@ -459,78 +455,10 @@ export class Repository implements Target, ReferrerLister {
   }
 
   /**
-   * The manifests whose subject is `desc`: from the referrers API, or, where the distribution spec says a client
-   * falls back (a 404: a registry with the API never answers it; or an answer that is not an image index), from the
-   * index under the referrers tag schema's fallback tag. Any other answer (a 400, a 405, a server error) is an
-   * error naming the registry: falling back there would lose signatures and attestations without a word.
+   * The manifests whose subject is `desc`, from the referrers API or the referrers tag schema (see listReferrers).
    */
-  async referrers(desc: Descriptor): Promise<Descriptor[]> {
-    const url = `/v2/${this.name}/referrers/${desc.digest}`;
-    let res;
-    try {
-      res = await this.send({
-        method: 'GET',
-        url,
-        headers: { accept: MediaType.OciIndex },
-        scopes: this.pullScopes,
-        expect: [200, 404],
-      });
-    } catch (e) {
-      if (!(e instanceof RegistryError) || e.status === undefined) throw e;
-      throw new RegistryError({
-        method: 'GET',
-        url: e.url,
-        status: e.status,
-        errors: e.errors,
-        detail: `the referrers API of ${this.registry} refused the request for ${this.name}@${desc.digest} (a registry without the API answers 404)`,
-        cause: e,
-      });
-    }
-    if (res.status === 200 && isIndexResponse(res)) {
-      return this.referrersFromApi(res);
-    }
-    discard(res.body);
-    const why =
-      res.status === 404
-        ? 'answers 404'
-        : `answered ${contentType(res.headers) ?? 'no content type'}, not an image index`;
-    this.options.warnOnce?.(
-      `referrers:${res.status}`,
-      `${this.registry} has no referrers API (GET ${url} ${why}); referrers are read from the referrers tag schema (<alg>-<hex> tags)`,
-    );
-    return this.referrersFromTag(desc.digest);
-  }
-
-  private async referrersFromApi(first: TransportResponse): Promise<Descriptor[]> {
-    const out: Descriptor[] = [];
-    const pages = paginate(
-      this.transport,
-      {
-        url: first.url.toString(),
-        headers: { accept: MediaType.OciIndex },
-        scopes: this.pullScopes,
-        response: first,
-      },
-      (json, url) => indexManifests(json, 'GET', url),
-    );
-    for await (const d of pages) out.push(d);
-    return out;
-  }
-
-  private async referrersFromTag(subject: string): Promise<Descriptor[]> {
-    const res = await this.send({
-      method: 'GET',
-      url: this.manifestPath(referrersTag(subject)),
-      headers: { accept: ACCEPT_MANIFESTS },
-      scopes: this.pullScopes,
-      expect: [200, 404],
-    });
-    if (res.status === 404) {
-      discard(res.body);
-      return [];
-    }
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
-    return indexManifests(parseJson(bytes, 'GET', res.url), 'GET', res.url);
+  referrers(desc: Descriptor): Promise<Descriptor[]> {
+    return listReferrers(this.context, desc, this.options.warnOnce);
   }
 
   private async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
@@ -546,50 +474,7 @@ export class Repository implements Target, ReferrerLister {
     const referrer = referrerOf(bytes, mediaType);
     // A registry with the referrers API says so with OCI-Subject; without it, the pusher keeps the fallback tag.
     if (referrer && !header(res.headers, 'oci-subject'))
-      await this.addToReferrersTag(referrer.subject, referrer.entry);
-  }
-
-  /**
-   * The distribution spec's client-side referrers upkeep: read the index under `<alg>-<hex>` (or start an empty
-   * one), add the referrer's descriptor unless present, PUT it back with If-Match so a concurrent update is not lost.
-   */
-  private async addToReferrersTag(subject: string, entry: Descriptor): Promise<void> {
-    const tag = referrersTag(subject);
-    for (let attempt = 1; attempt <= REFERRERS_UPDATE_ATTEMPTS; attempt++) {
-      const current = await this.send({
-        method: 'GET',
-        url: this.manifestPath(tag),
-        headers: { accept: ACCEPT_MANIFESTS },
-        scopes: this.pushScopes,
-        expect: [200, 404],
-      });
-      let index: { manifests: Descriptor[] } & Record<string, unknown>;
-      if (current.status === 404) {
-        discard(current.body);
-        index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-      } else {
-        const bytes = await readAll(current.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', current.url));
-        index = referrersIndex(bytes, contentType(current.headers), current.url);
-      }
-      if (index.manifests.some((m) => m.digest === entry.digest)) return;
-      index.manifests.push(entry);
-      const etag = header(current.headers, 'etag');
-      const res = await this.send({
-        method: 'PUT',
-        url: this.manifestPath(tag),
-        headers: { 'content-type': MediaType.OciIndex, ...(etag ? { 'if-match': etag } : {}) },
-        body: JSON.stringify(index),
-        scopes: this.pushScopes,
-        expect: [201, 412],
-      });
-      discard(res.body);
-      if (res.status === 201) return;
-    }
-    throw new RegistryError({
-      method: 'PUT',
-      url: `${this.registry}/${this.name}:${tag}`,
-      detail: `referrers index changed during ${REFERRERS_UPDATE_ATTEMPTS} updates`,
-    });
+      await addToReferrersTag(this.context, referrer.subject, referrer.entry);
   }
 
   /**
@@ -708,10 +593,7 @@ export class Repository implements Target, ReferrerLister {
   }
 
   private manifestPath(reference: string): string {
-    // Checked here because it becomes a path segment: `../` or `?` in a "tag" would address something else.
-    if (isDigest(reference)) Digest.parse(reference);
-    else validateTag(reference);
-    return `/v2/${this.name}/manifests/${reference}`;
+    return manifestPath(this.name, reference);
   }
 
   private contentPath(desc: Descriptor): string {
@@ -726,78 +608,9 @@ export class Repository implements Target, ReferrerLister {
   }
 }
 
-/**
- * The referrers tag schema: `<alg>-<ref>`, the algorithm cut to 32 characters and the encoded digest to 64, so a
- * sha512 subject still yields a valid (≤ 128 character) tag. For sha256 this is the whole digest.
- */
-export function referrersTag(subjectDigest: string): string {
-  const d = Digest.parse(subjectDigest);
-  return `${d.algorithm.slice(0, 32)}-${d.hex.slice(0, 64)}`;
-}
-
-/**
- * The subject of manifest bytes and the descriptor a referrers list holds for them: artifactType is the manifest's
- * own, else its config's media type (distribution spec), and every annotation is copied.
- */
-function referrerOf(
-  bytes: Uint8Array,
-  mediaType: string,
-): { subject: string; entry: Descriptor } | undefined {
-  let node;
-  try {
-    node = parseManifest(bytes, mediaType);
-  } catch {
-    return undefined; // not ours to judge: the registry accepted it, and a manifest we cannot read has no subject we know
-  }
-  const subject = subjectOf(node);
-  if (!subject) return undefined;
-  const desc = { mediaType, digest: Digest.of(bytes).toString(), size: bytes.length };
-  return { subject: subject.digest, entry: referrerDescriptor(desc, node) };
-}
-
-function referrersIndex(
-  bytes: Buffer,
-  served: string | undefined,
-  url: URL,
-): { manifests: Descriptor[] } & Record<string, unknown> {
-  const json = parseJson(bytes, 'GET', url) as Record<string, unknown>;
-  const mediaType = (json.mediaType as string | undefined) ?? served;
-  const parsed = IndexSchema.safeParse(json);
-  if (mediaType !== MediaType.OciIndex || !parsed.success) {
-    // Spec: a fallback tag holding anything but an index is reported, not overwritten.
-    throw new RegistryError({
-      method: 'GET',
-      url,
-      detail: `referrers tag holds ${mediaType ?? 'unknown content'}, not an OCI index`,
-    });
-  }
-  // The raw entries, not zod's copies: other clients' descriptors are written back exactly as they were.
-  return json as { manifests: Descriptor[] } & Record<string, unknown>;
-}
-
-function indexManifests(json: unknown, method: string, url: URL): Descriptor[] {
-  const parsed = IndexSchema.safeParse(json);
-  if (!parsed.success)
-    throw new RegistryError({ method, url, detail: 'referrers response is not an OCI index' });
-  return parsed.data.manifests;
-}
-
-function isIndexResponse(res: TransportResponse): boolean {
-  const ct = contentType(res.headers);
-  return ct === undefined || ct === MediaType.OciIndex || ct === 'application/json';
-}
-
 function stringList(json: unknown, field: string): string[] {
   const v = (json as Record<string, unknown> | null)?.[field];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function parseJson(bytes: Buffer, method: string, url: URL): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch (e) {
-    throw new RegistryError({ method, url, detail: 'response is not JSON', cause: e });
-  }
 }
 
 function locationOf(res: TransportResponse): URL | undefined {
@@ -810,10 +623,6 @@ function withDigest(location: URL, digest: string): URL {
   const url = new URL(location);
   url.searchParams.set('digest', digest);
   return url;
-}
-
-function isDigest(reference: string): boolean {
-  return reference.includes(':');
 }
 
 /**

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, MANIFEST_MEDIA_TYPES, MediaType, type Descriptor } from '../../../lib/oci';
 import { staticCredentials, type Credential } from '../../../lib/registry/auth';
-import { RegistryClient, referrersTag, type RegistryClientOptions } from '../../../lib/registry/client';
+import { RegistryClient, type RegistryClientOptions } from '../../../lib/registry/client';
+import { referrersTag } from '../../../lib/registry/referrers';
 import { RegistryError } from '../../../lib/registry/errors';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { parseChallenges } from '../../../lib/registry/challenge';
-import { referrersTag } from '../../../lib/registry/client';
+import { referrersTag } from '../../../lib/registry/referrers';
 import { CredentialError, RegistryError, parseErrorBody, redactUrl } from '../../../lib/registry/errors';
 import { parseRateLimitRemaining, rateLimitOf } from '../../../lib/registry/metadata';
 import { nextLink } from '../../../lib/registry/pagination';
