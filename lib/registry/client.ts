@@ -1,10 +1,9 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { version } from '../../package.json';
 import type { ReferrerLister, Target } from '../content/storage';
 import {
   DOCKER_HUB_API,
   Digest,
-  DigestMismatchError,
   InvalidManifestError,
   InvalidReferenceError,
   MANIFEST_MEDIA_TYPES,
@@ -16,8 +15,8 @@ import {
   type Descriptor,
 } from '../oci';
 import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
-import { readAll, verifiedDigestOf } from '../content/verify';
-import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
+import { readAll } from '../content/verify';
+import { discard, responseTooLarge } from './body';
 import { isDigest, manifestPath, type RepositoryContext } from './context';
 import { RegistryError } from './errors';
 import {
@@ -28,9 +27,9 @@ import {
   type ManifestHead,
   type RateLimit,
 } from './metadata';
-import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
 import { addToReferrersTag, listReferrers, referrerOf } from './referrers';
+import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import type { RetryOptions } from './retry';
 import {
   CATALOG_SCOPE,
@@ -40,6 +39,7 @@ import {
   type TransportRequest,
   type TransportResponse,
 } from './transport';
+import { cancelUpload, uploadBlob } from './upload';
 
 export interface RegistryClientOptions {
   /**
@@ -406,8 +406,7 @@ export class Repository implements Target, ReferrerLister {
       await this.putManifest(desc.digest, bytes, desc.mediaType);
       return;
     }
-    if (this.options.chunkSize) await this.pushChunked(desc, content, this.options.chunkSize);
-    else await this.pushMonolithic(desc, content);
+    await uploadBlob(this.context, desc, content, this.options.chunkSize);
   }
 
   /** PUTs manifest bytes under a tag or digest, exactly as given. */
@@ -432,7 +431,7 @@ export class Repository implements Target, ReferrerLister {
     discard(res.body);
     if (res.status === 201) return true;
     const location = header(res.headers, 'location');
-    if (location) await this.cancelUpload(new URL(location, res.url));
+    if (location) await cancelUpload(this.context, new URL(location, res.url));
     return false;
   }
 
@@ -477,117 +476,6 @@ export class Repository implements Target, ReferrerLister {
       await addToReferrersTag(this.context, referrer.subject, referrer.entry);
   }
 
-  /**
-   * POST then one streaming PUT with Content-Length. The body is hashed on the way so a refusal can name the
-   * digest the content really has. Not retried: the stream cannot be replayed (use chunkSize for that).
-   */
-  private async pushMonolithic(desc: Descriptor, content: Readable): Promise<void> {
-    const location = await this.startUpload();
-    const { hashed, sourceError } = digesting(content, desc);
-    const url = withDigest(location, desc.digest);
-    try {
-      const res = await this.send({
-        method: 'PUT',
-        url,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body: hashed,
-        scopes: this.pushScopes,
-        expect: [201],
-      });
-      discard(res.body);
-    } catch (e) {
-      const finished = hashed.writableFinished;
-      hashed.destroy();
-      await this.cancelUpload(location);
-      throw sourceError() ?? uploadError(e, desc, hashed, finished, url);
-    }
-  }
-
-  /**
-   * POST, then PATCH chunks with Content-Range, then PUT ?digest=. Each chunk is a Buffer, so the transport may
-   * retry it (a chunk the registry took before the connection dropped is then refused with 416, not duplicated).
-   */
-  private async pushChunked(desc: Descriptor, content: Readable, chunkSize: number): Promise<void> {
-    let location = await this.startUpload();
-    const { hashed, sourceError } = digesting(content, desc);
-    try {
-      let offset = 0;
-      for await (const chunk of fixedChunks(hashed, chunkSize)) {
-        const res = await this.send({
-          method: 'PATCH',
-          url: location,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-range': `${offset}-${offset + chunk.length - 1}`,
-          },
-          body: chunk,
-          scopes: this.pushScopes,
-          expect: [202],
-        });
-        discard(res.body);
-        location = locationOf(res) ?? location;
-        offset += chunk.length;
-      }
-      const actual = hashed.hashing ? hashed.digest() : desc.digest;
-      if (actual !== desc.digest || offset !== desc.size) {
-        throw new DigestMismatchError(
-          desc.digest,
-          actual,
-          desc.size,
-          offset,
-          `push ${this.registry}/${this.name}: `,
-        );
-      }
-      const url = withDigest(location, desc.digest);
-      const res = await this.send({
-        method: 'PUT',
-        url,
-        scopes: this.pushScopes,
-        expect: [201],
-        headers: { 'content-length': '0' },
-      });
-      discard(res.body);
-    } catch (e) {
-      hashed.destroy();
-      await this.cancelUpload(location);
-      throw sourceError() ?? e;
-    }
-  }
-
-  private async startUpload(): Promise<URL> {
-    const res = await this.send({
-      method: 'POST',
-      url: `/v2/${this.name}/blobs/uploads/`,
-      scopes: this.pushScopes,
-      expect: [202],
-    });
-    discard(res.body);
-    const location = locationOf(res);
-    if (!location)
-      throw new RegistryError({
-        method: 'POST',
-        url: res.url,
-        status: res.status,
-        detail: 'upload started without a Location',
-      });
-    return location;
-  }
-
-  /** Best effort: a failed upload times out on the registry anyway, and the original error is what matters. */
-  private async cancelUpload(location: URL): Promise<void> {
-    try {
-      const res = await this.send({
-        method: 'DELETE',
-        url: location,
-        scopes: this.pushScopes,
-        expect: 'any',
-      });
-      discard(res.body);
-    } catch {
-      // already reported by the caller's error
-    }
-  }
-
   private send(req: TransportRequest): Promise<TransportResponse> {
     return this.transport.send(req);
   }
@@ -611,74 +499,4 @@ export class Repository implements Target, ReferrerLister {
 function stringList(json: unknown, field: string): string[] {
   const v = (json as Record<string, unknown> | null)?.[field];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function locationOf(res: TransportResponse): URL | undefined {
-  const location = header(res.headers, 'location');
-  return location ? new URL(location, res.url) : undefined;
-}
-
-/** Upload locations carry the registry's own state in the query; the digest is added, not substituted. */
-function withDigest(location: URL, digest: string): URL {
-  const url = new URL(location);
-  url.searchParams.set('digest', digest);
-  return url;
-}
-
-/**
- * The content piped through a hasher. The source's own error (an upstream verifier's DigestMismatchError, a read
- * failure) is kept apart, because it explains a failed upload better than the broken request it causes.
- */
-function digesting(
-  content: Readable,
-  desc: Descriptor,
-): { hashed: DigestingStream; sourceError: () => unknown } {
-  // Content a VerifyingStream already checks against this digest is not hashed a second time: a mismatch fails
-  // the source, and that error (kept below) is what the caller sees.
-  const upstream = verifiedDigestOf(content) === desc.digest;
-  const hashed = new DigestingStream(upstream ? undefined : Digest.parse(desc.digest).algorithm);
-  let error: unknown;
-  content.once('error', (e) => (error = e));
-  pipeline(content, hashed, () => undefined);
-  return { hashed, sourceError: () => error };
-}
-
-/**
- * What a failed blob PUT means for the Pusher contract: the registry's DIGEST_INVALID (or a body shorter or longer
- * than Content-Length) is content not matching its descriptor, so it becomes DigestMismatchError naming both digests.
- */
-function uploadError(
-  e: unknown,
-  desc: Descriptor,
-  hashed: DigestingStream,
-  finished: boolean,
-  url: URL,
-): unknown {
-  const wrongDigest =
-    e instanceof RegistryError &&
-    e.errors.some((x) => x.code === 'DIGEST_INVALID' || x.code === 'SIZE_INVALID');
-  const wrongLength = hasCode(e, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
-  if (!wrongDigest && !wrongLength) return e;
-  if (!hashed.hashing) return e; // verified upstream: the bytes were right, so the registry's refusal stands as is
-  // A body longer than Content-Length is cut off before its end, so its digest is unknown.
-  const actual = finished ? hashed.digest() : 'unknown (content longer than the descriptor says)';
-  if (actual === desc.digest && hashed.bytes === desc.size) return e; // we sent the right bytes: the registry's problem
-  return new DigestMismatchError(
-    desc.digest,
-    actual,
-    desc.size,
-    hashed.bytes,
-    `PUT ${url.origin}${url.pathname}: `,
-  );
-}
-
-function hasCode(e: unknown, code: string): boolean {
-  for (
-    let err = e as { code?: unknown; cause?: unknown } | undefined, depth = 0;
-    err && depth < 5;
-    err = err.cause as typeof err, depth++
-  ) {
-    if (err.code === code) return true;
-  }
-  return false;
 }
