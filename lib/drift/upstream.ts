@@ -8,7 +8,7 @@ import {
   type CredentialProvider,
   type RetryOptions,
 } from '../registry';
-import { RegistrySource, VaultFirstSource } from './base';
+import { RegistrySource, VaultFirstSource } from './source';
 import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
 import { UpstreamState, type UpstreamObservation } from './upstream-state';
