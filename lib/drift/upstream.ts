@@ -11,7 +11,7 @@ import {
 import { RegistrySource, VaultFirstSource } from './source';
 import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
-import { UpstreamState, type UpstreamObservation } from './upstream-state';
+import { UpstreamLog, type UpstreamObservation } from './upstream-state';
 
 /*
  * Upstream drift: is the tag an image was built FROM still the content it was built on? Checked on a schedule for
@@ -217,11 +217,11 @@ export async function baseUsers(vault: Vault): Promise<Map<string, BaseUser[]>> 
 
 /** Checks upstream base tags against what the vault's images were built on. */
 export class UpstreamWatcher {
-  private readonly state: UpstreamState;
+  private readonly state: UpstreamLog;
   private readonly now: () => Date;
 
   constructor(private readonly options: UpstreamWatcherOptions) {
-    this.state = new UpstreamState(options.vault.store);
+    this.state = new UpstreamLog(options.vault.store);
     this.now = options.now ?? (() => new Date());
   }
 
