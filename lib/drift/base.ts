@@ -18,7 +18,7 @@ import {
   diffIds,
   historyEntriesFor,
   isStrictPrefix,
-  parseConfig,
+  parseImageConfig,
   type ImageConfig,
 } from './diff';
 import {
@@ -108,7 +108,7 @@ async function loadManifest(
   manifest: ImageManifest,
   platform?: string,
 ): Promise<PlatformImage> {
-  const config = parseConfig(await source.blob(ref, manifest.config));
+  const config = parseImageConfig(await source.blob(ref, manifest.config));
   const own =
     config.os && config.architecture
       ? platformString({ os: config.os, architecture: config.architecture, variant: config.variant })

@@ -9,7 +9,7 @@ import {
   type RetryOptions,
 } from '../registry';
 import { RegistrySource, VaultFirstSource } from './source';
-import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
+import { createdBy, diffLayers, diffLines, layerInfos, parseImageConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
 import { UpstreamLog, type UpstreamObservation } from './upstream-state';
 
@@ -355,7 +355,7 @@ export class UpstreamWatcher {
     const side = async (digest: string) => {
       const node = parseManifest(await source.manifest(ref, digest), undefined);
       if (node.kind !== 'manifest') throw new Error(`${digest} is not an image manifest`);
-      const config = parseConfig(await source.blob(ref, node.manifest.config));
+      const config = parseImageConfig(await source.blob(ref, node.manifest.config));
       return { layers: layerInfos(node.manifest, config), history: createdBy(config.history ?? []) };
     };
     const out: UpstreamDiff[] = [];
