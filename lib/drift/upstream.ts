@@ -227,7 +227,7 @@ export class UpstreamWatcher {
 
   /**
    * One pass over `references` (default: every upstream base in use), in sorted order. A registry that says its
-   * rate limit is used up (`ratelimit-remaining: 0`), or still answers 429 after the transport's backoff, is not
+   * rate limit is used up (`ratelimit-remaining: 0`), or still answers 429 after the client's backoff, is not
    * asked again this run: its remaining references are reported as deferred.
    */
   async check(options: { references?: readonly string[] } = {}): Promise<UpstreamCheckReport> {
