@@ -21,17 +21,36 @@ export async function uploadBlob(
   content: Readable,
   chunkSize?: number,
 ): Promise<void> {
-  if (chunkSize) await pushChunked(ctx, desc, content, chunkSize);
-  else await pushMonolithic(ctx, desc, content);
+  // The source is piped into the hasher, and its error listened for, before the upload is opened: a source that
+  // fails while the POST is in flight is then reported as itself, not left as an 'error' event no one hears.
+  const digested = digesting(content, desc);
+  let location: URL;
+  try {
+    location = await startUpload(ctx);
+  } catch (e) {
+    digested.hashed.destroy();
+    throw digested.sourceError() ?? e;
+  }
+  if (chunkSize) await pushChunked(ctx, desc, digested, location, chunkSize);
+  else await pushMonolithic(ctx, desc, digested, location);
+}
+
+/** The content piped through a hasher, with the source's own error kept apart (see digesting). */
+interface Digested {
+  hashed: DigestingStream;
+  sourceError: () => unknown;
 }
 
 /**
- * POST then one streaming PUT with Content-Length. The body is hashed on the way so a refusal can name the
+ * One streaming PUT with Content-Length, after the POST. The body is hashed on the way so a refusal can name the
  * digest the content really has. Not retried: the stream cannot be replayed (use chunkSize for that).
  */
-async function pushMonolithic(ctx: RepositoryContext, desc: Descriptor, content: Readable): Promise<void> {
-  const location = await startUpload(ctx);
-  const { hashed, sourceError } = digesting(content, desc);
+async function pushMonolithic(
+  ctx: RepositoryContext,
+  desc: Descriptor,
+  { hashed, sourceError }: Digested,
+  location: URL,
+): Promise<void> {
   const url = withDigest(location, desc.digest);
   try {
     const res = await ctx.transport.send({
@@ -52,17 +71,17 @@ async function pushMonolithic(ctx: RepositoryContext, desc: Descriptor, content:
 }
 
 /**
- * POST, then PATCH chunks with Content-Range, then PUT ?digest=. Each chunk is a Buffer, so the transport may
+ * PATCH chunks with Content-Range, then PUT ?digest=, after the POST. Each chunk is a Buffer, so the transport may
  * retry it (a chunk the registry took before the connection dropped is then refused with 416, not duplicated).
  */
 async function pushChunked(
   ctx: RepositoryContext,
   desc: Descriptor,
-  content: Readable,
+  { hashed, sourceError }: Digested,
+  opened: URL,
   chunkSize: number,
 ): Promise<void> {
-  let location = await startUpload(ctx);
-  const { hashed, sourceError } = digesting(content, desc);
+  let location = opened;
   try {
     let offset = 0;
     for await (const chunk of fixedChunks(hashed, chunkSize)) {
@@ -157,10 +176,7 @@ function withDigest(location: URL, digest: string): URL {
  * The content piped through a hasher. The source's own error (an upstream verifier's DigestMismatchError, a read
  * failure) is kept apart, because it explains a failed upload better than the broken request it causes.
  */
-function digesting(
-  content: Readable,
-  desc: Descriptor,
-): { hashed: DigestingStream; sourceError: () => unknown } {
+function digesting(content: Readable, desc: Descriptor): Digested {
   // Content a VerifyingStream already checks against this digest is not hashed a second time: a mismatch fails
   // the source, and that error (kept below) is what the caller sees.
   const upstream = verifiedDigestOf(content) === desc.digest;
