@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { copyGraph } from '../copy';
 import { Vault, type ObjectStore, type ReplicationStatus } from '../content';
 import { Reference } from '../oci';
-import { redactSecrets } from '../registry/redact';
+import { redactSecrets } from '../registry';
 import type { Registries } from './registries';
 import { Restorer, type RepositoryControl } from './restore';
 import { SelfTestImage } from './selftest-image';

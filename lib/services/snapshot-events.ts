@@ -9,7 +9,7 @@ import { Reference, type Descriptor } from '../oci';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious } from '../drift/build-drift';
 import { recordProvenance, type LogRetention } from '../provenance';
-import { redactSecrets } from '../registry/redact';
+import { redactSecrets } from '../registry';
 import { buildDriftAlertOf, type AlertPublisher } from './alerts';
 
 /** How much of an unreadable message an alert quotes: enough to recognise the sender, well within SNS's limit. */
