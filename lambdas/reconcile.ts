@@ -15,7 +15,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { SqsEventQueue, reconcileMode } from '../lib/aws/events';
-import { SnsAlertPublisher } from '../lib/services/alerts';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
 import { Reconciler, type ReconcileSummary } from '../lib/services/reconcile';
 import { reconcileConfig, requiredString } from './config';
 

@@ -15,7 +15,7 @@ import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { ecrCredentials } from '../lib/aws/ecr-auth';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
-import { SnsAlertPublisher } from '../lib/services/alerts';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
 import { Registries } from '../lib/services/registries';
 import { createSnapshotHandler } from '../lib/services/snapshot-events';
 import { snapshotConfig } from './config';

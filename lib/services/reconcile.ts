@@ -15,7 +15,7 @@ import {
   type ReconcileMode,
 } from '../aws/events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
-import type { Alert, AlertPublisher, ReconcileGap } from './alerts';
+import type { Alert, AlertPublisher, ReconcileGap } from '../alerts';
 
 /*
  * Reconcile: compare ECR with the vault and enqueue what the event path missed. ECR events are best effort, and

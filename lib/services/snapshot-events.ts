@@ -10,7 +10,7 @@ import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious } from '../drift/build-drift';
 import { recordProvenance, type LogRetention } from '../provenance';
 import { redactSecrets } from '../registry/redact';
-import { buildDriftAlertOf, type AlertPublisher } from './alerts';
+import { buildDriftAlertOf, type AlertPublisher } from '../alerts';
 
 /** How much of an unreadable message an alert quotes: enough to recognise the sender, well within SNS's limit. */
 const UNREADABLE_EXCERPT_CHARS = 1000;

@@ -11,7 +11,7 @@ import {
 } from '../drift/upstream';
 import type { CredentialProvider } from '../registry';
 import type { RetryOptions } from '../registry/retry';
-import type { AlertPublisher, UpstreamMovedAlert } from './alerts';
+import type { AlertPublisher, UpstreamMovedAlert } from '../alerts';
 
 /*
  * The scheduled upstream check as a Lambda handler: one UpstreamWatcher pass over every upstream base in use, each

@@ -42,7 +42,7 @@ import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { Digest, MANIFEST_MEDIA_TYPES } from '../../lib/oci';
 import { Repository, staticCredentials } from '../../lib/registry';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
 import {
   SelfTest,

@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DirectoryObjectStore, Vault } from '../../lib/content';
 import { staticCredentials } from '../../lib/registry/auth';
 import { Registries } from '../../lib/services';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { createSnapshotHandler } from '../../lib/services/snapshot-events';
 import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';

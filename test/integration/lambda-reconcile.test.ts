@@ -21,7 +21,7 @@ import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { Digest, MediaType } from '../../lib/oci';
 import { ProvenanceLog, recordProvenance } from '../../lib/provenance';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Reconciler, type ReconcileDeps } from '../../lib/services/reconcile';
 import { testBucket } from '../testbed/env';
 

@@ -13,7 +13,7 @@ import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { ProvenanceLog } from '../../lib/provenance/log';
 import { staticCredentials } from '../../lib/registry/auth';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
 import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
 import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';

@@ -7,7 +7,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { openVault } from '../../lib/content/open';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { createUpstreamCheckHandler, type UpstreamCheckHandler } from '../../lib/services/upstream-check';
 import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
