@@ -6,7 +6,7 @@ import {
   type ImageDetail,
 } from '@aws-sdk/client-ecr';
 import type { TagObservation, Vault } from '../content';
-import { ecrRegistryHost } from '../aws/ecr-auth';
+import { ecrRegistryHost } from '../registry/ecr-host';
 import {
   RepositoryFilter,
   reconcileEvent,

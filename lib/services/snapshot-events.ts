@@ -3,7 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { ImageRecord, Source, Vault } from '../content';
-import { ecrRegistryHost } from '../aws/ecr-auth';
+import { ecrRegistryHost } from '../registry/ecr-host';
 import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/events';
 import { Reference, type Descriptor } from '../oci';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';

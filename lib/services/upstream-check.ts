@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { ecrRegistryHost } from '../aws/ecr-auth';
+import { ecrRegistryHost } from '../registry/ecr-host';
 import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import {
