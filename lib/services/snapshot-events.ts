@@ -2,20 +2,21 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { ImageRecord, Source, Vault } from '../content';
+import type { Source, Vault } from '../content';
 import { ecrRegistryHost } from '../registry/ecr-host';
 import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/events';
-import { Reference, type Descriptor } from '../oci';
-import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
-import { compareWithPrevious } from '../drift/build-drift';
-import { recordProvenance, type LogRetention } from '../provenance';
+import { Reference } from '../oci';
+import type { CandidateBases } from '../drift/base';
+import type { BuildDrift } from '../drift/build-drift';
+import type { LogRetention } from '../provenance';
 import { redactSecrets } from '../registry/redact';
 import { buildDriftAlertOf, type AlertPublisher } from '../alerts';
 
 /** How much of an unreadable message an alert quotes: enough to recognise the sender, well within SNS's limit. */
 const UNREADABLE_EXCERPT_CHARS = 1000;
 import type { Registries } from './registries';
-import { Snapshotter } from './snapshot';
+import { snapshotImage } from './snapshot-image';
+import { recordObservation } from './tag-history';
 
 /*
  * The snapshot queue's consumer: one ECR image event per message (or a reconcile one, same shape).
@@ -231,35 +232,27 @@ export class SnapshotEvents {
   private async push(event: ImageEvent, registries: Registries, log: Logger): Promise<EventOutcome> {
     const host = this.registryFor(event.account, event.region);
     this.hostsUsed.add(host);
-    const source = sourceOf(event);
-    const snapshotter = new Snapshotter(this.deps.vault, registries, {
-      concurrency: this.deps.concurrency,
-      ...(this.deps.detectBases !== false && {
-        detectBase: snapshotBaseDetector(this.deps.vault, registries, { candidates: this.deps.candidates }),
-      }),
-    });
-    // By digest: what was pushed, whatever the tag points at by now. The Snapshotter records no tag for a digest.
-    const result = await snapshotter.snapshot({
-      reference: Reference.of(host, event.repository, event.digest),
-      source,
-      observedAt: event.time,
-    });
-    let tagRecorded = false;
-    if (event.tag) {
-      tagRecorded = await this.recordOnce(event, event.tag, 'push', result.descriptor);
-      if (result.baseError) log.warn('base detection failed', { reason: result.baseError });
-      // Only a newly recorded push is compared: a duplicate delivery must not alert twice.
-      if (tagRecorded && result.record)
-        await this.alertBuildDrift(event, event.tag, result.record, host, log);
-    }
-    // Written after the tag (the record lists the image's tags); a duplicate delivery appends nothing.
-    await recordProvenance(this.deps.vault, event.repository, result.descriptor.digest, {
-      registry: host,
-      retention: this.deps.provenanceRetention,
-      // The event says when and under which tag: no need to read every tag's history of the repository.
-      push: { time: event.time, tags: event.tag ? [event.tag] : [] },
-      ...(ARRIVED_WITHOUT_PUSH[event.origin] && { arrivedWithoutPush: ARRIVED_WITHOUT_PUSH[event.origin] }),
-    });
+    // By digest: what was pushed, whatever the tag points at by now. The event's tag is recorded at that digest,
+    // once per event (a duplicate delivery records nothing, and so compares and alerts nothing).
+    const result = await snapshotImage(
+      {
+        vault: this.deps.vault,
+        registries,
+        concurrency: this.deps.concurrency,
+        ...(this.deps.detectBases !== false && { bases: { candidates: this.deps.candidates } }),
+      },
+      {
+        reference: Reference.of(host, event.repository, event.digest),
+        ...(event.tag && { tag: event.tag }),
+        source: sourceOf(event),
+        observedAt: event.time,
+        retention: this.deps.provenanceRetention,
+        ...(ARRIVED_WITHOUT_PUSH[event.origin] && { arrivedWithoutPush: ARRIVED_WITHOUT_PUSH[event.origin] }),
+      },
+    );
+    const tagRecorded = result.observation !== undefined;
+    if (event.tag && result.baseError) log.warn('base detection failed', { reason: result.baseError });
+    await this.alertBuildDrift(event, result.drift, host, log);
     const copy = result.copy;
     this.publishMetrics(event, {
       BytesCopied: [MetricUnit.Bytes, copy.bytes.copied],
@@ -279,15 +272,13 @@ export class SnapshotEvents {
   /** Build drift: this push of the tag sits on another digest of the same base than the push before it. */
   private async alertBuildDrift(
     event: ImageEvent,
-    tag: string,
-    record: ImageRecord,
+    drifts: readonly BuildDrift[],
     registry: string,
     log: Logger,
   ): Promise<void> {
-    const vault = this.deps.vault;
-    const drifts = await compareWithPrevious(vault, event.repository, tag, record);
     if (drifts.length === 0) return;
-    const history = await vault.history(event.repository, tag);
+    const vault = this.deps.vault;
+    const history = await vault.history(event.repository, drifts[0].tag);
     for (const drift of drifts) {
       const previous = history.find((o) => o.descriptor.digest === drift.previous.digest);
       log.warn('build drift', { platform: drift.platform, base: drift.current.base.reference });
@@ -314,7 +305,19 @@ export class SnapshotEvents {
       const descriptor =
         image?.descriptor ??
         [...history].reverse().find((o) => o.descriptor.digest === event.digest)?.descriptor;
-      if (descriptor) await this.recordOnce(event, tag, 'delete', descriptor, history);
+      if (descriptor)
+        await recordObservation(
+          vault,
+          {
+            repository: event.repository,
+            tag,
+            action: 'delete',
+            descriptor,
+            observedAt: event.time,
+            source: sourceOf(event),
+          },
+          history,
+        );
       // Alerted even on a duplicate delivery: a second mail is better than none when the first publish failed.
       await this.deps.publisher.publish({
         kind: 'image-deleted',
@@ -333,32 +336,6 @@ export class SnapshotEvents {
       });
     }
     return { outcome: 'deleted', tags };
-  }
-
-  /** Appends the observation unless the tag's history already has one from this event (a duplicate delivery). */
-  private async recordOnce(
-    event: ImageEvent,
-    tag: string,
-    action: 'push' | 'delete',
-    descriptor: Descriptor,
-    known?: Awaited<ReturnType<Vault['history']>>,
-  ): Promise<boolean> {
-    const source = sourceOf(event);
-    const history = known ?? (await this.deps.vault.history(event.repository, tag));
-    if (
-      history.some((o) => o.source.kind === source.kind && o.source.id === source.id && o.action === action)
-    ) {
-      return false;
-    }
-    await this.deps.vault.recordTag({
-      repository: event.repository,
-      tag,
-      action,
-      descriptor,
-      observedAt: event.time,
-      source,
-    });
-    return true;
   }
 
   /** Tags whose latest observation is a push of `digest`. */
