@@ -13,7 +13,7 @@ import {
   type EventQueue,
   type ImageActionEvent,
   type ReconcileMode,
-} from '../aws/events';
+} from '../events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
 import type { Alert, AlertPublisher, ReconcileGap } from '../alerts';
 

@@ -4,7 +4,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Source, Vault } from '../content';
 import { ecrRegistryHost } from '../registry/ecr-host';
-import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../aws/events';
+import { RepositoryFilter, parseImageEvent, type ImageEvent } from '../events';
 import { Reference } from '../oci';
 import type { CandidateBases } from '../drift/base';
 import type { BuildDrift } from '../drift/build-drift';

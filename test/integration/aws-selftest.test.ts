@@ -34,7 +34,7 @@ import {
 import { GetObjectCommand, PutObjectCommand, S3Client as S3, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RepositoryFilter } from '../../lib/aws/events';
+import { RepositoryFilter } from '../../lib/events';
 import { AwsSelfTest } from '../../lib/aws/selftest';
 import { runSelfTest } from '../../lib/cli/commands/aws-selftest';
 import type { CommandContext } from '../../lib/cli/context';

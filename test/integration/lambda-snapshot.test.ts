@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RepositoryFilter, reconcileEvent } from '../../lib/aws/events';
+import { RepositoryFilter, reconcileEvent } from '../../lib/events';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { ProvenanceLog } from '../../lib/provenance/log';
