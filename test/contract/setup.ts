@@ -80,8 +80,8 @@ function principalModule(modulePath: string, factories: Record<string, Principal
   return out;
 }
 
-jest.mock('../../lib/services/snapshot-events', () =>
-  principalModule('../../lib/services/snapshot-events', { createSnapshotHandler: 'snapshot' }),
+jest.mock('../../lib/aws/handlers/snapshot', () =>
+  principalModule('../../lib/aws/handlers/snapshot', { createSnapshotHandler: 'snapshot' }),
 );
 jest.mock('../../lib/services/upstream-check', () =>
   principalModule('../../lib/services/upstream-check', { createUpstreamCheckHandler: 'upstream' }),

@@ -50,7 +50,7 @@ import {
   type SelfTestOptions,
   type SelfTestReport,
 } from '../../lib/services/selftest';
-import { createSnapshotHandler } from '../../lib/services/snapshot-events';
+import { createSnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { s3ClientConfig, startRegistry, testBucket } from '../testbed/env';
 import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
 import { cli } from './cli-helpers';

@@ -12,7 +12,7 @@ import { DirectoryObjectStore, Vault } from '../../lib/content';
 import { staticCredentials } from '../../lib/registry/auth';
 import { Registries } from '../../lib/services';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
-import { createSnapshotHandler } from '../../lib/services/snapshot-events';
+import { createSnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';

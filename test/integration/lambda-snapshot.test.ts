@@ -15,7 +15,7 @@ import { ProvenanceLog } from '../../lib/provenance/log';
 import { staticCredentials } from '../../lib/registry/auth';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
-import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
+import { createSnapshotHandler, type SnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testBucket, testbed } from '../testbed/env';
 import {
