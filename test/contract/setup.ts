@@ -86,11 +86,11 @@ jest.mock('../../lib/aws/handlers/snapshot', () =>
 jest.mock('../../lib/services/upstream-check', () =>
   principalModule('../../lib/services/upstream-check', { createUpstreamCheckHandler: 'upstream' }),
 );
-jest.mock('../../lib/services/identity-events', () =>
-  principalModule('../../lib/services/identity-events', { createIdentityHandler: 'identity' }),
+jest.mock('../../lib/aws/handlers/identity', () =>
+  principalModule('../../lib/aws/handlers/identity', { createIdentityHandler: 'identity' }),
 );
-jest.mock('../../lib/services/scan-events', () =>
-  principalModule('../../lib/services/scan-events', { createScanHandler: 'scan' }),
+jest.mock('../../lib/aws/handlers/scan', () =>
+  principalModule('../../lib/aws/handlers/scan', { createScanHandler: 'scan' }),
 );
 jest.mock('../../lib/services/reconcile', () => {
   const real = jest.requireActual<typeof import('../../lib/services/reconcile')>(
