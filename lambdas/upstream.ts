@@ -15,7 +15,7 @@ import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
-import { createUpstreamCheckHandler } from '../lib/services/upstream-check';
+import { createUpstreamCheckHandler } from '../lib/aws/handlers/upstream';
 import { upstreamConfig } from './config';
 
 const config = upstreamConfig();

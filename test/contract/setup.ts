@@ -83,8 +83,8 @@ function principalModule(modulePath: string, factories: Record<string, Principal
 jest.mock('../../lib/aws/handlers/snapshot', () =>
   principalModule('../../lib/aws/handlers/snapshot', { createSnapshotHandler: 'snapshot' }),
 );
-jest.mock('../../lib/services/upstream-check', () =>
-  principalModule('../../lib/services/upstream-check', { createUpstreamCheckHandler: 'upstream' }),
+jest.mock('../../lib/aws/handlers/upstream', () =>
+  principalModule('../../lib/aws/handlers/upstream', { createUpstreamCheckHandler: 'upstream' }),
 );
 jest.mock('../../lib/aws/handlers/identity', () =>
   principalModule('../../lib/aws/handlers/identity', { createIdentityHandler: 'identity' }),
