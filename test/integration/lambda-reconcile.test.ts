@@ -16,6 +16,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { EcrImages } from '../../lib/aws/ecr-images';
 import { SqsEventQueue } from '../../lib/aws/event-queue';
 import { RepositoryFilter, parseImageEvent } from '../../lib/events';
 import { S3ObjectStore } from '../../lib/content/s3';
@@ -62,7 +63,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
 
   const reconciler = (overrides: Partial<ReconcileDeps> = {}) =>
     new Reconciler({
-      ecr: new ECRClient({ region: REGION }),
+      ecr: new EcrImages(new ECRClient({ region: REGION })),
       queue: new SqsEventQueue(new SQSClient({ region: REGION }), QUEUE),
       vault,
       publisher: new SnsAlertPublisher(new SNSClient({ region: REGION }), TOPIC),
