@@ -44,12 +44,8 @@ import { Digest, MANIFEST_MEDIA_TYPES } from '../../lib/oci';
 import { Repository, staticCredentials } from '../../lib/registry';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
-import {
-  SelfTest,
-  type SelfTestDeps,
-  type SelfTestOptions,
-  type SelfTestReport,
-} from '../../lib/services/selftest';
+import { SelfTest } from '../../lib/services/selftest';
+import type { SelfTestDeps, SelfTestOptions, SelfTestReport } from '../../lib/services/selftest-model';
 import { createSnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { s3ClientConfig, startRegistry, testBucket } from '../testbed/env';
 import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
