@@ -72,7 +72,7 @@ export interface ReconcileDeps {
   readonly registryFor?: (account: string, region: string) => string;
   /** @default () => new Date() */
   readonly now?: () => Date;
-  /** Rewrite the vault's OCI index.json at the end of the run (see createSnapshotHandler for why here). @default true */
+  /** Rewrite the vault's OCI index.json at the end of the run (lib/services/snapshot-events.ts says why here). @default true */
   readonly writeLayoutIndex?: boolean;
   /**
    * Ask again what provenance records left pending (replication, the CloudTrail identity): nothing else calls back
