@@ -67,7 +67,7 @@ export type SnapshotHandler = (event: SQSEvent, context?: Context) => Promise<SQ
 export function createSnapshotHandler(deps: SnapshotHandlerDeps): SnapshotHandler {
   const processor = new BatchProcessor(EventType.SQS);
   const logger = deps.logger ?? new Logger();
-  const events = new SnapshotQueue(deps, logger);
+  const queue = new SnapshotQueue(deps, logger);
   const margin = deps.startMarginMs ?? 180_000;
   return async (event, context) => {
     const registries = typeof deps.registries === 'function' ? deps.registries() : deps.registries;
@@ -80,14 +80,14 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps): SnapshotHandle
         { ...event, Records: records },
         async (record: SQSRecord) => {
           const left = context?.getRemainingTimeInMillis();
-          if (left !== undefined && left < margin) return events.notStarted(record, left, margin);
-          return events.handleRecord(record, registries);
+          if (left !== undefined && left < margin) return queue.notStarted(record, left, margin);
+          return queue.handleRecord(record, registries);
         },
         processor,
         { context, processInParallel: false },
       );
     } finally {
-      if (registries !== deps.registries) await events.events.close(registries);
+      if (registries !== deps.registries) await queue.events.close(registries);
     }
   };
 }
