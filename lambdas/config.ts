@@ -1,4 +1,4 @@
-import { RepositoryFilter } from '../lib/aws/events';
+import { RepositoryFilter } from '../lib/events';
 import type { CandidateBases } from '../lib/drift/base';
 import { Reference } from '../lib/oci/reference';
 import { TimeoutSettingError, timeoutsFromEnv, type Timeouts } from '../lib/content/timeouts';

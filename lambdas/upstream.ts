@@ -14,8 +14,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
-import { SnsAlertPublisher } from '../lib/services/alerts';
-import { createUpstreamCheckHandler } from '../lib/services/upstream-check';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
+import { createUpstreamCheckHandler } from '../lib/aws/handlers/upstream';
 import { upstreamConfig } from './config';
 
 const config = upstreamConfig();

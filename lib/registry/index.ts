@@ -14,3 +14,4 @@ export {
   DEFAULT_MAX_DELAY_MS,
   type RetryOptions,
 } from './retry';
+export { ecrRegistryHost, isEcrRegistry } from './ecr-host';

@@ -1,6 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context } from 'aws-lambda';
-import { ecrRegistryHost } from '../aws/ecr-auth';
 import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import {
@@ -9,14 +6,14 @@ import {
   type UpstreamMoved,
   type UpstreamResult,
 } from '../drift/upstream';
-import type { CredentialProvider, RetryOptions } from '../registry';
-import type { AlertPublisher, UpstreamMovedAlert } from './alerts';
+import { ecrRegistryHost, type CredentialProvider, type RetryOptions } from '../registry';
+import type { AlertPublisher, UpstreamMovedAlert } from '../alerts';
+import { SILENT_LOG, type Log } from './log';
 
 /*
- * The scheduled upstream check as a Lambda handler: one UpstreamWatcher pass over every upstream base in use, each
- * new old → new transition published once as an `upstream-moved` alert. The handler is built from its
- * dependencies so that tests run it against a directory vault and a local registry; lambdas/upstream.ts wires the
- * real clients.
+ * The scheduled upstream check: one UpstreamWatcher pass over every upstream base in use, each new old → new
+ * transition published once as an `upstream-moved` alert. Built from its dependencies so that tests run it against
+ * a directory vault and a local registry; lib/aws/handlers/upstream.ts makes it a Lambda handler.
  */
 
 export interface UpstreamCheckDeps {
@@ -28,11 +25,11 @@ export interface UpstreamCheckDeps {
   readonly credentials?: CredentialProvider;
   /**
    * The ECR registry host the affected images are pushed to, for the alert's restore command.
-   * @default derived from the invocation's function ARN (`<account>.dkr.ecr.<region>.amazonaws.com`)
+   * @default the check's argument (the handler derives it from the invocation's function ARN)
    */
   readonly registry?: string;
-  /** @default a Powertools Logger */
-  readonly logger?: Logger;
+  /** @default nothing logged (the handler passes a Powertools Logger) */
+  readonly logger?: Log;
   /** @default false (plain HTTP only to loopback registries) */
   readonly insecure?: boolean;
   /** The registry client's retry policy. @default the client's */
@@ -55,10 +52,8 @@ export interface UpstreamCheckSummary {
   requests: { head: number; get: number };
 }
 
-export type UpstreamCheckHandler = (
-  event: unknown,
-  context?: Pick<Context, 'invokedFunctionArn'>,
-) => Promise<UpstreamCheckSummary>;
+/** One run; `registry`: the ECR host the affected images are pushed to, for the alerts' restore command. */
+export type UpstreamCheck = (registry?: string) => Promise<UpstreamCheckSummary>;
 
 /** The `upstream-moved` alert of a watcher finding. */
 export function upstreamMovedAlertOf(
@@ -104,14 +99,13 @@ export function summarise(report: UpstreamCheckReport): UpstreamCheckSummary {
 }
 
 /**
- * The scheduled handler: checks every upstream base in use and publishes each new transition once. A reference
+ * The scheduled check: checks every upstream base in use and publishes each new transition once. A reference
  * that fails is logged and counted (the next run tries again); the run itself fails only when the vault cannot
  * be read or an alert cannot be published (then the transition stays unalerted and is retried next run).
  */
-export function createUpstreamCheckHandler(deps: UpstreamCheckDeps): UpstreamCheckHandler {
-  const logger = deps.logger ?? new Logger();
-  return async (_event, context) => {
-    const registry = deps.registry ?? ecrRegistryFromFunctionArn(context?.invokedFunctionArn);
+export function createUpstreamCheck(deps: UpstreamCheckDeps): UpstreamCheck {
+  const logger = deps.logger ?? SILENT_LOG;
+  return async (registry = deps.registry) => {
     const watcher = new UpstreamWatcher({
       vault: deps.vault,
       credentials: deps.credentials ?? (async () => undefined),
