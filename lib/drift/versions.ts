@@ -34,6 +34,10 @@
  * frozen on an old OS release, which no digest check can see, since the frozen tag never moves again.
  */
 
+import { globToRegExp } from './version-rules';
+
+export { globToRegExp };
+
 export type NewerKind = 'major' | 'minor' | 'patch' | 'variant';
 
 /** What a tag says as a version; see the file comment. */
@@ -172,15 +176,6 @@ export interface NewerFinding {
   current?: string;
   /** At most one per kind: patch, minor, major, variant (the order of the report line). */
   newer: NewerVersion[];
-}
-
-/** A glob on a whole tag; anything but `*` and `?` is literal. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
 }
 
 const text = (v: VersionTag) => `${v.release}${v.pre ? `-${v.pre}` : ''}`;
