@@ -4,7 +4,7 @@ import { Reference } from '../oci';
 import type { CredentialProvider } from '../registry';
 import type { RetryOptions } from '../registry/retry';
 import { TagLister, type TagListerRequests } from './tag-lister';
-import { ANY_PLATFORM, baseUsers, deferReason } from './upstream';
+import { ANY_PLATFORM, baseUsers, deferReason, type BaseUser } from './upstream';
 import { TagListCache, fresh, type TagList, type TagPlatforms } from './version-cache';
 import { VERSION_WATCH_DEFAULTS, settingsFor, type VersionWatchRules } from './version-rules';
 import { newerVersions, type NewerVersion } from './versions';
@@ -104,11 +104,21 @@ export class NewerVersionsCheck {
    * must offer beyond those of the vault's images built on it (`imagevault base` for an image not in the vault).
    */
   async check(
-    options: { references?: readonly string[]; platforms?: Readonly<Record<string, readonly string[]>> } = {},
+    options: {
+      references?: readonly string[];
+      platforms?: Readonly<Record<string, readonly string[]>>;
+      /**
+       * Read which vault images use each base (their platforms and repositories, and so the rules that apply);
+       * off, only `platforms` and the rule for every repository (`""`) count: one image's view, without a walk of
+       * the whole vault. @default true
+       */
+      inUse?: boolean;
+    } = {},
   ): Promise<NewerVersionsReport> {
     const now = this.now();
     const checkedAt = now.toISOString();
-    const users = await baseUsers(this.options.vault);
+    const users =
+      options.inUse === false ? new Map<string, BaseUser[]>() : await baseUsers(this.options.vault);
     const references = options.references
       ? [...new Set(options.references.map((r) => Reference.parse(r).toString()))]
       : [...users.keys()];

@@ -1,4 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerBaseCommand, registerDriftCommand } from '../../lib/cli/program';
+import { Registries } from '../../lib/services/registries';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { openVault } from '../../lib/content/open';
@@ -520,5 +523,142 @@ describe('Class: NewerVersionsCheck (token-auth registry as upstream)', () => {
     expect(report.results).toEqual([
       expect.objectContaining({ status: 'failed', reason: expect.stringMatching(/401/), newer: [] }),
     ]);
+  });
+});
+
+describe('CLI: imagevault drift check and imagevault base name newer versions', () => {
+  let saved: string | undefined;
+  beforeAll(() => {
+    // The CLI reads credentials as docker does.
+    saved = process.env.DOCKER_CONFIG;
+    const config = path.join(dir, 'docker-config');
+    mkdirSync(config, { recursive: true });
+    const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+    writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { [proxy.address]: { auth } } }));
+    process.env.DOCKER_CONFIG = config;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = saved;
+  });
+  afterEach(() => (process.exitCode = undefined));
+
+  async function run(
+    vault: Vault,
+    json: boolean,
+    ...args: string[]
+  ): Promise<{ stdout: string; code: number }> {
+    let stdout = '';
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
+      stdout += c.toString();
+      return true;
+    });
+    const program = new Command('imagevault').exitOverride();
+    const ctx = async () => ({
+      opts: () => ({ store: vault.url, json, insecure: false, concurrency: 1 }),
+      registries: () => new Registries(),
+      vault: async () => vault,
+    });
+    registerDriftCommand(program, ctx);
+    registerBaseCommand(program, ctx);
+    try {
+      await program.parseAsync(['node', 'imagevault', ...args]);
+    } finally {
+      spy.mockRestore();
+    }
+    const code = Number(process.exitCode ?? 0);
+    process.exitCode = undefined;
+    return { stdout, code };
+  }
+
+  it('drift check shows the newer versions and what they lack; --json carries them; --fail-on gates', async () => {
+    // Prepare
+    const ruby = `${proxy.address}/library/ruby`;
+    const vault = await vaultWith([
+      { repository: 'app', reference: `${ruby}:2.7.6`, platform: 'linux/arm64' },
+      {
+        repository: 'node-app',
+        reference: `${proxy.address}/library/node:20-alpine3.20`,
+        platform: 'linux/amd64',
+      },
+    ]);
+
+    // Act
+    const text = await run(vault, false, 'drift', 'check');
+    const json = await run(vault, true, 'drift', 'check');
+    const major = await run(vault, false, 'drift', 'check', '--fail-on', 'newer-major');
+    const patch = await run(
+      vault,
+      false,
+      'drift',
+      'check',
+      '--fail-on',
+      'newer-patch',
+      '--reference',
+      `${ruby}:2.7.6`,
+    );
+    const ignored = await run(
+      vault,
+      false,
+      'drift',
+      'check',
+      '--fail-on',
+      'newer-major',
+      '--reference',
+      `${ruby}:2.7.6`,
+      '--ignore-tag',
+      '3.*',
+    );
+
+    // Assess
+    expect(text.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        `NEWER\t${ruby}:2.7.6\tnewer: 2.7.8 (patch), 3.3.6 (major); 3.3.6 lacks linux/arm64`,
+        `NEWER\t${proxy.address}/library/node:20-alpine3.20 (now 20.18.1)\tnewer: 22.11.0-alpine3.21 (major, tag 22-alpine3.21), 20-alpine3.21 (variant)`,
+        expect.stringMatching(
+          /^2 base tags compared with upstream versions: 2 with a newer release; 3 tag list pages, 4 GET$/,
+        ),
+      ]),
+    );
+    expect(text.code).toBe(0);
+    const report = JSON.parse(json.stdout) as {
+      newer: { results: { reference: string; newer: unknown[] }[] };
+    };
+    expect(report.newer.results.find((r) => r.reference === `${ruby}:2.7.6`)?.newer).toEqual([
+      expect.objectContaining({ kind: 'patch', tag: '2.7.8' }),
+      expect.objectContaining({
+        kind: 'major',
+        tag: '3.3.6',
+        platforms: expect.objectContaining({ missing: ['linux/arm64'] }),
+      }),
+    ]);
+    expect(json.stdout).toContain('"requests"');
+    expect(major.code).toBe(5);
+    expect(patch.code).toBe(5);
+    expect(ignored.code).toBe(0); // only 2.7.8, a patch, is left
+  });
+
+  it('base REF shows the newer versions of its base, for its platform', async () => {
+    // Prepare
+    const vault = await vaultWith([
+      { repository: 'app', reference: `${proxy.address}/library/ruby:2.7`, platform: 'linux/arm64' },
+    ]);
+
+    // Act
+    const text = await run(vault, false, 'base', 'app:1.0');
+    const json = await run(vault, true, 'base', 'app:1.0');
+
+    // Assess
+    expect(text.stdout).toContain(
+      `newer: 3.3.6 (major, tag 3.3); 3.3.6 lacks linux/arm64 (${proxy.address}/library/ruby:2.7 is 2.7.8 now)`,
+    );
+    const report = JSON.parse(json.stdout) as { platforms: { chain: { newer?: unknown }[] }[] };
+    expect(report.platforms[0].chain[0].newer).toMatchObject({
+      status: 'checked',
+      current: '2.7.8',
+      newer: [{ kind: 'major', tag: '3.3.6', platforms: { missing: ['linux/arm64'] } }],
+    });
+    // base reads the vault only: it keeps no tag list
+    expect(await new TagListCache(vault.store).get(`${proxy.address}/library/ruby`)).toBeUndefined();
   });
 });
