@@ -2,6 +2,7 @@ import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { BuildDrift } from '../drift/build-drift';
 import type { LayerChange } from '../drift/diff';
 import type { AffectedImage, PlatformMove } from '../drift/upstream';
+import { newerVersionsText, type NewerVersionsAlert } from './newer-versions-alert';
 
 /*
  * Alerts for people (an e-mail subscription reads the subject and the text) and for machines (the JSON at the end
@@ -164,7 +165,8 @@ export type Alert =
   | ReconcileGapAlert
   | UpstreamMovedAlert
   | BuildDriftAlert
-  | RegistryDriftAlert;
+  | RegistryDriftAlert
+  | NewerVersionsAlert;
 
 /** What goes to SNS. */
 export interface FormattedAlert {
@@ -270,6 +272,15 @@ function formatBounded(alert: Alert, full: Alert, omitted: Omitted): FormattedAl
       return formatBuildDrift(alert, omitted);
     case 'registry-drift':
       return formatRegistryDrift(alert, omitted);
+    case 'newer-versions': {
+      // The weekly digest's text lives with its shape (./newer-versions-alert); the limits are applied here.
+      const t = newerVersionsText(alert, omitted);
+      return {
+        subject: fit(t.subject),
+        message: withJson(t.lines, alert, omitted),
+        attributes: { kind: alert.kind, repository: t.repository, severity: 'warning' },
+      };
+    }
   }
 }
 

@@ -1,7 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBaseCommand, registerDriftCommand } from '../../lib/cli/program';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { S3ObjectStore } from '../../lib/content/s3';
+import { Vault as VaultClass } from '../../lib/content/vault';
+import { SnsAlertPublisher } from '../../lib/services/alerts';
 import { Registries } from '../../lib/services/registries';
+import { createUpstreamCheckHandler } from '../../lib/services/upstream-check';
+import { testBucket } from '../testbed/env';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { openVault } from '../../lib/content/open';
@@ -123,8 +130,10 @@ let vaults = 0;
 /** A vault whose images `repository:1.0` are built (on `platform`) on the base tag `reference`. */
 async function vaultWith(
   apps: { repository: string; reference: string; platform: string }[],
+  into?: Vault,
 ): Promise<Vault> {
-  const vault = await openVault(path.join(dir, `vault-${++vaults}`));
+  ++vaults;
+  const vault = into ?? (await openVault(path.join(dir, `vault-${vaults}`)));
   for (const [i, app] of apps.entries()) {
     const digest = `sha256:${String(vaults * 100 + i).padStart(64, 'c')}`;
     const record: BaseRecord = {
@@ -660,5 +669,110 @@ describe('CLI: imagevault drift check and imagevault base name newer versions', 
     });
     // base reads the vault only: it keeps no tag list
     expect(await new TagListCache(vault.store).get(`${proxy.address}/library/ruby`)).toBeUndefined();
+  });
+});
+
+describe('Lambda: the upstream run sends a newer-versions digest weekly (S3 vault, SNS mocked)', () => {
+  const sns = mockClient(SNSClient);
+  const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:imagevault-alerts';
+  const FUNCTION_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:imagevault-upstream';
+
+  beforeEach(() => {
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  });
+
+  it('one digest a week, none on the hourly runs between, which ask upstream one HEAD per tag', async () => {
+    // Prepare
+    const { client: s3, bucket } = await testBucket(`iv-versions-${Date.now()}`);
+    const vault = new VaultClass(new S3ObjectStore({ bucket, prefix: 'prod', client: s3 }));
+    await vault.init();
+    const ruby = `${proxy.address}/library/ruby`;
+    await vaultWith(
+      [
+        { repository: 'app', reference: `${ruby}:2.7`, platform: 'linux/arm64' },
+        { repository: 'team-a/api', reference: `${ruby}:2.7`, platform: 'linux/arm64' },
+        {
+          repository: 'node-app',
+          reference: `${proxy.address}/library/node:20-alpine3.20`,
+          platform: 'linux/amd64',
+        },
+      ],
+      vault,
+    );
+    const clock = { now: new Date('2026-03-02T06:00:00.000Z') };
+    const handler = createUpstreamCheckHandler({
+      vault,
+      publisher: new SnsAlertPublisher(new SNSClient({ region: 'eu-west-1' }), TOPIC),
+      store: `s3://${bucket}/prod`,
+      credentials: credentials(),
+      retry: { maxAttempts: 3, baseDelayMs: 10 },
+      now: () => clock.now,
+    });
+    const published = () => sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+
+    // Act: the first run, an hourly run, and the run a week later
+    const first = await handler({}, { invokedFunctionArn: FUNCTION_ARN });
+    proxy.reset();
+    clock.now = new Date(clock.now.getTime() + HOUR);
+    const hourly = await handler({}, { invokedFunctionArn: FUNCTION_ARN });
+    const hourlyRequests = proxy.requests
+      .filter((r) => r.path !== '/v2/')
+      .map((r) => `${r.method} ${r.path}`);
+    clock.now = new Date(clock.now.getTime() + 7 * 24 * HOUR);
+    const weekly = await handler({}, { invokedFunctionArn: FUNCTION_ARN });
+
+    // Assess
+    expect(first.versions).toEqual({
+      compared: 2,
+      withNewer: 2,
+      deferred: 0,
+      failed: 0,
+      digest: 'sent',
+      requests: { tagPages: 3, get: 3 },
+    });
+    expect(hourly.versions).toMatchObject({ digest: 'not-due', requests: { tagPages: 0, get: 0 } });
+    expect(hourlyRequests.sort()).toEqual([
+      'HEAD /v2/library/node/manifests/20-alpine3.20',
+      'HEAD /v2/library/ruby/manifests/2.7',
+    ]);
+    expect(weekly.versions).toMatchObject({ digest: 'sent', requests: { tagPages: 3, get: 3 } });
+    const messages = published();
+    expect(messages).toHaveLength(2);
+    const [msg] = messages;
+    expect(msg.MessageAttributes?.kind).toEqual({ DataType: 'String', StringValue: 'newer-versions' });
+    expect(msg.Subject).toBe('[imagevault] newer base versions: 2 base tags behind (2 major)');
+    expect(msg.Message).toContain(`${ruby}:2.7 (now 2.7.8), used by app, team-a/api`);
+    expect(msg.Message).toContain('  newer: 3.3.6 (major, tag 3.3); 3.3.6 lacks linux/arm64');
+    expect(msg.Message).toContain(
+      '  newer: 22.11.0-alpine3.21 (major, tag 22-alpine3.21), 20-alpine3.21 (variant)',
+    );
+    expect(messages[1].Message).toContain('Last digest:   2026-03-02T06:00:00.000Z');
+  });
+
+  it('sends no digest when no base in use has a newer version, and none when the watch is off', async () => {
+    // Prepare
+    const vault = await vaultWith([
+      { repository: 'app', reference: `${proxy.address}/library/ruby:3.3.6`, platform: 'linux/amd64' },
+    ]);
+    const make = (extra: object) =>
+      createUpstreamCheckHandler({
+        vault,
+        publisher: new SnsAlertPublisher(new SNSClient({ region: 'eu-west-1' }), TOPIC),
+        store: 'file:///vault',
+        credentials: credentials(),
+        ...extra,
+      });
+
+    // Act
+    const current = await make({})({}, { invokedFunctionArn: FUNCTION_ARN });
+    proxy.reset();
+    const off = await make({ versionRules: {} })({}, { invokedFunctionArn: FUNCTION_ARN });
+
+    // Assess
+    expect(current.versions).toMatchObject({ compared: 1, withNewer: 0, digest: 'nothing-newer' });
+    expect(off.versions).toMatchObject({ digest: 'off', requests: { tagPages: 0, get: 0 } });
+    expect(tagPages()).toEqual([]);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
   });
 });
