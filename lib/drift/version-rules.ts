@@ -98,6 +98,10 @@ export function versionRulesProblems(name: string, value: unknown): string[] {
     ];
   for (const [prefix, rule] of Object.entries(value as Record<string, unknown>)) {
     const at = `${name}[${JSON.stringify(prefix)}]`;
+    if (prefix !== '' && !/^[a-z0-9][a-z0-9._/-]*$/.test(prefix))
+      problems.push(
+        `${name} key ${JSON.stringify(prefix)} is not '' (every repository) or a repository name prefix (lowercase letters, digits, '.', '_', '-', '/')`,
+      );
     if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) {
       problems.push(`${at} must be an object, got ${JSON.stringify(rule)}`);
       continue;
