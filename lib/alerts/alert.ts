@@ -1,3 +1,4 @@
+import type { NewerVersionsAlert } from './newer-versions-alert';
 import type { BuildDrift } from '../drift/build-drift';
 import type { LayerChange } from '../drift/diff';
 import type { AffectedImage, PlatformMove } from '../drift/upstream';
@@ -163,7 +164,8 @@ export type Alert =
   | ReconcileGapAlert
   | UpstreamMovedAlert
   | BuildDriftAlert
-  | RegistryDriftAlert;
+  | RegistryDriftAlert
+  | NewerVersionsAlert;
 
 /** Sends alerts somewhere people and machines see them (lib/aws/sns-alerts.ts: an SNS topic). */
 export interface AlertPublisher {

@@ -11,6 +11,7 @@ import type {
   SnapshotFailedAlert,
   UpstreamMovedAlert,
 } from './alert';
+import { newerVersionsText } from './newer-versions-alert';
 
 /*
  * The text of an alert: a subject and a mail a person reads, then the alert as JSON for machines, within the limits
@@ -120,6 +121,15 @@ function formatBounded(alert: Alert, full: Alert, omitted: Omitted): FormattedAl
       return formatBuildDrift(alert, omitted);
     case 'registry-drift':
       return formatRegistryDrift(alert, omitted);
+    case 'newer-versions': {
+      // The weekly digest's text lives with its shape (./newer-versions-alert); the limits are applied here.
+      const t = newerVersionsText(alert, omitted);
+      return {
+        subject: fit(t.subject),
+        message: withJson(t.lines, alert, omitted),
+        attributes: { kind: alert.kind, repository: t.repository, severity: 'warning' },
+      };
+    }
   }
 }
 

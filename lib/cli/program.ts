@@ -304,16 +304,35 @@ export function registerDriftCommand(
     drift
       .command('check')
       .description(
-        'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved). Exit code 3 when drift is found.',
+        'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved) and name newer versions of it. ' +
+          'Exit code 3 when drift is found; 5 with --fail-on when a newer version of that kind exists.',
       )
       .option(
         '--reference <ref...>',
         'check only these upstream tags (e.g. ruby:2.7), instead of every base in the vault',
         [],
       )
+      .option(
+        '--no-newer',
+        'do not look for newer versions of the bases (tag lists, kept in the vault for a day)',
+      )
+      .addOption(
+        new Option(
+          '--fail-on <kind>',
+          'exit code 5 when a base has a newer release of this kind or a bigger one (newer-minor: a minor or major)',
+        ).choices(['newer-major', 'newer-minor', 'newer-patch']),
+      )
+      .option(
+        '--ignore-tag <glob>',
+        'a tag never reported as newer, e.g. "*-windowsservercore*" (repeatable)',
+        repeatable,
+        [] as string[],
+      )
+      .option('--prereleases', 'count pre-releases (3.4.0-rc1) as newer versions')
       .action(lazy(context, load, (c) => c.driftCheckCommand)),
     'imagevault drift check',
     'imagevault drift check --reference ruby:2.7 node:20-alpine',
+    'imagevault drift check --fail-on newer-major',
   );
 }
 

@@ -448,7 +448,7 @@ function normalise(reference: string): string {
 }
 
 /** Why a failure means "try again next run" rather than "broken": rate limiting after the backoff. */
-function deferReason(e: unknown): string | undefined {
+export function deferReason(e: unknown): string | undefined {
   if (e instanceof RegistryError && (e.status === 429 || e.code() === 'TOOMANYREQUESTS')) {
     return `${e.message}: rate limited after the client's backoff; checked again on the next run`;
   }

@@ -18,6 +18,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
+import { versionRulesProblems, type VersionWatchRules } from '../drift/version-rules';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { handlerCode, type HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
@@ -122,6 +123,26 @@ export interface ImageVaultProps extends VaultStorageProps {
    * @default events.Schedule.rate(Duration.hours(1))
    */
   readonly upstreamSchedule?: events.Schedule;
+
+  /**
+   * Newer versions of the bases in use, per vault repository prefix (`''` for every repository; the longest
+   * matching prefix applies): which upstream repositories to watch (`upstreams`, globs on `registry/repository`,
+   * default `['*']`, `[]` for none), tags never to report (`ignore`, globs), hours between two listings of an
+   * upstream's tags (`intervalHours`, default 24), and whether pre-releases (`prereleases`) or date tags (`dates`)
+   * count. The upstream Lambda lists each watched upstream's tags at most once per interval (kept in the vault under
+   * `imagevault/upstream/`) and sends a `newer-versions` digest every `newerVersionsDigestDays`. `{}` turns the
+   * watch and its digest off. Passed to the upstream Lambda as NEWER_VERSIONS.
+   *
+   * @default - `{ '': {} }`: every upstream base of every repository, listed daily, releases only
+   */
+  readonly newerVersions?: VersionWatchRules;
+
+  /**
+   * Days between two `newer-versions` digests (one SNS message each, sent only when a base has a newer version).
+   *
+   * @default 7
+   */
+  readonly newerVersionsDigestDays?: number;
 
   /**
    * Credentials for private upstream registries: a secret whose string is JSON keyed by registry host,
@@ -543,6 +564,10 @@ export class ImageVault extends Construct {
         ...(props.upstreamCredentialsSecret
           ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
           : {}),
+        ...(props.newerVersions !== undefined ? { NEWER_VERSIONS: JSON.stringify(props.newerVersions) } : {}),
+        ...(props.newerVersionsDigestDays !== undefined
+          ? { NEWER_VERSIONS_DIGEST_DAYS: String(props.newerVersionsDigestDays) }
+          : {}),
       },
     });
     const role = fn.role!;
@@ -814,6 +839,10 @@ export class ImageVault extends Construct {
     checkStorageProps(problems, props);
     checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
     checkCandidateBases(problems, 'candidateBases', props.candidateBases);
+    if (props.newerVersions !== undefined)
+      for (const p of versionRulesProblems('newerVersions', props.newerVersions)) problems.add(p);
+    if (props.newerVersionsDigestDays !== undefined)
+      checkInteger(problems, 'newerVersionsDigestDays', props.newerVersionsDigestDays, 1, 365);
     checkProvenanceTrail(problems, 'provenanceTrail', props.provenanceTrail);
     checkProvenanceRetention(
       problems,

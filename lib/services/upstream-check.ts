@@ -6,9 +6,12 @@ import {
   type UpstreamMoved,
   type UpstreamResult,
 } from '../drift/upstream';
+import { NewerVersionsCheck } from '../drift/newer-versions';
+import { VERSION_WATCH_DEFAULTS, type VersionWatchRules } from '../drift/version-rules';
 import { ecrRegistryHost, type CredentialProvider, type RetryOptions } from '../registry';
 import type { AlertPublisher, UpstreamMovedAlert } from '../alerts';
 import { SILENT_LOG, type Log } from './log';
+import { runNewerVersions, type NewerVersionsSummary } from './newer-digest';
 
 /*
  * The scheduled upstream check: one UpstreamWatcher pass over every upstream base in use, each new old → new
@@ -38,6 +41,13 @@ export interface UpstreamCheckDeps {
   readonly timeouts?: Timeouts;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * Which upstream repositories are watched for newer versions, per vault repository prefix; `{}` turns the watch
+   * and its digest off. @default every upstream base, tags listed daily (VERSION_WATCH_DEFAULTS.rules)
+   */
+  readonly versionRules?: VersionWatchRules;
+  /** Days between two newer-versions digests. @default 7 */
+  readonly digestDays?: number;
 }
 
 /** What a run returns (and logs): counts per status, alerts, and the requests made upstream. */
@@ -50,6 +60,8 @@ export interface UpstreamCheckSummary {
   failed: number;
   alerts: { sent: number; alreadySent: number; notSent: number };
   requests: { head: number; get: number };
+  /** Newer versions of the bases: compared, found, and whether the digest went out. */
+  versions?: NewerVersionsSummary;
 }
 
 /** One run; `registry`: the ECR host the affected images are pushed to, for the alerts' restore command. */
@@ -130,7 +142,25 @@ export function createUpstreamCheck(deps: UpstreamCheckDeps): UpstreamCheck {
       if (r.status === 'deferred')
         logger.warn('upstream check deferred', { reference: r.reference, reason: r.reason });
     }
-    const summary = summarise(report);
+    const rules = deps.versionRules ?? VERSION_WATCH_DEFAULTS.rules;
+    const versions = await runNewerVersions({
+      check: new NewerVersionsCheck({
+        vault: deps.vault,
+        rules,
+        credentials: deps.credentials ?? (async () => undefined),
+        insecure: deps.insecure,
+        retry: deps.retry,
+        timeouts: deps.timeouts,
+        now: deps.now,
+      }),
+      rules,
+      vault: deps.vault,
+      publisher: deps.publisher,
+      store: deps.store,
+      now: (deps.now ?? (() => new Date()))(),
+      digestDays: deps.digestDays,
+    });
+    const summary = { ...summarise(report), versions };
     logger.info('upstream check done', { ...summary });
     return summary;
   };
