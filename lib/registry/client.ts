@@ -95,6 +95,18 @@ export interface RegistryClientOptions {
    * @default none
    */
   readonly onRequest?: (request: { method: string; url: string }) => void;
+  /**
+   * Told of the final answer to each request (after retries, before it is returned or thrown): its status and what
+   * it says of the rate limit. How a caller paces itself on any request, not only head() (a tag listing's pages, a
+   * manifest GET), without reading headers itself.
+   * @default none
+   */
+  readonly onResponse?: (response: {
+    method: string;
+    url: string;
+    status: number;
+    rateLimit: RateLimit;
+  }) => void;
 }
 
 /** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
@@ -125,6 +137,7 @@ export class RegistryClient {
     };
     // Docker Hub's name is docker.io, but the distribution API lives on registry-1.docker.io.
     const host = isDockerHub(registry) ? DOCKER_HUB_API : registry;
+    const { onResponse } = options;
     this.transport = new Transport(registry, host, {
       insecure: options.insecure,
       credentials: options.credentials ?? dockerConfigCredentials(),
@@ -133,6 +146,8 @@ export class RegistryClient {
       requestTimeoutMs: options.requestTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
       onRequest: options.onRequest,
+      onResponse:
+        onResponse && (({ headers, ...r }) => onResponse({ ...r, rateLimit: rateLimitOf(headers) })),
     });
   }
 

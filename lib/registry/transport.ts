@@ -48,6 +48,13 @@ export interface TransportOptions {
   readonly idleTimeoutMs?: number;
   /** Told of every request a caller sends, once (not its retries, redirects, ping or token requests). */
   readonly onRequest?: (request: { method: string; url: string }) => void;
+  /** Told of the final answer to every request (after retries), before it is returned or thrown. */
+  readonly onResponse?: (response: {
+    method: string;
+    url: string;
+    status: number;
+    headers: IncomingHttpHeaders;
+  }) => void;
 }
 
 // The defaults, with their reasons, are shared with the S3 store (lib/content/timeouts.ts).
@@ -126,7 +133,7 @@ export class Transport {
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
     // Like go-containerregistry, authorize only the registry's own host: a Link or upload Location pointing
     // elsewhere must not receive our token or password.
-    return this.exchange(req, url, url.origin === base.origin);
+    return this.exchange(req, url, url.origin === base.origin, this.options.onResponse);
   }
 
   /** Releases pooled connections. */
@@ -134,7 +141,13 @@ export class Transport {
     return this.agent.close();
   }
 
-  private async exchange(req: TransportRequest, url: URL, authorize: boolean): Promise<TransportResponse> {
+  /** One request with its retries and auth challenge; `observe` hears the final answer (a caller's requests only). */
+  private async exchange(
+    req: TransportRequest,
+    url: URL,
+    authorize: boolean,
+    observe?: TransportOptions['onResponse'],
+  ): Promise<TransportResponse> {
     const replayable = !(req.body instanceof Readable);
     let challenged = false;
     for (let attempt = 1; ; attempt++) {
@@ -163,6 +176,8 @@ export class Transport {
         await this.retry.wait(attempt, parseRetryAfter(res.headers['retry-after']));
         continue;
       }
+      const { status, headers } = res;
+      observe?.({ method: req.method, url: req.url.toString(), status, headers });
       if (req.expect !== 'any' && !req.expect.includes(res.status))
         throw await errorFromResponse(req.method, res);
       return res;

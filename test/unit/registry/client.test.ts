@@ -417,6 +417,48 @@ describe('Class: RegistryClient', () => {
     });
   });
 
+  describe('Option: onResponse', () => {
+    it('is told of the final answer to each request with its rate-limit headers, a refusal included', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set(`app@${sha256(bytes)}`, { bytes, mediaType: MediaType.OciManifest });
+      reg.hook = (req, res) => {
+        if (req.method === 'HEAD')
+          return send(res, 429, undefined, { 'retry-after': '0', 'ratelimit-remaining': '0;w=21600' });
+        if (req.method !== 'GET' || !req.url.pathname.includes('/manifests/')) return false;
+        return send(res, 200, bytes, {
+          'content-type': MediaType.OciManifest,
+          'ratelimit-remaining': '42;w=21600',
+        });
+      };
+      const told: unknown[] = [];
+      const repo = client({
+        retry: { ...FAST_RETRY, maxAttempts: 2 },
+        onResponse: (r) => told.push(r),
+      }).repository('app');
+
+      // Act
+      await repo.fetchManifest(sha256(bytes));
+      await expect(repo.head('1.0')).rejects.toThrow(/429/);
+
+      // Assess
+      expect(told).toEqual([
+        {
+          method: 'GET',
+          url: `/v2/app/manifests/${sha256(bytes)}`,
+          status: 200,
+          rateLimit: { remaining: 42, windowSeconds: 21600 },
+        },
+        {
+          method: 'HEAD',
+          url: '/v2/app/manifests/1.0',
+          status: 429,
+          rateLimit: { remaining: 0, windowSeconds: 21600, retryAfterMs: 0 },
+        },
+      ]);
+    });
+  });
+
   describe('Method: fetchManifest', () => {
     it('returns the exact bytes and their descriptor', async () => {
       const bytes = Buffer.from(`${manifestBytes().toString()}\n\n`); // odd whitespace must survive
