@@ -46,6 +46,8 @@ export interface TransportOptions {
   readonly requestTimeoutMs?: number;
   /** @default DEFAULT_IDLE_TIMEOUT_MS */
   readonly idleTimeoutMs?: number;
+  /** Told of every request a caller sends, once (not its retries, redirects, ping or token requests). */
+  readonly onRequest?: (request: { method: string; url: string }) => void;
 }
 
 // The defaults, with their reasons, are shared with the S3 store (lib/content/timeouts.ts).
@@ -118,6 +120,7 @@ export class Transport {
 
   /** Sends a registry request with auth and retries; throws RegistryError unless the status is in `expect`. */
   async send(req: TransportRequest): Promise<TransportResponse> {
+    this.options.onRequest?.({ method: req.method, url: req.url.toString() });
     const base = await this.base();
     const url = new URL(req.url, base);
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);

@@ -1,7 +1,7 @@
 import { copyGraph } from '../copy';
 import { Vault, type ReplicationStatus } from '../content';
 import { Reference } from '../oci';
-import { redactSecrets } from '../registry/redact';
+import { redactSecrets } from '../registry';
 import { Restorer } from './restore';
 import { SelfTestImage } from './selftest-image';
 import {

@@ -7,8 +7,7 @@ import {
   type UpstreamMoved,
   type UpstreamResult,
 } from '../drift/upstream';
-import type { CredentialProvider } from '../registry';
-import type { RetryOptions } from '../registry/retry';
+import type { CredentialProvider, RetryOptions } from '../registry';
 import type { AlertPublisher, UpstreamMovedAlert } from '../alerts';
 import { SILENT_LOG, type Log } from './log';
 

@@ -3,7 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseImageEvent, type ImageEvent } from '../../events';
-import { redactSecrets } from '../../registry/redact';
+import { redactSecrets } from '../../registry';
 import type { Registries } from '../../services/registries';
 import { SnapshotEvents, type EventOutcome, type SnapshotEventDeps } from '../../services/snapshot-events';
 

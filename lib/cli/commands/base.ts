@@ -1,5 +1,6 @@
 import type { Vault } from '../../content';
-import { RegistrySource, VaultFirstSource, detectBase, type CandidateBases } from '../../drift/base';
+import { detectBase, type CandidateBases } from '../../drift/base';
+import { RegistrySource, VaultFirstSource } from '../../drift/source';
 import { baseRecordOf } from '../../drift/build-drift';
 import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
 import { Reference } from '../../oci';

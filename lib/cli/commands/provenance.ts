@@ -16,7 +16,7 @@ import {
   type ProvenanceStatement,
   type ScanPredicate,
 } from '../../provenance';
-import { UpstreamState, type UpstreamStatus } from '../../drift/upstream-state';
+import { UpstreamLog, type UpstreamStatus } from '../../drift/upstream-state';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { out } from './format';
@@ -128,7 +128,7 @@ async function upstreamOf(
   vault: Vault,
   statement: ProvenanceStatement,
 ): Promise<ProvenanceShowReport['upstream']> {
-  const state = new UpstreamState(vault.store);
+  const state = new UpstreamLog(vault.store);
   const out: ProvenanceShowReport['upstream'] = [];
   for (const b of statement.predicate.base.platforms) {
     if (!b.reference || !b.digests) continue;
