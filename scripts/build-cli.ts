@@ -1,7 +1,7 @@
 /**
- * Builds the installable CLI into dist/cli, two bundled CommonJS files: imagevault.js, the package's bin (argument
- * parsing and help: small, so `--help` is quick), and commands.js, everything the commands run, loaded when one
- * does. The published package carries only these, so an install pulls in no dependency at all: no CDK, no test or
+ * Builds the installable CLI into dist/cli, bundled CommonJS files: imagevault.js, the package's bin (argument
+ * parsing and help: small, so `--help` is quick), commands.js, everything the commands run, loaded when one
+ * does, and kubernetes.js, the Kubernetes client (ESM, made CommonJS here), loaded only when a cluster is scanned. The published package carries only these, so an install pulls in no dependency at all: no CDK, no test or
  * build tools.
  *
  *   npx tsx scripts/build-cli.ts [--metafile FILE]
@@ -35,7 +35,17 @@ async function main(): Promise<void> {
     entryPoints: { commands: 'lib/cli/commands/index.ts' },
     outdir,
     metafile: true,
+    // The Kubernetes scanner and its client are a bundle of their own, loaded at run time by `inventory --kubernetes`.
+    plugins: [
+      {
+        name: 'kubernetes-apart',
+        setup(b) {
+          b.onResolve({ filter: /\/kubernetes\/pods$/ }, () => ({ path: './kubernetes.js', external: true }));
+        },
+      },
+    ],
   });
+  await build({ ...common, entryPoints: { kubernetes: 'lib/kubernetes/pods.ts' }, outdir });
   await build({
     ...common,
     entryPoints: { imagevault: 'bin/imagevault.ts' },
@@ -52,7 +62,9 @@ async function main(): Promise<void> {
   });
   if (metaArg > 0) writeFileSync(process.argv[metaArg + 1], JSON.stringify(cli.metafile));
   const size = (f: string) => `${(statSync(path.join(outdir, f)).size / 1048576).toFixed(1)} MiB`;
-  console.log(`dist/cli: imagevault.js ${size('imagevault.js')}, commands.js ${size('commands.js')}`);
+  console.log(
+    `dist/cli: imagevault.js ${size('imagevault.js')}, commands.js ${size('commands.js')}, kubernetes.js ${size('kubernetes.js')}`,
+  );
 }
 
 main().catch((e: Error) => {
