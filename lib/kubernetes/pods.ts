@@ -86,7 +86,7 @@ export class KubernetesPodScanner implements InventoryScanner {
           ...(token ? { _continue: token } : {}),
         });
       } catch (e) {
-        throw new Error(`${this.source}: list pods: ${apiError(e)}`, { cause: e });
+        throw new Error(`list pods: ${apiError(e)}`, { cause: e });
       }
       for (const pod of page.items) running.push(...this.images(pod));
       token = page.metadata?._continue || undefined;

@@ -169,7 +169,7 @@ describe('Function: kubernetesScanner', () => {
         source: 'kubernetes:staging',
         ok: false,
         sightings: 0,
-        error: 'kubernetes:staging: list pods: HTTP 401: Unauthorized',
+        error: 'list pods: HTTP 401: Unauthorized',
         unresolved: [],
       },
     ]);
@@ -177,7 +177,7 @@ describe('Function: kubernetesScanner', () => {
 
   it('refuses a server whose certificate the kubeconfig does not trust', async () => {
     const scanner = kubernetesScanner({ kubeconfig, context: 'no-ca', pageSize: 2 });
-    await expect(scanner.scan()).rejects.toThrow(/^kubernetes:no-ca: list pods: .*(self.signed|certificate)/);
+    await expect(scanner.scan()).rejects.toThrow(/^list pods: .*(self.signed|certificate)/);
   });
 
   it('names the contexts a kubeconfig has when asked for another', () => {
