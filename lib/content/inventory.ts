@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { Digest, validateRepository } from '../oci';
+import { mapBounded } from './concurrency';
 import { INVENTORY_PREFIX } from './keys';
 import { ObjectExistsError, type ObjectStore } from './objectstore';
 
@@ -23,6 +24,9 @@ import { ObjectExistsError, type ObjectStore } from './objectstore';
 const SCANS = `${INVENTORY_PREFIX}scans/`;
 const RUNNING = `${INVENTORY_PREFIX}running/`;
 const SOURCES = `${INVENTORY_PREFIX}sources/`;
+
+/** Records read or written at once: each is a round trip on S3, and a scan may see hundreds of workloads. */
+const IO_CONCURRENCY = 16;
 
 /** How many task ARNs or pod names a running record keeps from one sighting (a sample, for the reader). */
 export const INSTANCE_SAMPLE = 10;
@@ -219,16 +223,14 @@ export class Inventory implements InUse {
     }
     // One clock format for every comparison below (string order is time order).
     const seen = new Date(full.finishedAt).toISOString();
-    for (const s of mergeSightings(full.sightings)) {
+    await mapBounded(mergeSightings(full.sightings), IO_CONCURRENCY, async (s) => {
       const runningKey = `${digestPrefix(s.repository, s.digest)}${placementId(s.placement)}.json`;
       const before = await this.read(runningKey, RunningRecordSchema);
-      const record: RunningRecord = {
-        ...s,
-        firstSeen: before?.firstSeen ?? seen,
-        lastSeen: seen,
-      };
+      const record: RunningRecord = { ...s, firstSeen: before?.firstSeen ?? seen, lastSeen: seen };
       await this.store.putBytes(runningKey, json(record), { contentType: 'application/json' });
-    }
+    });
+    // Sources last: until a source's new good time is written, the records just written read as running anyway;
+    // the other order would show, for a moment or after a crash, a running digest as no longer running.
     for (const r of full.sources) {
       const sourceKey = `${SOURCES}${hash16(r.source)}.json`;
       const before = await this.read(sourceKey, SourceStateSchema);
@@ -280,14 +282,15 @@ export class Inventory implements InUse {
 
   private async entries(prefix: string): Promise<InUseEntry[]> {
     const lastOk = new Map((await this.sources()).map((s) => [s.source, s.lastOkAt]));
-    const out: InUseEntry[] = [];
-    for await (const obj of this.store.list(prefix)) {
-      const r = await this.read(obj.key, RunningRecordSchema);
-      if (!r) continue;
-      const ok = lastOk.get(r.source);
-      out.push({ ...r, where: placementLabel(r.placement), running: ok !== undefined && r.lastSeen >= ok });
-    }
-    return out;
+    const keys: string[] = [];
+    for await (const obj of this.store.list(prefix)) keys.push(obj.key);
+    const records = await mapBounded(keys, IO_CONCURRENCY, (key) => this.read(key, RunningRecordSchema));
+    return records
+      .filter((r): r is RunningRecord => r !== undefined)
+      .map((r) => {
+        const ok = lastOk.get(r.source);
+        return { ...r, where: placementLabel(r.placement), running: ok !== undefined && r.lastSeen >= ok };
+      });
   }
 
   private async read<T>(key: string, schema: z.ZodType<T>): Promise<T | undefined> {

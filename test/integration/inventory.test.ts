@@ -13,7 +13,8 @@ import type { InventoryReport } from '../../lib/services/inventory';
 import { Reference } from '../../lib/oci';
 import { Registries, Snapshotter } from '../../lib/services';
 import { pushStandardFixtures, skopeoDigest, type PushedFixtures } from '../../fixtures';
-import { startRegistry } from '../testbed/env';
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { s3ProcessEnv, startRegistry, testBucket } from '../testbed/env';
 import { tempDir, tempVault } from '../unit/helpers';
 
 const recorded = (name: string) =>
@@ -123,5 +124,55 @@ describe('imagevault inventory (real registry)', () => {
     const r = await cli('--store', store, 'inventory');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/name what to scan \(--ecs, --lambda, --kubernetes\)/);
+  });
+
+  it('keeps every version of a running record on a versioned S3 vault (radosgw), and the scans beside them', async () => {
+    // Prepare
+    const saved = { ...process.env };
+    Object.assign(process.env, s3ProcessEnv());
+    const bucket = `inventory-${Date.now()}`;
+    const { client } = await testBucket(bucket);
+    const s3store = `s3://${bucket}/team`;
+    try {
+      // Act: two scans, nothing snapshotted (this test is about the records)
+      for (let i = 0; i < 2; i++) {
+        ecsRunning();
+        const r = await cliJson<InventoryReport>(
+          '--store',
+          s3store,
+          'inventory',
+          '--ecs',
+          '--region',
+          'eu-west-1',
+          '--no-snapshot',
+        );
+        expect(r.gaps.map((g) => g.repository).sort()).toEqual(['inv/docker', 'inv/lost', 'inv/multi']);
+        mockClient(ECSClient).restore();
+      }
+      // Assess
+      const known = await cliJson<InventoryShow>('--store', s3store, 'inventory', '--show');
+      expect(known.images.map((e) => [e.repository, e.running])).toEqual([
+        ['inv/docker', true],
+        ['inv/lost', true],
+        ['inv/multi', true],
+      ]);
+      const docker = known.images[0];
+      expect(docker.firstSeen < docker.lastSeen).toBe(true);
+      const hex = fx.docker.digest.slice('sha256:'.length);
+      const versions = await client.send(
+        new ListObjectVersionsCommand({
+          Bucket: bucket,
+          Prefix: `team/imagevault/inventory/running/inv/docker/@sha256/${hex}/`,
+        }),
+      );
+      expect(versions.Versions?.length).toBe(2);
+      const scans = await client.send(
+        new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'team/imagevault/inventory/scans/' }),
+      );
+      expect(scans.Versions?.length).toBe(2);
+    } finally {
+      process.env = saved;
+      client.destroy();
+    }
   });
 });

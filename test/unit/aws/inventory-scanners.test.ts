@@ -91,13 +91,11 @@ describe('Class: EcsInventoryScanner', () => {
 
   it('says which cluster could not be read and still scans the others', async () => {
     const ecs = ecsControlPlane();
-    ecs
-      .on(ListTasksCommand, { cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/batch' })
-      .rejects(
-        Object.assign(new Error('User is not authorized to perform: ecs:ListTasks'), {
-          name: 'AccessDeniedException',
-        }),
-      );
+    ecs.on(ListTasksCommand, { cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/batch' }).rejects(
+      Object.assign(new Error('User is not authorized to perform: ecs:ListTasks'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     const { running, errors } = await new EcsInventoryScanner(
       new ECSClient({ region: 'eu-west-1' }),
       'eu-west-1',
@@ -197,13 +195,11 @@ describe('Function: scanInventory', () => {
 
   it('fails one source whose listing fails outright and records the others', async () => {
     const ecs = ecsControlPlane();
-    ecs
-      .on(ListClustersCommand)
-      .rejects(
-        Object.assign(new Error('The security token included in the request is invalid.'), {
-          name: 'UnrecognizedClientException',
-        }),
-      );
+    ecs.on(ListClustersCommand).rejects(
+      Object.assign(new Error('The security token included in the request is invalid.'), {
+        name: 'UnrecognizedClientException',
+      }),
+    );
     lambdaControlPlane();
     const vault = await tempVault();
     const report = await scanInventory({
