@@ -38,11 +38,10 @@ export async function inventoryScanners(choice: ScannerChoice): Promise<Inventor
     ...(choice.profile ? { profile: choice.profile } : {}),
   };
   const regionOf = async (client: ECSClient | LambdaClient) => {
-    try {
-      return await client.config.region();
-    } catch {
-      throw new NoRegionError();
-    }
+    // An empty AWS_REGION counts as none: the SDK would take it and fail every request later.
+    const region = await client.config.region().catch(() => undefined);
+    if (!region) throw new NoRegionError();
+    return region;
   };
   if (choice.ecs) {
     const client = new ECSClient(config);

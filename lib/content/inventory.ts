@@ -196,9 +196,12 @@ function digestPrefix(repository: string, digest: string): string {
 /** Thrown when an inventory record cannot be read: the reader stops rather than answer without it. */
 export class InventoryRecordError extends Error {
   constructor(store: string, key: string, cause: unknown) {
-    super(`${store}: inventory record ${key} is unreadable: ${(cause as Error).message ?? String(cause)}`, {
-      cause,
-    });
+    // zod's own message is a multi-line JSON dump: one line per problem, joined, keeps the failure one line.
+    const why =
+      cause instanceof z.ZodError
+        ? cause.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+        : ((cause as Error).message ?? String(cause));
+    super(`${store}: inventory record ${key} is unreadable: ${why}`, { cause });
     this.name = 'InventoryRecordError';
   }
 }

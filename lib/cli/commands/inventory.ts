@@ -36,9 +36,7 @@ export async function inventoryCommand(ctx: CommandContext, cmd: InventoryComman
     throw new UsageError('name what to scan (--ecs, --lambda, --kubernetes), or --show what is known');
   // Loaded only now, from a bundle of its own: the SDK clients and the Kubernetes client.
   const { inventoryScanners } = await import('../inventory-scanners');
-  const scanners = await inventoryScanners(cmd).catch((e: Error) => {
-    throw new UsageError(e.message);
-  });
+  const scanners = await inventoryScanners(cmd);
   const say =
     progressMode({ ...opts, json }) === 'none'
       ? undefined
