@@ -213,6 +213,7 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
   );
 
   registerBaseCommand(program, context, load);
+  registerRetentionCommands(program, context, load);
   registerDriftCommand(program, context, load);
   registerProvenanceCommand(program, context, load);
   registerAwsCommand(program, context, load);
@@ -369,5 +370,38 @@ export function registerProvenanceCommand(
       .action(lazy(context, load, (c) => c.provenanceVerifyCommand)),
     'imagevault provenance verify',
     'imagevault provenance verify team/app',
+  );
+}
+
+/** `imagevault hold|release|retention|gc`: what the vault keeps, and freeing what it no longer needs. */
+export function registerRetentionCommands(
+  program: Command,
+  context: ContextSource,
+  load: CommandsLoader = importCommands,
+): void {
+  examples(
+    program
+      .command('hold')
+      .description(
+        'put an image on legal hold: retention never forgets it and gc never deletes its content until released',
+      )
+      .argument('[image]', 'REPO:TAG (the image it points at now) or REPO@DIGEST')
+      .option('--reason <text>', 'why, and who asked (required; kept in the record)')
+      .option('--by <who>', 'who places it (default: user@host)')
+      .option('--list', 'the images on hold now', false)
+      .option('--all', 'with --list: every hold and release ever recorded', false)
+      .action(lazy(context, load, (c) => c.holdCommand)),
+    'imagevault hold team/app:prod --reason "incident 4711: keep for the audit"',
+    'imagevault hold --list',
+  );
+  examples(
+    program
+      .command('release')
+      .description('end a legal hold (the hold and its release both stay recorded)')
+      .argument('<image>', 'REPO:TAG or REPO@DIGEST')
+      .option('--reason <text>', 'why (required)')
+      .option('--by <who>', 'who releases it (default: user@host)')
+      .action(lazy(context, load, (c) => c.releaseCommand)),
+    'imagevault release team/app@sha256:… --reason "audit 4711 closed"',
   );
 }

@@ -6,3 +6,4 @@ export * from './layout';
 export * from './vault';
 export * from './concurrency';
 export * from './store-url';
+export * from './holds';

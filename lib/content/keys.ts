@@ -25,3 +25,11 @@ export const REFERRERS_PREFIX = `${META_PREFIX}referrers/`;
 export const PROVENANCE_PREFIX = `${META_PREFIX}provenance/`;
 /** The upstream watcher's state (lib/drift/upstream-state.ts). */
 export const UPSTREAM_PREFIX = `${META_PREFIX}upstream/`;
+/** Legal holds: append-only hold and release records (lib/content/holds.ts). */
+export const HOLDS_PREFIX = `${META_PREFIX}holds/`;
+/** Retention's forget records: append-only, one per image forgotten (lib/content/forgets.ts). */
+export const FORGETS_PREFIX = `${META_PREFIX}retention/forgotten/`;
+/** Where images run, as inventory scans record it (lib/content/in-use.ts): retention and GC always keep these. */
+export const IN_USE_PREFIX = `${META_PREFIX}in-use/`;
+/** Garbage collection's protocol files: writer sessions, runs, marks, rescues, sweeps (lib/content/gc-protocol.ts). */
+export const GC_PREFIX = `${META_PREFIX}gc/`;

@@ -13,3 +13,4 @@ export { provenanceListCommand, provenanceShowCommand, provenanceVerifyCommand }
 export { restoreCommand } from './restore';
 export { snapshotCommand } from './snapshot';
 export { verifyCommand } from './verify';
+export { holdCommand, releaseCommand } from './hold';
