@@ -404,4 +404,37 @@ export function registerRetentionCommands(
       .action(lazy(context, load, (c) => c.releaseCommand)),
     'imagevault release team/app@sha256:… --reason "audit 4711 closed"',
   );
+  const retention = examples(
+    program
+      .command('retention')
+      .description('which images the vault keeps, by a policy per repository prefix (see the README)'),
+    'imagevault retention plan --policy retention.json',
+  );
+  const policyOptions = (cmd: Command) =>
+    cmd
+      .requiredOption('--policy <file>', 'the retention policy (JSON)')
+      .option('--now <time>', 'count the rules back from this time instead of now', time);
+  examples(
+    policyOptions(
+      retention
+        .command('plan')
+        .description(
+          'what the policy would forget and why, what each kept image is kept for, the bytes gc would then free, ' +
+            'and what Object Lock keeps until when; changes nothing',
+        ),
+    ).action(lazy(context, load, (c) => c.retentionPlanCommand)),
+    'imagevault retention plan --policy retention.json',
+  );
+  examples(
+    policyOptions(
+      retention
+        .command('apply')
+        .description(
+          'forget what the plan names: appends a forget record per image, deletes nothing (gc does)',
+        ),
+    )
+      .option('--by <who>', 'who applies it (default: user@host)')
+      .action(lazy(context, load, (c) => c.retentionApplyCommand)),
+    'imagevault retention apply --policy retention.json',
+  );
 }

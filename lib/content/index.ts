@@ -7,3 +7,6 @@ export * from './vault';
 export * from './concurrency';
 export * from './store-url';
 export * from './holds';
+export * from './forgets';
+export * from './in-use';
+export * from './graph';

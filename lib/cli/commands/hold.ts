@@ -68,7 +68,7 @@ async function run<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /** Who places a hold, when --by does not say: the local user at this host. */
-function whoAmI(): string {
+export function whoAmI(): string {
   let user = process.env.USER ?? '';
   try {
     user ||= userInfo().username;

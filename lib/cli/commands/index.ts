@@ -14,3 +14,4 @@ export { restoreCommand } from './restore';
 export { snapshotCommand } from './snapshot';
 export { verifyCommand } from './verify';
 export { holdCommand, releaseCommand } from './hold';
+export { retentionApplyCommand, retentionPlanCommand } from './retention';
