@@ -437,4 +437,17 @@ export function registerRetentionCommands(
       .action(lazy(context, load, (c) => c.retentionApplyCommand)),
     'imagevault retention apply --policy retention.json',
   );
+  examples(
+    program
+      .command('gc')
+      .description(
+        'delete the blobs no kept image needs, safely beside running snapshots: sweeps what an earlier run marked ' +
+          '(once the snapshots that began before it have ended), then marks what is unneeded now (see the README)',
+      )
+      .option('--dry-run', 'say what would be deleted and marked; write and delete nothing', false)
+      .option('--grace <duration>', 'never mark blobs younger than this (default 24h; e.g. 2d, 12h, 0)')
+      .action(lazy(context, load, (c) => c.gcCommand)),
+    'imagevault gc --dry-run',
+    'imagevault gc',
+  );
 }

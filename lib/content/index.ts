@@ -10,3 +10,4 @@ export * from './holds';
 export * from './forgets';
 export * from './in-use';
 export * from './graph';
+export * from './gc-protocol';

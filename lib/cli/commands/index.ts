@@ -15,3 +15,4 @@ export { snapshotCommand } from './snapshot';
 export { verifyCommand } from './verify';
 export { holdCommand, releaseCommand } from './hold';
 export { retentionApplyCommand, retentionPlanCommand } from './retention';
+export { gcCommand } from './gc';
