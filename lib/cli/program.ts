@@ -213,6 +213,7 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
   );
 
   registerBaseCommand(program, context, load);
+  registerRetentionCommands(program, context, load);
   registerDriftCommand(program, context, load);
   registerProvenanceCommand(program, context, load);
   registerAwsCommand(program, context, load);
@@ -425,5 +426,84 @@ export function registerProvenanceCommand(
       .action(lazy(context, load, (c) => c.provenanceVerifyCommand)),
     'imagevault provenance verify',
     'imagevault provenance verify team/app',
+  );
+}
+
+/** `imagevault hold|release|retention|gc`: what the vault keeps, and freeing what it no longer needs. */
+export function registerRetentionCommands(
+  program: Command,
+  context: ContextSource,
+  load: CommandsLoader = importCommands,
+): void {
+  examples(
+    program
+      .command('hold')
+      .description(
+        'put an image on legal hold: retention never forgets it and gc never deletes its content until released',
+      )
+      .argument('[image]', 'REPO:TAG (the image it points at now) or REPO@DIGEST')
+      .option('--reason <text>', 'why, and who asked (required; kept in the record)')
+      .option('--by <who>', 'who places it (default: user@host)')
+      .option('--list', 'the images on hold now', false)
+      .option('--all', 'with --list: every hold and release ever recorded', false)
+      .action(lazy(context, load, (c) => c.holdCommand)),
+    'imagevault hold team/app:prod --reason "incident 4711: keep for the audit"',
+    'imagevault hold --list',
+  );
+  examples(
+    program
+      .command('release')
+      .description('end a legal hold (the hold and its release both stay recorded)')
+      .argument('<image>', 'REPO:TAG or REPO@DIGEST')
+      .option('--reason <text>', 'why (required)')
+      .option('--by <who>', 'who releases it (default: user@host)')
+      .action(lazy(context, load, (c) => c.releaseCommand)),
+    'imagevault release team/app@sha256:… --reason "audit 4711 closed"',
+  );
+  const retention = examples(
+    program
+      .command('retention')
+      .description('which images the vault keeps, by a policy per repository prefix (see the README)'),
+    'imagevault retention plan --policy retention.json',
+  );
+  const policyOptions = (cmd: Command) =>
+    cmd
+      .requiredOption('--policy <file>', 'the retention policy (JSON)')
+      .option('--now <time>', 'count the rules back from this time instead of now', time);
+  examples(
+    policyOptions(
+      retention
+        .command('plan')
+        .description(
+          'what the policy would forget and why, what each kept image is kept for, the bytes gc would then free, ' +
+            'and what Object Lock keeps until when; changes nothing',
+        ),
+    ).action(lazy(context, load, (c) => c.retentionPlanCommand)),
+    'imagevault retention plan --policy retention.json',
+  );
+  examples(
+    policyOptions(
+      retention
+        .command('apply')
+        .description(
+          'forget what the plan names: appends a forget record per image, deletes nothing (gc does)',
+        ),
+    )
+      .option('--by <who>', 'who applies it (default: user@host)')
+      .action(lazy(context, load, (c) => c.retentionApplyCommand)),
+    'imagevault retention apply --policy retention.json',
+  );
+  examples(
+    program
+      .command('gc')
+      .description(
+        'delete the blobs no kept image needs, safely beside running snapshots: sweeps what an earlier run marked ' +
+          '(once the snapshots that began before it have ended), then marks what is unneeded now (see the README)',
+      )
+      .option('--dry-run', 'say what would be deleted and marked; write and delete nothing', false)
+      .option('--grace <duration>', 'never mark blobs younger than this (default 24h; e.g. 2d, 12h, 0)')
+      .action(lazy(context, load, (c) => c.gcCommand)),
+    'imagevault gc --dry-run',
+    'imagevault gc',
   );
 }

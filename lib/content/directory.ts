@@ -9,6 +9,8 @@ import {
   ObjectNotFoundError,
   ObjectStoreIoError,
   UnsupportedOperationError,
+  type DeleteResult,
+  type Deleter,
   type Leftover,
   type LeftoverSweeper,
   type ObjectInfo,
@@ -39,7 +41,7 @@ const TEMP_PREFIX = '.tmp-';
  *
  * File-system failures come out as ObjectStoreIoError, naming the store and the object.
  */
-export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
+export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
   readonly url: string;
   /** A write under way touches its temporary file all the time: one untouched for an hour was abandoned. */
   readonly leftoverGraceMs = 60 * 60 * 1000;
@@ -134,6 +136,18 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
     }
   }
 
+  /** Removes the file (a directory keeps no versions: this one is final). */
+  async delete(key: string): Promise<DeleteResult> {
+    const target = this.file(key);
+    try {
+      await fs.rm(target, { force: true });
+      if (this.durable) await syncDirectory(path.dirname(target)).catch(() => undefined);
+    } catch (e) {
+      throw this.ioError('deleting', key, e);
+    }
+    return { versioned: false };
+  }
+
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
     // Walk only the directory that holds the prefix, in sorted order, so keys come out lexicographically.
     const slash = prefix.lastIndexOf('/');
@@ -143,8 +157,8 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper {
     for (const key of keys) {
       if (!key.startsWith(prefix)) continue;
       if (options.startAfter !== undefined && key <= options.startAfter) continue;
-      const info = await this.head(key);
-      if (info) yield info;
+      const st = await fs.stat(this.file(key)).catch(() => undefined);
+      if (st?.isFile()) yield { key, size: st.size, lastModified: st.mtime };
     }
   }
 

@@ -6,3 +6,8 @@ export * from './layout';
 export * from './vault';
 export * from './concurrency';
 export * from './store-url';
+export * from './holds';
+export * from './forgets';
+export * from './in-use';
+export * from './graph';
+export * from './gc-protocol';

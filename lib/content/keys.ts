@@ -27,3 +27,11 @@ export const PROVENANCE_PREFIX = `${META_PREFIX}provenance/`;
 export const UPSTREAM_PREFIX = `${META_PREFIX}upstream/`;
 /** The in-use inventory: scans (appended), where each digest runs, per source state (lib/content/inventory.ts). */
 export const INVENTORY_PREFIX = `${META_PREFIX}inventory/`;
+/** Legal holds: append-only hold and release records (lib/content/holds.ts). */
+export const HOLDS_PREFIX = `${META_PREFIX}holds/`;
+/** Retention's forget records: append-only, one per image forgotten (lib/content/forgets.ts). */
+export const FORGETS_PREFIX = `${META_PREFIX}retention/forgotten/`;
+/** Where images run, as inventory scans record it (lib/content/in-use.ts): retention and GC always keep these. */
+export const IN_USE_PREFIX = `${META_PREFIX}in-use/`;
+/** Garbage collection's protocol files: writer sessions, runs, marks, rescues, sweeps (lib/content/gc-protocol.ts). */
+export const GC_PREFIX = `${META_PREFIX}gc/`;

@@ -64,6 +64,8 @@ export interface ObjectInfo {
   replication?: ReplicationStatus;
   /** Only from head(): the current version's Object Lock retention, when it has one. */
   retention?: Retention;
+  /** Only from list(): when the current version was written, by the store's clock (S3's LastModified, a file's mtime). */
+  lastModified?: Date;
 }
 
 /** What a write made: the new version's id, on a versioned bucket. */
@@ -121,6 +123,30 @@ export interface LeftoverSweeper {
 
 export function canSweepLeftovers(store: ObjectStore): store is ObjectStore & LeftoverSweeper {
   return typeof (store as Partial<LeftoverSweeper>).leftovers === 'function';
+}
+
+/** What deleting a key did. */
+export interface DeleteResult {
+  /**
+   * On a versioned bucket: the delete wrote a delete marker and the bytes stay as a noncurrent version until the
+   * bucket's lifecycle expires it (undo: delete the marker by its version id).
+   */
+  versioned: boolean;
+  /** The version's Object Lock retention, when it had one: its bytes are kept at least until then. */
+  retention?: Retention;
+}
+
+/**
+ * An optional ability: deleting a key (garbage collection only). Never by version id: on a versioned bucket the delete
+ * is a marker, so a mistaken sweep can be undone until lifecycle expires the noncurrent version, and an Object-Locked
+ * version is never a failure. Deleting a key that is not there is no error.
+ */
+export interface Deleter {
+  delete(key: string): Promise<DeleteResult>;
+}
+
+export function canDelete(store: ObjectStore): store is ObjectStore & Deleter {
+  return typeof (store as Partial<Deleter>).delete === 'function';
 }
 
 /** Thrown when a write asks for what the store cannot do (Object Lock on a directory). */

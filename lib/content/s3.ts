@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -17,6 +18,8 @@ import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type Timeouts } fr
 import {
   WriteConflictError,
   ObjectExistsError,
+  type DeleteResult,
+  type Deleter,
   type Leftover,
   type LeftoverSweeper,
   ObjectNotFoundError,
@@ -91,7 +94,7 @@ export class S3ObjectStoreError extends Error {
  * only with PutObject/CompleteMultipartUpload after the body has ended, and aborts the multipart upload when the body
  * errors.
  */
-export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
+export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
   readonly url: string;
   /** An upload's age counts from its start, and a large layer on a slow link can take hours: a day, as the CDK rule. */
   readonly leftoverGraceMs = 24 * 60 * 60 * 1000;
@@ -276,13 +279,33 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper {
     }
   }
 
+  /**
+   * DeleteObject without a version id: on a versioned bucket a delete marker, the bytes kept as a noncurrent version
+   * (lifecycle expires them later); an Object-Locked version is kept until its retention ends, which S3 allows and
+   * this reports. Never a governance bypass.
+   */
+  async delete(key: string): Promise<DeleteResult> {
+    const Key = this.key(key);
+    const before = await this.head(key);
+    try {
+      const out = await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+      const versioned =
+        out.DeleteMarker === true || (out.VersionId !== undefined && out.VersionId !== 'null');
+      return { versioned, ...(before?.retention ? { retention: before.retention } : {}) };
+    } catch (e) {
+      if (isNotFound(e)) return { versioned: false };
+      throw new S3ObjectStoreError('DeleteObject', this.bucket, Key, { cause: e });
+    }
+  }
+
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
     const startAfter = options.startAfter === undefined ? undefined : this.key(options.startAfter);
     for await (const page of this.pages(prefix, undefined, startAfter)) {
       for (const obj of page.Contents ?? []) {
         // A key equal to the prefix (a "folder" placeholder some consoles create) is not a store key.
         const key = obj.Key === undefined ? '' : this.relative(obj.Key);
-        if (key !== '') yield { key, size: obj.Size ?? 0 };
+        if (key !== '')
+          yield { key, size: obj.Size ?? 0, ...(obj.LastModified ? { lastModified: obj.LastModified } : {}) };
       }
     }
   }

@@ -1,5 +1,5 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
-import { NotInVaultError, type Vault } from '../content';
+import { Forgets, forgetOf, NotInVaultError, type Vault } from '../content';
 import type { Descriptor, Reference } from '../oci';
 import { RegistryError, type Repository } from '../registry';
 import type { Registries } from './registries';
@@ -166,9 +166,20 @@ export class Restorer {
   ) {}
 
   async resolve(request: Pick<RestoreRequest, 'repository' | 'tag' | 'digest' | 'at'>): Promise<Descriptor> {
-    if (request.digest) return this.vault.resolveDigest(request.repository, request.digest);
-    if (!request.tag) throw new NotInVaultError(`restore of ${request.repository} needs a tag or a digest`);
-    return (await this.vault.resolveTag(request.repository, request.tag, request.at)).descriptor;
+    let desc: Descriptor;
+    if (request.digest) desc = await this.vault.resolveDigest(request.repository, request.digest);
+    else if (!request.tag)
+      throw new NotInVaultError(`restore of ${request.repository} needs a tag or a digest`);
+    else desc = (await this.vault.resolveTag(request.repository, request.tag, request.at)).descriptor;
+    // A forgotten image is said as such: gc may have deleted its content, and a half restore would say less.
+    const record = await this.vault.image(request.repository, desc.digest);
+    const forgotten =
+      record && forgetOf(record, await new Forgets(this.vault.store).newest(request.repository));
+    if (forgotten)
+      throw new NotInVaultError(
+        `${request.repository}@${desc.digest} was forgotten by retention at ${forgotten.forgottenAt} (${forgotten.reason}); gc may have deleted its content`,
+      );
+    return desc;
   }
 
   async restore(request: RestoreRequest, onEvent = this.options.onEvent): Promise<RestoreResult> {

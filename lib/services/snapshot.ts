@@ -1,7 +1,15 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
-import type { ImageRecord, Source, TagObservation, Vault } from '../content';
+import {
+  WriteSession,
+  WriteSessionError,
+  type ImageRecord,
+  type Source,
+  type TagObservation,
+  type Vault,
+} from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Reference, type Descriptor } from '../oci';
+import type { Repository } from '../registry';
 import type { Registries } from './registries';
 import { followMovedTag, recordObservation } from './tag-history';
 
@@ -24,6 +32,11 @@ export interface SnapshotOptions {
    * snapshot: it is reported in SnapshotResult.baseError and the record keeps any base it had. @default none
    */
   readonly detectBase?: (image: SnapshotImage) => Promise<BaseRecord | undefined>;
+  /**
+   * The longest one image's snapshot may take from start to record (the garbage collection protocol: past it, the
+   * snapshot records nothing). @default 12 hours (lib/content/gc-protocol.ts)
+   */
+  readonly sessionMaxMs?: number;
 }
 
 export interface SnapshotRequest {
@@ -93,12 +106,31 @@ export class Snapshotter {
     // When the tag was seen pointing at this digest: the observation's time, not when the copy ends. Two snapshots
     // of a moving tag that overlap (a big image resolved first, finished last) are then ordered as the tag moved.
     const resolvedAt = new Date().toISOString();
+    // A session tells a concurrent garbage collection that a writer may be about to name blobs it found stored.
+    const session = await WriteSession.begin(this.vault, { maxMs: this.options.sessionMaxMs });
+    try {
+      return await this.snapshotIn(session, request, repo, descriptor, resolvedAt);
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  }
+
+  private async snapshotIn(
+    session: WriteSession,
+    request: SnapshotRequest,
+    repo: Repository,
+    descriptor: Descriptor,
+    resolvedAt: string,
+  ): Promise<SnapshotResult> {
+    const ref = request.reference;
     const pinned = ref.withDigest(descriptor.digest);
-    const copy = await copyGraph(repo, this.vault, descriptor, {
-      concurrency: this.options.concurrency,
-      label: pinned.toString(),
-      onEvent: this.options.onEvent && ((e) => this.options.onEvent!(ref, e)),
-    });
+    const copyOnce = () =>
+      copyGraph(repo, this.vault, descriptor, {
+        concurrency: this.options.concurrency,
+        label: pinned.toString(),
+        onEvent: this.options.onEvent && ((e) => this.options.onEvent!(ref, e)),
+      });
+    const copy = await copyOnce();
     const now = new Date().toISOString();
     // The tag the snapshot resolved; base detection is told only that one (by digest, it looks at the repository's
     // last snapshot rather than the event's tag history, as it always has).
@@ -117,6 +149,17 @@ export class Snapshotter {
       } catch (e) {
         baseError = (e as Error).message;
       }
+    }
+    // Last before the record: a sweep that deleted blobs this copy found stored makes it copy what is missing again
+    // (the copy skips what is there).
+    for (let attempt = 1; ; attempt++) {
+      const lost = await session.beforeCommit(pinned.toString(), descriptor);
+      if (lost.length === 0) break;
+      if (attempt >= 3)
+        throw new WriteSessionError(
+          `${pinned.toString()}: garbage collection kept deleting its content; not recorded`,
+        );
+      await copyOnce();
     }
     const record = await this.recordImage(ref.repository, descriptor, copy, now, base);
     const observation = tag

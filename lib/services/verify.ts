@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { blobKey, type Leftover, type Vault } from '../content';
+import { blobKey, Forgets, forgetOf, type Leftover, type Vault } from '../content';
 import { Digest, Digester, isManifest, parseManifest, successors, type Descriptor } from '../oci';
 
 export interface VerifyProblem {
@@ -69,8 +69,11 @@ export async function verifyVault(vault: Vault, options: VerifyOptions = {}): Pr
     for (const r of await vault.referrers(desc)) await walk(r, image);
   };
 
+  // A forgotten image's content is gc's to delete: it is not missing when gone.
+  const forgets = await new Forgets(vault.store).newest();
   for (const repository of repositories) {
     for (const record of await vault.images(repository)) {
+      if (forgetOf(record, forgets)) continue;
       images++;
       await walk(record.descriptor, `${repository}@${record.descriptor.digest}`);
     }

@@ -377,6 +377,12 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       CopyError: 'wraps a registry or store failure: reported per image by snapshot and restore --all',
       TimeoutSettingError:
         'a bad IMAGEVAULT_TIMEOUT / IMAGEVAULT_IDLE_TIMEOUT: the CLI reports it as a usage error (faults tests)',
+      HoldError: 'hold/release: the command maps it to a usage error (hold tests)',
+      PolicyError: 'a bad retention policy: the command maps it to a usage error (retention tests)',
+      GcError: 'gc on a store that cannot delete, or a skewed clock: the command maps it to a usage error',
+      GraphReadError: 'gc with a kept image it cannot read: one line, exit 1 (gc tests)',
+      WriteSessionError:
+        'a snapshot past its cap or with a skewed clock: per image, like any failure (gc tests)',
     };
     const declared = new Set<string>();
     const walk = (dir: string) => {

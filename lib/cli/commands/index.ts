@@ -14,3 +14,6 @@ export { provenanceListCommand, provenanceShowCommand, provenanceVerifyCommand }
 export { restoreCommand } from './restore';
 export { snapshotCommand } from './snapshot';
 export { verifyCommand } from './verify';
+export { holdCommand, releaseCommand } from './hold';
+export { retentionApplyCommand, retentionPlanCommand } from './retention';
+export { gcCommand } from './gc';
