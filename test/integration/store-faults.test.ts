@@ -387,8 +387,12 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
       const store = tempDir();
       const referrers = new RegExp(`/v2/faults/phases/referrers/${image.digest}$`);
       proxy.inject({ path: referrers, method: 'GET', fault: { kind: 'gate', open: new Promise(() => {}) } });
-      await killWhen(['--store', store, 'snapshot', '--no-base', `${proxy.address}/faults/phases:1`], () =>
-        seen(proxy, 'GET', referrers),
+      // The referrers are asked for while the blobs transfer; the copy ends only when they answer, so once the
+      // manifest is stored as well, the process is past the graph and before its records.
+      const manifestStored = () => existsSync(path.join(blobs(store), image.digest.slice('sha256:'.length)));
+      await killWhen(
+        ['--store', store, 'snapshot', '--no-base', `${proxy.address}/faults/phases:1`],
+        () => seen(proxy, 'GET', referrers) && manifestStored(),
       );
       // The whole graph is in, but no image is named: nothing in the history, nothing in index.json.
       expect(expectOnlyRightBlobs(store).sort()).toEqual(
