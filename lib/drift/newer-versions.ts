@@ -7,7 +7,7 @@ import { TagLister, type TagListerRequests } from './tag-lister';
 import { ANY_PLATFORM, baseUsers, deferReason, type BaseUser } from './upstream';
 import { TagListCache, fresh, type TagList, type TagPlatforms } from './version-cache';
 import { VERSION_WATCH_DEFAULTS, settingsFor, type VersionWatchRules } from './version-rules';
-import { newerVersions, type NewerVersion } from './versions';
+import { newerVersions, parseVersionTag, type NewerVersion } from './versions';
 
 /*
  * Newer versions of the bases in use: for each upstream base tag the vault's images are built on, the newest
@@ -159,6 +159,12 @@ export class NewerVersionsCheck {
         });
         if (!settings) {
           for (const reference of refs) results.push({ ...base(reference), status: 'not-watched' });
+          continue;
+        }
+        // `latest`, `edge`: nothing to compare, so nothing to list.
+        const versioned = refs.filter((r) => parseVersionTag(Reference.parse(r).tag!, settings));
+        if (versioned.length === 0) {
+          for (const reference of refs) results.push({ ...base(reference), status: 'unversioned' });
           continue;
         }
         const listing = await this.listing(repository, settings.intervalHours, lister, exhausted, now);

@@ -427,6 +427,26 @@ describe('Class: NewerVersionsCheck (token-auth registry as upstream)', () => {
     ]);
   });
 
+  it('lists nothing for a base tag that is no version (latest)', async () => {
+    // Prepare
+    const vault = await vaultWith([
+      { repository: 'app', reference: `${proxy.address}/library/ruby:latest`, platform: 'linux/amd64' },
+    ]);
+
+    // Act
+    const report = await checker(vault, { now: new Date() }).check();
+
+    // Assess
+    expect(report.results).toEqual([
+      expect.objectContaining({
+        reference: `${proxy.address}/library/ruby:latest`,
+        status: 'unversioned',
+        newer: [],
+      }),
+    ]);
+    expect(proxy.requests).toEqual([]);
+  });
+
   it('waits for Retry-After on a 429 from tags/list and then succeeds', async () => {
     // Prepare
     const vault = await vaultWith([
