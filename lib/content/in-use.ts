@@ -1,54 +1,49 @@
-import { z } from 'zod';
-import { IN_USE_PREFIX } from './keys';
+import { Inventory } from './inventory';
 import type { ObjectStore } from './objectstore';
 
 /*
- * Where images run. Retention and GC always keep an image that runs (or ran within a window), whatever the policy
- * says: the most common image-loss story is a cleanup deleting what a cluster still pulls. The inventory scanners
- * (ECS, Lambda, Kubernetes) are sources of this; today the vault's own in-use records are the one source.
+ * Where images run, as retention and GC ask it. They always keep an image that runs (or ran within a window),
+ * whatever the policy says: the most common image-loss story is a cleanup deleting what a cluster still pulls. The
+ * answer comes from the in-use inventory (lib/content/inventory.ts), which `imagevault inventory` scans write.
  */
 
-export const InUseEntrySchema = z.object({
+/** One workload a digest runs (or ran) in. */
+export interface InUseSighting {
   /** The digest a workload runs: an image index or a platform's manifest. */
-  digest: z.string(),
-  /** The repository it was pulled from, when known. */
-  repository: z.string().optional(),
-  /** Where it runs, in words: `ecs:cluster/service`, `k8s:cluster/namespace/pod`, `lambda:function`. */
-  where: z.string(),
-  firstSeen: z.string().optional(),
-  lastSeen: z.string(),
-});
-export type InUseEntry = z.infer<typeof InUseEntrySchema>;
-
-/** One scan's record in the vault: `imagevault/in-use/<scanner>.json` (or any key under the prefix). */
-export const InUseRecordSchema = z.object({
-  scannedAt: z.string(),
-  entries: z.array(InUseEntrySchema),
-});
+  readonly digest: string;
+  /** The repository it was pulled from, as the vault names it. */
+  readonly repository?: string;
+  /** Where it runs, in words: `ecs:eu-west-1/prod/api`, `kubernetes:prod-eks/shop/Deployment/api`. */
+  readonly where: string;
+  readonly firstSeen?: string;
+  /** When it was last seen running; the present for what the newest good scan of its source saw. */
+  readonly lastSeen: string;
+}
 
 /** What runs where. An implementation must fail rather than answer short: a missing entry can lose a running image. */
 export interface InUseSource {
-  inUse(): Promise<InUseEntry[]>;
+  inUse(): Promise<InUseSighting[]>;
 }
 
-/** The in-use records kept in the vault under `imagevault/in-use/` (none yet is an empty set, not an error). */
+/** The vault's in-use inventory: every workload each digest was seen in (none yet is an empty set, not an error). */
 export class VaultInUse implements InUseSource {
-  constructor(private readonly store: ObjectStore) {}
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
-  async inUse(): Promise<InUseEntry[]> {
-    const out: InUseEntry[] = [];
-    for await (const obj of this.store.list(IN_USE_PREFIX)) {
-      const bytes = await this.store.getBytes(obj.key);
-      if (!bytes) continue;
-      let parsed;
-      try {
-        parsed = InUseRecordSchema.parse(JSON.parse(bytes.toString('utf8')));
-      } catch (e) {
-        // A record we cannot read could name a running image: refuse to go on without it.
-        throw new Error(`${this.store.url}: in-use record ${obj.key} is unreadable: ${(e as Error).message}`);
-      }
-      out.push(...parsed.entries);
-    }
-    return out;
+  async inUse(): Promise<InUseSighting[]> {
+    const now = this.now().toISOString();
+    // Since the beginning: the caller applies its own window. An unreadable record throws (the inventory refuses to
+    // answer short).
+    const entries = await new Inventory(this.store).inUseSince(new Date(0));
+    return entries.map((e) => ({
+      digest: e.digest,
+      repository: e.repository,
+      where: e.where,
+      firstSeen: e.firstSeen,
+      // Running as far as the vault knows (its source's newest good scan saw it): in use now, however old that scan.
+      lastSeen: e.running ? now : e.lastSeen,
+    }));
   }
 }

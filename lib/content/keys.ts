@@ -31,7 +31,5 @@ export const INVENTORY_PREFIX = `${META_PREFIX}inventory/`;
 export const HOLDS_PREFIX = `${META_PREFIX}holds/`;
 /** Retention's forget records: append-only, one per image forgotten (lib/content/forgets.ts). */
 export const FORGETS_PREFIX = `${META_PREFIX}retention/forgotten/`;
-/** Where images run, as inventory scans record it (lib/content/in-use.ts): retention and GC always keep these. */
-export const IN_USE_PREFIX = `${META_PREFIX}in-use/`;
 /** Garbage collection's protocol files: writer sessions, runs, marks, rescues, sweeps (lib/content/gc-protocol.ts). */
 export const GC_PREFIX = `${META_PREFIX}gc/`;

@@ -10,9 +10,8 @@ import {
   type SourceResult,
 } from '../content/inventory';
 import { Digest, Reference } from '../oci';
-import { recordProvenance } from '../provenance';
 import type { Registries } from './registries';
-import { Snapshotter } from './snapshot';
+import { snapshotImage } from './snapshot-image';
 
 /*
  * The in-use inventory scan: ask each source (ECS, Lambda, Kubernetes — adapters in lib/aws and lib/kubernetes)
@@ -228,16 +227,15 @@ export function snapshotGapWith(
   registries: Registries,
   options: { concurrency?: number; cloudTrail?: (registry: string) => Promise<boolean> } = {},
 ): SnapshotGap {
-  const snapshotter = new Snapshotter(vault, registries, { concurrency: options.concurrency });
   return async (reference) => {
-    const r = await snapshotter.snapshot({
-      reference,
-      source: { kind: 'inventory', detail: 'running, not in the vault' },
-    });
-    await recordProvenance(vault, r.repository, r.descriptor.digest, {
-      registry: reference.registry,
-      cloudTrail: (await options.cloudTrail?.(reference.registry)) ?? false,
-      push: { time: r.record?.firstSnapshotAt ?? new Date().toISOString(), tags: [] },
-    });
+    // The snapshot use case the CLI's snapshot runs: copy, record, provenance (no base detection: a gap is urgent)
+    await snapshotImage(
+      { vault, registries, concurrency: options.concurrency },
+      {
+        reference,
+        source: { kind: 'inventory', detail: 'running, not in the vault' },
+        cloudTrail: (await options.cloudTrail?.(reference.registry)) ?? false,
+      },
+    );
   };
 }

@@ -20,7 +20,7 @@ import { Registries, Snapshotter } from '../../lib/services';
 import { collectGarbage, type GcReport } from '../../lib/services/gc';
 import { HoldService } from '../../lib/services/holds';
 import { pushBlob, pushManifest } from '../../fixtures';
-import { descOf, putImage, type TestImage } from '../../fixtures/vault-images';
+import { descOf, putImage, recordRunning, type TestImage } from '../../fixtures/vault-images';
 import { s3ProcessEnv, testBucket, testbed } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
@@ -175,16 +175,10 @@ describe.each(stores)('imagevault gc on %s', (_kind, makeStore) => {
       by: 't',
       reason: 'legal',
     });
-    await vault.store.putBytes(
-      'imagevault/in-use/scan.json',
-      Buffer.from(
-        JSON.stringify({
-          scannedAt: new Date().toISOString(),
-          entries: [
-            { digest: running.manifest.digest, where: 'ecs:prod/web', lastSeen: new Date().toISOString() },
-          ],
-        }),
-      ),
+    await recordRunning(
+      vault,
+      { repository: 'gc/run', digest: running.manifest.digest },
+      { cluster: 'prod', service: 'web' },
     );
     await cliJson('--store', url, 'gc', '--grace', '0');
     await cliJson('--store', url, 'gc', '--grace', '0');

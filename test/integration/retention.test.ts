@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DirectoryObjectStore, Vault } from '../../lib/content';
 import { testbed } from '../testbed/env';
-import { putImage, snapshottedImage, tempDir, type TestImage } from '../unit/helpers';
+import { putImage, recordRunning, snapshottedImage, tempDir, type TestImage } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
 
 /** Every file under root, relative: what "changes nothing" is checked against. */
@@ -38,6 +38,7 @@ describe('imagevault retention plan / apply', () => {
   let untagged: TestImage;
   let signature: TestImage;
   let other: TestImage;
+  let runningWhere: string;
 
   beforeAll(async () => {
     const vault = new Vault(new DirectoryObjectStore(root));
@@ -72,14 +73,10 @@ describe('imagevault retention plan / apply', () => {
     await vault.putImage(record(signature, day(5)));
     other = await snapshottedImage(vault, 'other/svc', 'old', 'other-old', {}, day(1));
     await snapshottedImage(vault, 'other/svc', 'old', 'other-new', {}, day(2));
-    await vault.store.putBytes(
-      'imagevault/in-use/test.json',
-      Buffer.from(
-        JSON.stringify({
-          scannedAt: day(20),
-          entries: [{ digest: dev[1].manifest.digest, where: 'ecs:prod/web', lastSeen: day(20) }],
-        }),
-      ),
+    runningWhere = await recordRunning(
+      vault,
+      { repository: 'team/app', digest: dev[1].manifest.digest },
+      { cluster: 'prod', service: 'web', at: day(20) },
     );
     writeFileSync(
       policyFile,
@@ -108,7 +105,7 @@ describe('imagevault retention plan / apply', () => {
     );
     const reasons = new Map(plan.kept.map((k) => [k.digest, k.reasons.join('; ')]));
     expect(reasons.get(dev[0].manifest.digest)).toContain('held since');
-    expect(reasons.get(dev[1].manifest.digest)).toContain('in use: ecs:prod/web');
+    expect(reasons.get(dev[1].manifest.digest)).toContain(`in use: ${runningWhere}`);
     expect(reasons.get(dev[3].manifest.digest)).toContain('among the last 2 pushes of :dev');
     expect(reasons.get(prod.manifest.digest)).toContain('keepTags prod');
     expect(reasons.get(release.manifest.digest)).toContain('keepTags release-*');

@@ -17,7 +17,13 @@ export async function tempVault(): Promise<Vault> {
 }
 
 // Moved out of test/ for the benches; kept here for the tests that import them from the helpers.
-export { descOf, putImage, snapshottedImage, type TestImage } from '../../fixtures/vault-images';
+export {
+  descOf,
+  putImage,
+  recordRunning,
+  snapshottedImage,
+  type TestImage,
+} from '../../fixtures/vault-images';
 
 /**
  * A one-platform index recorded in the vault as repository's image, with (when `statement` is given) the BuildKit

@@ -18,7 +18,10 @@ export async function retentionPlanCommand(ctx: CommandContext, cmd: RetentionCo
   const opts = ctx.opts();
   const policy = await readPolicy(cmd.policy);
   const vault = await ctx.vault();
-  const plan = await planRetention(vault, policy, { inUse: new VaultInUse(vault.store), now: cmd.now });
+  const plan = await planRetention(vault, policy, {
+    inUse: new VaultInUse(vault.store, () => cmd.now ?? new Date()),
+    now: cmd.now,
+  });
   out(opts.json, plan, () => formatPlan(plan, 'would forget'));
 }
 
@@ -31,7 +34,7 @@ export async function retentionApplyCommand(
   const policy = await readPolicy(cmd.policy);
   const vault = await ctx.vault();
   const r = await applyRetention(vault, policy, {
-    inUse: new VaultInUse(vault.store),
+    inUse: new VaultInUse(vault.store, () => cmd.now ?? new Date()),
     now: cmd.now,
     by: cmd.by ?? whoAmI(),
   });
