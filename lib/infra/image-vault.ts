@@ -1,7 +1,6 @@
 import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -17,7 +16,10 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
+import { INDEX_FILE } from '../content/keys';
+import { keepFlatLogicalIds } from './logical-ids';
+import { Monitoring } from './monitoring';
+import { VAULT_DEFAULTS } from './vault-defaults';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { handlerCode, type HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
@@ -37,12 +39,13 @@ import {
 import {
   checkStorageProps,
   logAccessInto,
-  REPLICATION_RULE_ID,
   STORAGE_DEFAULTS,
   VaultBucket,
   type VaultReplicaTarget,
   type VaultStorageProps,
 } from './vault-bucket';
+
+export { VAULT_DEFAULTS } from './vault-defaults';
 
 /** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
 export interface ImageVaultProps extends VaultStorageProps {
@@ -155,50 +158,6 @@ export interface ImageVaultProps extends VaultStorageProps {
   readonly provenanceRetentionDays?: number;
 }
 
-/** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
-export const VAULT_DEFAULTS = {
-  repositories: [ALL_REPOSITORIES],
-  reconcileEvery: Duration.hours(6),
-  vaultPrefix: '',
-  maxSnapshotConcurrency: 10,
-  reserveConcurrency: true,
-  /**
-   * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
-   * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not
-   * memory-bound. 3,008 MB (about 1.7 vCPUs) is where throughput stops growing much for this workload.
-   */
-  snapshotMemoryMb: 3008,
-  snapshotTimeout: Duration.minutes(15),
-  reconcileMemoryMb: 1024,
-  reconcileTimeout: Duration.minutes(15),
-  upstreamEvery: Duration.hours(1),
-  upstreamMemoryMb: 512,
-  upstreamTimeout: Duration.minutes(5),
-  /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
-  upstreamStateKeys: `${UPSTREAM_PREFIX}*`,
-  /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
-  provenanceRetentionDays: 365,
-  identityMemoryMb: 256,
-  identityTimeout: Duration.minutes(1),
-  /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
-  identityRetries: 2,
-  provenanceTrail: 'existing' as ProvenanceTrailMode,
-  /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
-  provenanceKeys: `${PROVENANCE_PREFIX}*`,
-  /** Tag history and image records, under the vault prefix. */
-  historyKeys: `${REPOSITORIES_PREFIX}*`,
-  provenanceLocation: PROVENANCE_PREFIX,
-  provenanceTableName: 'provenance_log',
-  /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
-  batchSize: 5,
-  maxReceiveCount: 3,
-  /** AWS's guidance for SQS event sources: at least six times the function timeout. */
-  visibilityTimeoutFactor: 6,
-  retention: Duration.days(14),
-  replicationLatencyAlarm: Duration.minutes(15),
-  logRetention: logs.RetentionDays.ONE_YEAR,
-};
-
 /**
  * imagevault on AWS: every image pushed to the protected ECR repositories is snapshotted, by digest and bit for
  * bit, into a versioned, KMS-encrypted S3 vault (optionally replicated to another region); a scheduled reconcile
@@ -244,8 +203,10 @@ export class ImageVault extends Construct {
   readonly provenanceDatabase: glue.CfnDatabase;
   /** `<database>.provenance_log`: one row per log entry. */
   readonly provenanceTable: glue.CfnTable;
+  /** The alarms, the self-test alarm and the dashboard. */
+  readonly monitoring: Monitoring;
   /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
-  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly alarms: cloudwatch.Alarm[];
   /**
    * An alarm on a metric nothing publishes, so it never fires by itself: `imagevault aws selftest` sets it to ALARM
    * to send a test alert through the path every alarm uses (alarm → topic → key → subscriptions).
@@ -519,9 +480,23 @@ export class ImageVault extends Construct {
     this.provenanceDatabase = glueTable.database;
     this.provenanceTable = glueTable.table;
 
-    this.createAlarms(props.replica);
-    this.selfTestAlarm = this.createSelfTestAlarm();
-    this.dashboard = this.createDashboard(props.replica);
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alertTopic: this.alertTopic,
+      bucket: this.bucket,
+      replica: props.replica,
+      snapshotQueue: this.queue,
+      snapshotDeadLetterQueue: this.deadLetterQueue,
+      snapshotFunction: this.snapshotFunction,
+      upstreamFunction: this.upstreamFunction,
+      identity: { fn: this.identityFunction, deadLetterQueue: this.identityDeadLetterQueue },
+      scan: { fn: this.scanFunction, deadLetterQueue: this.scanDeadLetterQueue },
+      reconcileFunction: this.reconcileFunction,
+    });
+    this.alarms = this.monitoring.alarms;
+    this.selfTestAlarm = this.monitoring.selfTestAlarm;
+    this.dashboard = this.monitoring.dashboard;
+    // The parts' resources keep the logical IDs they had as direct children of this construct.
+    keepFlatLogicalIds(this, [this.monitoring]);
   }
 
   /**
@@ -893,210 +868,6 @@ export class ImageVault extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
     );
-  }
-
-  private createAlarms(replica: VaultReplicaTarget | undefined): void {
-    const action = new cwActions.SnsAction(this.alertTopic);
-    const add = (id: string, props: cloudwatch.AlarmProps) => {
-      const alarm = new cloudwatch.Alarm(this, id, {
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        ...props,
-      });
-      alarm.addAlarmAction(action);
-      this.alarms.push(alarm);
-    };
-    add('DeadLetterAlarm', {
-      alarmDescription:
-        'imagevault: an ECR image action failed 3 times and is in the dead-letter queue. Next step: read the message and the snapshot logs, fix the cause, then redrive the DLQ (SQS console: "Start DLQ redrive").',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    add('SnapshotErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the snapshot Lambda failed (crash or timeout). SQS retries the batch; after 3 receives it goes to the DLQ. Next step: read the snapshot logs.',
-      metric: this.snapshotFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    add('UpstreamErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the upstream check Lambda failed, so moved upstream base tags are not being reported. Next step: read the upstream logs (a missing or malformed credentials secret is named there).',
-      metric: this.upstreamFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    const writers = [
-      {
-        id: 'Identity',
-        fn: this.identityFunction,
-        dlq: this.identityDeadLetterQueue,
-        lost: 'who pushed an image may be missing from its provenance record',
-        event: 'a CloudTrail PutImage event',
-      },
-      {
-        id: 'Scan',
-        fn: this.scanFunction,
-        dlq: this.scanDeadLetterQueue,
-        lost: "an image's scan findings may be missing from its provenance record",
-        event: 'an ECR/Inspector scan result',
-      },
-    ];
-    for (const w of writers) {
-      const name = w.id.toLowerCase();
-      add(`${w.id}ErrorsAlarm`, {
-        alarmDescription: `imagevault: the ${name} Lambda failed, so ${w.lost}. Lambda retries twice, then the event goes to the ${name} DLQ. Next step: read the ${name} logs.`,
-        metric: w.fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-      add(`${w.id}DeadLetterAlarm`, {
-        alarmDescription: `imagevault: ${w.event} could not be recorded and is in the ${name} dead-letter queue. Next step: read the message and the ${name} logs, fix the cause, then re-invoke the ${name} Lambda with the message body.`,
-        metric: w.dlq.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-    }
-    add('ReconcileErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the reconcile Lambda failed, so images missed by events are not being backfilled. Next step: read the reconcile logs.',
-      metric: this.reconcileFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    if (replica) {
-      add('ReplicationLatencyAlarm', {
-        alarmDescription:
-          'imagevault: replication to the replica bucket is more than 15 minutes behind. Next step: check S3 replication metrics and the replication role; the primary vault is unaffected.',
-        metric: this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM),
-        threshold: VAULT_DEFAULTS.replicationLatencyAlarm.toSeconds(),
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-      add('ReplicationFailedAlarm', {
-        alarmDescription:
-          'imagevault: S3 failed to replicate objects to the replica bucket. Next step: check the replication role and the replica key (KMS) permissions.',
-        metric: this.replicationMetric(replica, 'OperationsFailedReplication', cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-    }
-  }
-
-  private createSelfTestAlarm(): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, 'SelfTestAlarm', {
-      alarmDescription:
-        'imagevault self-test: `imagevault aws selftest` set this alarm to ALARM to check that alerts reach you. Nothing to do: no metric ever breaches it, so it returns to OK by itself.',
-      // Nothing publishes this metric; with missing data not breaching, only SetAlarmState moves the alarm.
-      metric: new cloudwatch.Metric({
-        namespace: 'imagevault',
-        metricName: 'SelfTest',
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(1),
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    alarm.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
-    this.alarms.push(alarm);
-    return alarm;
-  }
-
-  private replicationMetric(
-    replica: VaultReplicaTarget,
-    metricName: string,
-    statistic: string,
-  ): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName,
-      dimensionsMap: {
-        SourceBucket: this.bucket.bucketName,
-        DestinationBucket: replica.bucket.bucketName,
-        RuleId: REPLICATION_RULE_ID,
-      },
-      statistic,
-      period: Duration.minutes(5),
-    });
-  }
-
-  private createDashboard(replica: VaultReplicaTarget | undefined): cloudwatch.Dashboard {
-    const fiveMinutes = Duration.minutes(5);
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.days(7),
-    });
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Snapshot queue',
-        left: [
-          this.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, label: 'waiting' }),
-          this.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, label: 'oldest (s)' }),
-        ],
-        right: [
-          this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-            period: fiveMinutes,
-            label: 'dead letters',
-          }),
-        ],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Snapshot Lambda',
-        left: [
-          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.p(90) }),
-          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM }),
-        ],
-        right: [
-          this.snapshotFunction.metricErrors({ period: fiveMinutes }),
-          this.reconcileFunction.metricErrors({ period: fiveMinutes, label: 'Reconcile errors' }),
-        ],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Bytes copied into the vault',
-        left: [
-          new cloudwatch.Metric({
-            namespace: 'imagevault',
-            metricName: 'BytesCopied',
-            dimensionsMap: { service: 'imagevault-snapshot' },
-            statistic: cloudwatch.Stats.SUM,
-            period: fiveMinutes,
-          }),
-        ],
-      }),
-    );
-    if (replica) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Replication to the replica region',
-          left: [this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM)],
-          right: [this.replicationMetric(replica, 'OperationsPendingReplication', cloudwatch.Stats.MAXIMUM)],
-        }),
-      );
-    }
-    return dashboard;
   }
 }
 
