@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,12 +12,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import { INDEX_FILE } from '../content/keys';
 import { keepFlatLogicalIds } from './logical-ids';
+import { Alerts } from './alerts';
 import { Monitoring } from './monitoring';
 import { VAULT_DEFAULTS } from './vault-defaults';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
@@ -171,6 +171,8 @@ export class ImageVault extends Construct {
   readonly bucket: s3.Bucket;
   /** The vault bucket's customer managed key. */
   readonly encryptionKey: kms.Key;
+  /** The alert topic and the key of the topic and the queues. */
+  readonly alerts: Alerts;
   /** Key of the queues and the alert topic. */
   readonly messagingKey: kms.Key;
   /** ECR image actions waiting to be snapshotted. */
@@ -244,50 +246,9 @@ export class ImageVault extends Construct {
       ]);
     }
 
-    // Queues and topic share a key; the vault's key stays for S3 and the Lambdas alone.
-    this.messagingKey = new kms.Key(this, 'MessagingKey', {
-      description: 'imagevault queues and alert topic',
-      enableKeyRotation: true,
-    });
-    // CloudWatch alarms publish to the encrypted topic.
-    this.messagingKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    );
-
-    this.alertTopic = new sns.Topic(this, 'AlertTopic', {
-      displayName: 'imagevault alerts',
-      masterKey: this.messagingKey,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, and enforceSSL's holds only a Deny: without this Allow no alarm
-    // could publish. CloudWatch publishes as its service principal, on behalf of an alarm of this account and region.
-    this.alertTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowAlarmsOfThisAccount',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.alertTopic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-          ArnLike: {
-            'aws:SourceArn': Stack.of(this).formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
-    for (const email of props.alertEmails ?? []) {
-      this.alertTopic.addSubscription(new subscriptions.EmailSubscription(email));
-    }
+    this.alerts = new Alerts(this, 'Alerts', { emails: props.alertEmails });
+    this.messagingKey = this.alerts.messagingKey;
+    this.alertTopic = this.alerts.topic;
 
     const timeout = VAULT_DEFAULTS.snapshotTimeout;
     const maxSnapshotConcurrency = props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency;
@@ -387,7 +348,7 @@ export class ImageVault extends Construct {
     this.vault.grantRead(snapshotRole);
     this.vault.grantWrite(snapshotRole);
     this.grantProvenanceLock(snapshotRole);
-    this.grantAlert(snapshotRole);
+    this.alerts.grantPublish(snapshotRole);
     this.grantUpstreamCredentials(snapshotRole, props);
     acknowledgeWildcards(snapshotRole, [
       ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
@@ -438,7 +399,7 @@ export class ImageVault extends Construct {
     );
     this.encryptionKey.grant(reconcileRole, 'kms:GenerateDataKey');
     this.grantProvenanceLock(reconcileRole);
-    this.grantAlert(reconcileRole);
+    this.alerts.grantPublish(reconcileRole);
     acknowledgeWildcards(reconcileRole, [
       ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
@@ -496,7 +457,7 @@ export class ImageVault extends Construct {
     this.selfTestAlarm = this.monitoring.selfTestAlarm;
     this.dashboard = this.monitoring.dashboard;
     // The parts' resources keep the logical IDs they had as direct children of this construct.
-    keepFlatLogicalIds(this, [this.monitoring]);
+    keepFlatLogicalIds(this, [this.alerts, this.monitoring]);
   }
 
   /**
@@ -527,7 +488,7 @@ export class ImageVault extends Construct {
     );
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [stateKeys] }));
     this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.grantAlert(role);
+    this.alerts.grantPublish(role);
     this.grantUpstreamCredentials(role, props);
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
@@ -854,14 +815,6 @@ export class ImageVault extends Construct {
       role,
       logGroup,
     });
-  }
-
-  /** sns:Publish on the alert topic, with the messaging key to encrypt the message. */
-  private grantAlert(role: iam.IRole): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.alertTopic.topicArn] }),
-    );
-    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
   }
 
   private grantEcrAuth(role: iam.IRole): void {
