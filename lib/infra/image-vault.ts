@@ -15,7 +15,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import { INDEX_FILE } from '../content/keys';
+import { PROVENANCE_PREFIX } from '../content/keys';
 import { keepFlatLogicalIds } from './logical-ids';
 import { Alerts } from './alerts';
 import { Monitoring } from './monitoring';
@@ -219,7 +219,6 @@ export class ImageVault extends Construct {
   private readonly vault: VaultBucket;
   /** PROVENANCE_LOCK_MODE/DAYS for every function that appends to a provenance log; empty without Object Lock. */
   private readonly provenanceLock: Record<string, string>;
-  private readonly provenanceKeys: string;
 
   constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
     super(scope, id);
@@ -229,12 +228,14 @@ export class ImageVault extends Construct {
     const vaultPrefix = props.vaultPrefix ?? VAULT_DEFAULTS.vaultPrefix;
     this.validate(props, repositories, vaultPrefix);
 
-    this.vault = new VaultBucket(this, 'Vault', { ...props, purpose: 'vault', replica: props.replica });
+    this.vault = new VaultBucket(this, 'Vault', {
+      ...props,
+      purpose: 'vault',
+      replica: props.replica,
+      vaultPrefix,
+    });
     this.bucket = this.vault.bucket;
     this.provenanceLock = provenanceLockEnvironment(props);
-    this.provenanceKeys = this.bucket.arnForObjects(
-      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.provenanceKeys}` : VAULT_DEFAULTS.provenanceKeys,
-    );
     this.encryptionKey = this.vault.encryptionKey;
     if (this.vault.replicationRole) {
       acknowledgeWildcards(this.vault.replicationRole, [
@@ -346,8 +347,7 @@ export class ImageVault extends Construct {
       }),
     );
     this.vault.grantRead(snapshotRole);
-    this.vault.grantWrite(snapshotRole);
-    this.grantProvenanceLock(snapshotRole);
+    this.vault.grantSnapshotWrite(snapshotRole);
     this.alerts.grantPublish(snapshotRole);
     this.grantUpstreamCredentials(snapshotRole, props);
     acknowledgeWildcards(snapshotRole, [
@@ -385,26 +385,11 @@ export class ImageVault extends Construct {
     );
     this.messagingKey.grant(reconcileRole, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.vault.grantRead(reconcileRole);
-    // What the reconcile writes: the OCI layout's index.json (rebuilt each run), tag history (a tag deleted in ECR
-    // without an event is recorded as a delete), and provenance entries (replication done, identity now unknown).
-    const reconcileWrites = [
-      this.bucket.arnForObjects(vaultPrefix ? `${vaultPrefix}/${INDEX_FILE}` : INDEX_FILE),
-      this.bucket.arnForObjects(
-        vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.historyKeys}` : VAULT_DEFAULTS.historyKeys,
-      ),
-      this.provenanceKeys,
-    ];
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: reconcileWrites }),
-    );
-    this.encryptionKey.grant(reconcileRole, 'kms:GenerateDataKey');
-    this.grantProvenanceLock(reconcileRole);
+    this.vault.grantReconcileWrite(reconcileRole);
     this.alerts.grantPublish(reconcileRole);
     acknowledgeWildcards(reconcileRole, [
       ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [reconcileWrites[1], 'tag history: one object per observation, per repository and tag'],
-      [this.provenanceKeys, 'the provenance logs: the refresh appends one object per entry'],
       ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
     ]);
 
@@ -483,16 +468,11 @@ export class ImageVault extends Construct {
     });
     const role = fn.role!;
     this.vault.grantRead(role);
-    const stateKeys = this.bucket.arnForObjects(
-      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.upstreamStateKeys}` : VAULT_DEFAULTS.upstreamStateKeys,
-    );
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [stateKeys] }));
-    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.vault.grantUpstreamStateWrite(role);
     this.alerts.grantPublish(role);
     this.grantUpstreamCredentials(role, props);
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [stateKeys, "the watcher's state: one object per observation and per alerted transition"],
     ]);
     const rule = new events.Rule(this, 'UpstreamSchedule', {
       description: 'Runs the imagevault upstream check',
@@ -612,17 +592,12 @@ export class ImageVault extends Construct {
     });
     const role = fn.role!;
     this.vault.grantRead(role);
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.provenanceKeys] }),
-    );
-    this.grantProvenanceLock(role);
-    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.vault.grantProvenanceAppend(role, options.eventsReason);
     // Lambda sends a failed event to the DLQ with the function's role (which CDK grants sqs:SendMessage); the queue
     // is encrypted, so SQS asks the messaging key for a data key on the role's behalf.
     this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
     acknowledgeWildcards(role, [
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [this.provenanceKeys, options.eventsReason],
     ]);
     return { fn, deadLetterQueue };
   }
@@ -647,17 +622,6 @@ export class ImageVault extends Construct {
           },
         }),
       );
-  }
-
-  /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */
-  private grantProvenanceLock(role: iam.IRole): void {
-    if (Object.keys(this.provenanceLock).length === 0) return;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObjectRetention'], resources: [this.provenanceKeys] }),
-    );
-    acknowledgeWildcards(role, [
-      [this.provenanceKeys, 'the provenance log entries, one object per entry, each locked as it is written'],
-    ]);
   }
 
   /**
@@ -698,7 +662,7 @@ export class ImageVault extends Construct {
         description: 'imagevault provenance records (in-toto statements), for Athena',
       },
     });
-    const location = `s3://${this.bucket.bucketName}/${vaultPrefix ? `${vaultPrefix}/` : ''}${VAULT_DEFAULTS.provenanceLocation}`;
+    const location = `s3://${this.bucket.bucketName}/${vaultPrefix ? `${vaultPrefix}/` : ''}${PROVENANCE_PREFIX}`;
     const table = new glue.CfnTable(this, 'ProvenanceTable', {
       catalogId: stack.account,
       databaseName,

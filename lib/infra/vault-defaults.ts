@@ -1,6 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
 import { ALL_REPOSITORIES, type ProvenanceTrailMode } from './validation';
 
 /** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
@@ -22,8 +21,6 @@ export const VAULT_DEFAULTS = {
   upstreamEvery: Duration.hours(1),
   upstreamMemoryMb: 512,
   upstreamTimeout: Duration.minutes(5),
-  /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
-  upstreamStateKeys: `${UPSTREAM_PREFIX}*`,
   /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
   provenanceRetentionDays: 365,
   identityMemoryMb: 256,
@@ -31,11 +28,6 @@ export const VAULT_DEFAULTS = {
   /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
   identityRetries: 2,
   provenanceTrail: 'existing' as ProvenanceTrailMode,
-  /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
-  provenanceKeys: `${PROVENANCE_PREFIX}*`,
-  /** Tag history and image records, under the vault prefix. */
-  historyKeys: `${REPOSITORIES_PREFIX}*`,
-  provenanceLocation: PROVENANCE_PREFIX,
   provenanceTableName: 'provenance_log',
   /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
   batchSize: 5,
