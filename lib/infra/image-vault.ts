@@ -8,7 +8,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -18,14 +17,24 @@ import { Construct } from 'constructs';
 import { PROVENANCE_PREFIX } from '../content/keys';
 import { keepFlatLogicalIds } from './logical-ids';
 import { Alerts } from './alerts';
+import {
+  ecrImageActionPattern,
+  ecrPullThroughCachePattern,
+  ecrPutImagePattern,
+  ecrReplicationPattern,
+  ecrScanPattern,
+  inspectorScanPattern,
+  repositoryArns,
+} from './event-patterns';
 import { Monitoring } from './monitoring';
+import { UpstreamWatcher } from './upstream-watcher';
+import { grantUpstreamCredentials, vaultFunction } from './vault-function';
 import { VAULT_DEFAULTS } from './vault-defaults';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
-import { handlerCode, type HandlerName } from './entries';
+import type { HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
 import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
-  ALL_REPOSITORIES,
   checkCandidateBases,
   checkEmails,
   checkInteger,
@@ -46,6 +55,14 @@ import {
 } from './vault-bucket';
 
 export { VAULT_DEFAULTS } from './vault-defaults';
+export {
+  ecrImageActionPattern,
+  ecrPullThroughCachePattern,
+  ecrPutImagePattern,
+  ecrReplicationPattern,
+  ecrScanPattern,
+  inspectorScanPattern,
+} from './event-patterns';
 
 /** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
 export interface ImageVaultProps extends VaultStorageProps {
@@ -185,6 +202,8 @@ export class ImageVault extends Construct {
   readonly snapshotFunction: lambda.Function;
   /** Enqueues what the vault lacks (on a schedule and once after deployment) and alerts on gaps. */
   readonly reconcileFunction: lambda.Function;
+  /** The scheduled upstream check: its function and schedule. */
+  readonly upstreamWatcher: UpstreamWatcher;
   /** The scheduled upstream check. */
   readonly upstreamFunction: lambda.Function;
   /** The reconcile's schedule (`reconcileSchedule`). */
@@ -308,7 +327,7 @@ export class ImageVault extends Construct {
       NODE_OPTIONS: '--enable-source-maps',
     };
 
-    this.snapshotFunction = this.handler('Snapshot', {
+    this.snapshotFunction = vaultFunction(this, 'Snapshot', {
       entry: 'snapshot',
       memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
       timeout,
@@ -349,14 +368,14 @@ export class ImageVault extends Construct {
     this.vault.grantRead(snapshotRole);
     this.vault.grantSnapshotWrite(snapshotRole);
     this.alerts.grantPublish(snapshotRole);
-    this.grantUpstreamCredentials(snapshotRole, props);
+    grantUpstreamCredentials(snapshotRole, props.upstreamCredentialsSecret);
     acknowledgeWildcards(snapshotRole, [
       ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
       ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
     ]);
 
-    this.reconcileFunction = this.handler('Reconcile', {
+    this.reconcileFunction = vaultFunction(this, 'Reconcile', {
       entry: 'reconcile',
       memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
       timeout: VAULT_DEFAULTS.reconcileTimeout,
@@ -411,9 +430,14 @@ export class ImageVault extends Construct {
       reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
     });
 
-    const upstream = this.upstream(props, vaultPrefix);
-    this.upstreamFunction = upstream.fn;
-    this.upstreamRule = upstream.rule;
+    this.upstreamWatcher = new UpstreamWatcher(this, 'UpstreamWatcher', {
+      vault: this.vault,
+      alerts: this.alerts,
+      schedule: props.upstreamSchedule,
+      credentialsSecret: props.upstreamCredentialsSecret,
+    });
+    this.upstreamFunction = this.upstreamWatcher.function;
+    this.upstreamRule = this.upstreamWatcher.rule;
     const identity = this.identity(repositories, vaultPrefix);
     this.identityFunction = identity.fn;
     this.identityDeadLetterQueue = identity.deadLetterQueue;
@@ -442,44 +466,7 @@ export class ImageVault extends Construct {
     this.selfTestAlarm = this.monitoring.selfTestAlarm;
     this.dashboard = this.monitoring.dashboard;
     // The parts' resources keep the logical IDs they had as direct children of this construct.
-    keepFlatLogicalIds(this, [this.alerts, this.monitoring]);
-  }
-
-  /**
-   * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
-   * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
-   */
-  private upstream(props: ImageVaultProps, vaultPrefix: string): { fn: lambda.Function; rule: events.Rule } {
-    const fn = this.handler('Upstream', {
-      entry: 'upstream',
-      memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
-      timeout: VAULT_DEFAULTS.upstreamTimeout,
-      description: 'Checks the upstream base tags of images in the imagevault bucket; alerts when one moved',
-      environment: {
-        VAULT_BUCKET: this.bucket.bucketName,
-        VAULT_PREFIX: vaultPrefix,
-        ALERT_TOPIC_ARN: this.alertTopic.topicArn,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-upstream',
-        NODE_OPTIONS: '--enable-source-maps',
-        ...(props.upstreamCredentialsSecret
-          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
-          : {}),
-      },
-    });
-    const role = fn.role!;
-    this.vault.grantRead(role);
-    this.vault.grantUpstreamStateWrite(role);
-    this.alerts.grantPublish(role);
-    this.grantUpstreamCredentials(role, props);
-    acknowledgeWildcards(role, [
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-    ]);
-    const rule = new events.Rule(this, 'UpstreamSchedule', {
-      description: 'Runs the imagevault upstream check',
-      schedule: props.upstreamSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.upstreamEvery),
-      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
-    });
-    return { fn, rule };
+    keepFlatLogicalIds(this, [this.alerts, this.upstreamWatcher, this.monitoring]);
   }
 
   /**
@@ -575,7 +562,7 @@ export class ImageVault extends Construct {
       enforceSSL: true,
       retentionPeriod: VAULT_DEFAULTS.retention,
     });
-    const fn = this.handler(id, {
+    const fn = vaultFunction(this, id, {
       entry,
       memorySize: VAULT_DEFAULTS.identityMemoryMb,
       timeout: VAULT_DEFAULTS.identityTimeout,
@@ -600,28 +587,6 @@ export class ImageVault extends Construct {
       [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
     ]);
     return { fn, deadLetterQueue };
-  }
-
-  /**
-   * GetSecretValue on the upstream credentials secret only (and kms:Decrypt through Secrets Manager when it has its
-   * own key).
-   */
-  private grantUpstreamCredentials(role: iam.IRole, props: ImageVaultProps): void {
-    const secret = props.upstreamCredentialsSecret;
-    if (!secret) return;
-    secret.grantRead(role);
-    // Secrets Manager decrypts with the reader's permissions. The secret's grantRead puts kms:Decrypt only into the
-    // key's policy, which an imported key does not let CDK change (the grant was silently lost): grant it to the role.
-    if (secret.encryptionKey)
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [secret.encryptionKey.keyArn],
-          conditions: {
-            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
-          },
-        }),
-      );
   }
 
   /**
@@ -746,143 +711,11 @@ export class ImageVault extends Construct {
     problems.throwIfAny(`ImageVault props (${this.node.path})`);
   }
 
-  /**
-   * A Node.js handler with its own role and log group (no managed policies), its code the prebundled
-   * `dist/lambdas/<entry>` of the package (see lib/infra/entries.ts).
-   */
-  private handler(
-    id: string,
-    options: Pick<
-      lambda.FunctionProps,
-      | 'memorySize'
-      | 'timeout'
-      | 'description'
-      | 'environment'
-      | 'retryAttempts'
-      | 'deadLetterQueue'
-      | 'reservedConcurrentExecutions'
-    > & { entry: HandlerName },
-  ): lambda.Function {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `imagevault ${id.toLowerCase()} Lambda`,
-    });
-    logGroup.grantWrite(role);
-    const { entry, ...props } = options;
-    return new lambda.Function(this, `${id}Function`, {
-      ...props,
-      code: lambda.Code.fromAsset(handlerCode(entry)),
-      handler: 'index.handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      role,
-      logGroup,
-    });
-  }
-
   private grantEcrAuth(role: iam.IRole): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
     );
   }
-}
-
-/**
- * The EventBridge pattern of successful ECR pushes and deletes in the protected repositories: all of them for
- * '*', otherwise a prefix match per entry.
- */
-export function ecrImageActionPattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Image Action'],
-    detail: {
-      'action-type': ['PUSH', 'DELETE'],
-      result: ['SUCCESS'],
-      ...(all
-        ? {}
-        : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) }),
-    },
-  };
-}
-
-/** Successful pull-through cache syncs (an image cached from upstream) in the protected repositories. */
-export function ecrPullThroughCachePattern(repositories: readonly string[]): events.EventPattern {
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Pull Through Cache Action'],
-    detail: { 'sync-status': ['SUCCESS'], ...repositoryNameFilter(repositories) },
-  };
-}
-
-/** Successful replications of images into the protected repositories of this registry. */
-export function ecrReplicationPattern(repositories: readonly string[]): events.EventPattern {
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Replication Action'],
-    detail: { result: ['SUCCESS'], ...repositoryNameFilter(repositories) },
-  };
-}
-
-/** `repository-name` by prefix, or nothing for all repositories. */
-function repositoryNameFilter(repositories: readonly string[]): Record<string, unknown> {
-  return repositories.includes(ALL_REPOSITORIES)
-    ? {}
-    : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) };
-}
-
-/**
- * The EventBridge pattern of CloudTrail `ecr:PutImage` calls in the protected repositories (a failed call is
- * delivered too, and ignored by the handler with a log line).
- */
-export function ecrPutImagePattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['AWS API Call via CloudTrail'],
-    detail: {
-      eventSource: ['ecr.amazonaws.com'],
-      eventName: ['PutImage'],
-      ...(all
-        ? {}
-        : {
-            requestParameters: {
-              repositoryName: events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
-            },
-          }),
-    },
-  };
-}
-
-/** ECR basic scan results (`ECR Image Scan`) in the protected repositories; the detail names the repository. */
-export function ecrScanPattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Image Scan'],
-    ...(all
-      ? {}
-      : {
-          detail: {
-            'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
-          },
-        }),
-  };
-}
-
-/**
- * Amazon Inspector scan results (`Inspector2 Scan`) for images in the protected repositories. Inspector names the
- * repository by ARN, so the prefixes are matched on `arn:…:repository/<prefix>` (EC2 and Lambda scans, with other
- * ARNs, never match).
- */
-export function inspectorScanPattern(scope: Construct, repositories: readonly string[]): events.EventPattern {
-  const arns = repositoryArns(scope, repositories).map((a) => a.replace(/\*$/, ''));
-  return {
-    source: ['aws.inspector2'],
-    detailType: ['Inspector2 Scan'],
-    detail: { 'repository-name': events.Match.anyOf(...arns.map((a) => events.Match.prefix(a))) },
-  };
 }
 
 /** The functions' PROVENANCE_LOCK_* variables: the bucket's Object Lock mode and the entries' retention. */
@@ -893,13 +726,4 @@ function provenanceLockEnvironment(props: ImageVaultProps): Record<string, strin
     props.provenanceRetentionDays ??
     Math.max(VAULT_DEFAULTS.provenanceRetentionDays, props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
   return { PROVENANCE_LOCK_MODE: mode.toUpperCase(), PROVENANCE_LOCK_DAYS: String(days) };
-}
-
-/** ARNs of the protected repositories: `repository/*` for all, `repository/<prefix>*` per prefix. */
-function repositoryArns(scope: Construct, repositories: readonly string[]): string[] {
-  const stack = Stack.of(scope);
-  const names = repositories.includes(ALL_REPOSITORIES) ? ['*'] : repositories.map((r) => `${r}*`);
-  return names.map((resourceName) =>
-    stack.formatArn({ service: 'ecr', resource: 'repository', resourceName }),
-  );
 }
