@@ -1,4 +1,4 @@
-import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -14,26 +14,21 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import { PROVENANCE_PREFIX } from '../content/keys';
 import { keepFlatLogicalIds } from './logical-ids';
 import { Alerts } from './alerts';
 import {
   ecrImageActionPattern,
   ecrPullThroughCachePattern,
-  ecrPutImagePattern,
   ecrReplicationPattern,
-  ecrScanPattern,
-  inspectorScanPattern,
   repositoryArns,
 } from './event-patterns';
 import { Monitoring } from './monitoring';
+import { ProvenancePipeline } from './provenance-pipeline';
 import { UpstreamWatcher } from './upstream-watcher';
 import { grantUpstreamCredentials, vaultFunction } from './vault-function';
 import { VAULT_DEFAULTS } from './vault-defaults';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
-import type { HandlerName } from './entries';
 import { pinFeatureFlags } from './feature-flags';
-import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
 import {
   checkCandidateBases,
   checkEmails,
@@ -47,7 +42,6 @@ import {
 } from './validation';
 import {
   checkStorageProps,
-  logAccessInto,
   STORAGE_DEFAULTS,
   VaultBucket,
   type VaultReplicaTarget,
@@ -210,6 +204,8 @@ export class ImageVault extends Construct {
   readonly reconcileRule: events.Rule;
   /** The upstream check's schedule (`upstreamSchedule`). */
   readonly upstreamRule: events.Rule;
+  /** Who pushed each image and its scan results, into its provenance log; the Athena table over the logs. */
+  readonly provenance: ProvenancePipeline;
   /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
   readonly identityFunction: lambda.Function;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
@@ -438,17 +434,20 @@ export class ImageVault extends Construct {
     });
     this.upstreamFunction = this.upstreamWatcher.function;
     this.upstreamRule = this.upstreamWatcher.rule;
-    const identity = this.identity(repositories, vaultPrefix);
-    this.identityFunction = identity.fn;
-    this.identityDeadLetterQueue = identity.deadLetterQueue;
-    const scan = this.scan(repositories, vaultPrefix);
-    this.scanFunction = scan.fn;
-    this.scanDeadLetterQueue = scan.deadLetterQueue;
-    if ((props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail) === 'create')
-      this.trail = this.createTrail();
-    const glueTable = this.provenanceGlueTable(vaultPrefix);
-    this.provenanceDatabase = glueTable.database;
-    this.provenanceTable = glueTable.table;
+    this.provenance = new ProvenancePipeline(this, 'Provenance', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      trail: props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail,
+    });
+    this.identityFunction = this.provenance.identityFunction;
+    this.identityDeadLetterQueue = this.provenance.identityDeadLetterQueue;
+    this.scanFunction = this.provenance.scanFunction;
+    this.scanDeadLetterQueue = this.provenance.scanDeadLetterQueue;
+    this.trail = this.provenance.trail;
+    this.provenanceDatabase = this.provenance.database;
+    this.provenanceTable = this.provenance.table;
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alertTopic: this.alertTopic,
@@ -466,200 +465,7 @@ export class ImageVault extends Construct {
     this.selfTestAlarm = this.monitoring.selfTestAlarm;
     this.dashboard = this.monitoring.dashboard;
     // The parts' resources keep the logical IDs they had as direct children of this construct.
-    keepFlatLogicalIds(this, [this.alerts, this.upstreamWatcher, this.monitoring]);
-  }
-
-  /**
-   * Who pushed: the CloudTrail `ecr:PutImage` rule and the function that joins the identity to the provenance log.
-   * It reads the vault and writes only under `imagevault/provenance/`.
-   */
-  private identity(
-    repositories: readonly string[],
-    vaultPrefix: string,
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const writer = this.provenanceWriter('Identity', 'identity', vaultPrefix, {
-      description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
-      serviceName: 'imagevault-identity',
-      eventsReason: 'the provenance logs: one object per entry and per pending identity, per repository',
-    });
-    const rule = new events.Rule(this, 'EcrPutImageRule', {
-      description:
-        'CloudTrail ecr:PutImage calls in the protected repositories, to the imagevault identity Lambda',
-      eventPattern: ecrPutImagePattern(repositories),
-    });
-    // Events EventBridge cannot deliver go to the same DLQ as invocations that failed after Lambda's retries.
-    rule.addTarget(
-      new targets.LambdaFunction(writer.fn, {
-        retryAttempts: VAULT_DEFAULTS.identityRetries,
-        deadLetterQueue: writer.deadLetterQueue,
-      }),
-    );
-    return writer;
-  }
-
-  /**
-   * Scan results: ECR basic scanning (`ECR Image Scan`) and Amazon Inspector (`Inspector2 Scan`) events for the
-   * protected repositories, and the function that records them (with the CRITICAL/HIGH findings read from ECR) in
-   * the provenance log. Scanning itself is configured on the registry (scan on push, or Inspector); without it
-   * no event comes and records say the scan is unknown.
-   */
-  private scan(
-    repositories: readonly string[],
-    vaultPrefix: string,
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const writer = this.provenanceWriter('Scan', 'scan', vaultPrefix, {
-      description: 'Records ECR/Inspector scan results of an ECR image in its imagevault provenance log',
-      serviceName: 'imagevault-scan',
-      eventsReason: 'the provenance logs: one object per entry and per pending scan, per repository',
-    });
-    const pullRepositories = repositoryArns(this, repositories);
-    writer.fn.role!.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:DescribeImageScanFindings'], resources: pullRepositories }),
-    );
-    // With Inspector (enhanced scanning), ECR answers DescribeImageScanFindings from Inspector's findings, on the
-    // caller's permissions: https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
-    writer.fn.role!.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['inspector2:ListFindings'], resources: ['*'] }),
-    );
-    acknowledgeWildcards(writer.fn.role!, [
-      ['*', 'inspector2:ListFindings has no resource-level permissions'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
-    ]);
-    // Two rules to one target: the patterns differ in source and in how they name the repository (name or ARN).
-    const rule = new events.Rule(this, 'EcrScanRule', {
-      description: 'ECR basic scan results in the protected repositories, to the imagevault scan Lambda',
-      eventPattern: ecrScanPattern(repositories),
-    });
-    const inspector = new events.Rule(this, 'InspectorScanRule', {
-      description:
-        'Amazon Inspector scans of images in the protected repositories, to the imagevault scan Lambda',
-      eventPattern: inspectorScanPattern(this, repositories),
-    });
-    for (const r of [rule, inspector])
-      r.addTarget(
-        new targets.LambdaFunction(writer.fn, {
-          retryAttempts: VAULT_DEFAULTS.identityRetries,
-          deadLetterQueue: writer.deadLetterQueue,
-        }),
-      );
-    return writer;
-  }
-
-  /**
-   * A small function driven by EventBridge that appends to the provenance logs: reads the vault, writes only under
-   * `imagevault/provenance/` (locking entries when Object Lock is on), retries twice, then a KMS-encrypted DLQ.
-   */
-  private provenanceWriter(
-    id: string,
-    entry: HandlerName,
-    vaultPrefix: string,
-    options: { description: string; serviceName: string; eventsReason: string },
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
-    });
-    const fn = vaultFunction(this, id, {
-      entry,
-      memorySize: VAULT_DEFAULTS.identityMemoryMb,
-      timeout: VAULT_DEFAULTS.identityTimeout,
-      description: options.description,
-      environment: {
-        VAULT_BUCKET: this.bucket.bucketName,
-        VAULT_PREFIX: vaultPrefix,
-        POWERTOOLS_SERVICE_NAME: options.serviceName,
-        NODE_OPTIONS: '--enable-source-maps',
-        ...this.provenanceLock,
-      },
-      retryAttempts: VAULT_DEFAULTS.identityRetries,
-      deadLetterQueue,
-    });
-    const role = fn.role!;
-    this.vault.grantRead(role);
-    this.vault.grantProvenanceAppend(role, options.eventsReason);
-    // Lambda sends a failed event to the DLQ with the function's role (which CDK grants sqs:SendMessage); the queue
-    // is encrypted, so SQS asks the messaging key for a data key on the role's behalf.
-    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    acknowledgeWildcards(role, [
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-    ]);
-    return { fn, deadLetterQueue };
-  }
-
-  /**
-   * A trail for the management events EventBridge needs: this region only, write events only (PutImage is one),
-   * no data events, log file validation on, into its own SSE-S3 bucket (SSL only, access logged).
-   */
-  private createTrail(): cloudtrail.Trail {
-    const bucket = new s3.Bucket(this, 'TrailBucket', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-    });
-    logAccessInto(bucket, this.vault.accessLogsBucket, 'trail/');
-    return new cloudtrail.Trail(this, 'Trail', {
-      bucket,
-      isMultiRegionTrail: false,
-      includeGlobalServiceEvents: false,
-      managementEvents: cloudtrail.ReadWriteType.WRITE_ONLY,
-      enableFileValidation: true,
-      sendToCloudWatchLogs: false,
-    });
-  }
-
-  /**
-   * The Athena-ready layout: a Glue database and a table of the provenance log entries (JSON, one object per
-   * entry) under `<prefix>imagevault/provenance/`, read recursively. Columns: lib/infra/provenance-schema.ts.
-   */
-  private provenanceGlueTable(vaultPrefix: string): { database: glue.CfnDatabase; table: glue.CfnTable } {
-    const stack = Stack.of(this);
-    const databaseName = Names.uniqueResourceName(this, { maxLength: 64, separator: '_' })
-      .toLowerCase()
-      .replace(/[^a-z0-9_]/g, '_');
-    const database = new glue.CfnDatabase(this, 'ProvenanceDatabase', {
-      catalogId: stack.account,
-      databaseInput: {
-        name: databaseName,
-        description: 'imagevault provenance records (in-toto statements), for Athena',
-      },
-    });
-    const location = `s3://${this.bucket.bucketName}/${vaultPrefix ? `${vaultPrefix}/` : ''}${PROVENANCE_PREFIX}`;
-    const table = new glue.CfnTable(this, 'ProvenanceTable', {
-      catalogId: stack.account,
-      databaseName,
-      tableInput: {
-        name: VAULT_DEFAULTS.provenanceTableName,
-        description:
-          'One row per provenance log entry {seq, time, repository, digest, statement, previous, hash}; the newest seq per (repository, digest) is its record',
-        tableType: 'EXTERNAL_TABLE',
-        parameters: { classification: 'json', EXTERNAL: 'TRUE' },
-        storageDescriptor: {
-          location,
-          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          columns: glueColumns(),
-          serdeInfo: {
-            serializationLibrary: PROVENANCE_SERDE,
-            parameters: {
-              // Pending identities (`_pending/`) share the prefix and have another shape: their rows are mostly null.
-              'ignore.malformed.json': 'true',
-              'case.insensitive': 'true',
-              ...serdeMappings(),
-            },
-          },
-          // Entries sit at `<repository>/@log/<seq>.json`, any number of levels below the location; `_pending/` is
-          // hidden from Athena (a leading `_`), as it should be.
-          parameters: { 'hive.input.dir.recursive': 'TRUE', 'mapred.input.dir.recursive': 'TRUE' },
-        },
-      },
-    });
-    // The construct-level dependency becomes the same DependsOn, on every aws-cdk-lib this package supports.
-    table.node.addDependency(database);
-    return { database, table };
+    keepFlatLogicalIds(this, [this.alerts, this.upstreamWatcher, this.provenance, this.monitoring]);
   }
 
   /**
