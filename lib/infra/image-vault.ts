@@ -1,4 +1,4 @@
-import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,7 +12,6 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import { keepFlatLogicalIds } from './logical-ids';
 import { Alerts } from './alerts';
@@ -24,6 +23,7 @@ import {
 } from './event-patterns';
 import { Monitoring } from './monitoring';
 import { ProvenancePipeline } from './provenance-pipeline';
+import { Reconcile } from './reconcile';
 import { UpstreamWatcher } from './upstream-watcher';
 import { grantUpstreamCredentials, vaultFunction } from './vault-function';
 import { VAULT_DEFAULTS } from './vault-defaults';
@@ -194,6 +194,8 @@ export class ImageVault extends Construct {
   readonly alertTopic: sns.Topic;
   /** Snapshots one ECR image per queue message into the vault. */
   readonly snapshotFunction: lambda.Function;
+  /** The reconcile: its function, schedule and run after deployment. */
+  readonly reconcile: Reconcile;
   /** Enqueues what the vault lacks (on a schedule and once after deployment) and alerts on gaps. */
   readonly reconcileFunction: lambda.Function;
   /** The scheduled upstream check: its function and schedule. */
@@ -371,60 +373,18 @@ export class ImageVault extends Construct {
       ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
     ]);
 
-    this.reconcileFunction = vaultFunction(this, 'Reconcile', {
-      entry: 'reconcile',
-      memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
-      timeout: VAULT_DEFAULTS.reconcileTimeout,
-      description: 'Enqueues ECR images the imagevault bucket does not hold yet; alerts on gaps',
-      environment: {
-        ...environment,
-        QUEUE_URL: this.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-reconcile',
-        ...this.provenanceLock,
-      },
-      ...(reserve && { reservedConcurrentExecutions: 1 }),
+    this.reconcile = new Reconcile(this, 'Reconcile', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      snapshotQueue: this.queue,
+      runAfter: [this.queue, this.snapshotFunction, this.vault],
+      schedule: props.reconcileSchedule,
+      reserveConcurrency: reserve,
     });
-    const reconcileRole = this.reconcileFunction.role!;
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        // Listing repositories is authorized against all of them; it returns names and settings, no images.
-        actions: ['ecr:DescribeRepositories'],
-        resources: ['*'],
-      }),
-    );
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:DescribeImages'], resources: pullRepositories }),
-    );
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
-    );
-    this.messagingKey.grant(reconcileRole, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.vault.grantRead(reconcileRole);
-    this.vault.grantReconcileWrite(reconcileRole);
-    this.alerts.grantPublish(reconcileRole);
-    acknowledgeWildcards(reconcileRole, [
-      ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
-    ]);
-
-    this.reconcileRule = new events.Rule(this, 'ReconcileSchedule', {
-      description: 'Runs the imagevault reconcile',
-      schedule: props.reconcileSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.reconcileEvery),
-      targets: [new targets.LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
-    });
-    // Once after the first deployment (and again whenever the function or its configuration changes, e.g. a new
-    // repository prefix): this is the backfill of images pushed before imagevault existed. Asynchronous, so the
-    // deployment does not wait for it; a failure shows in the reconcile errors alarm.
-    new triggers.Trigger(this, 'ReconcileAfterDeploy', {
-      handler: this.reconcileFunction,
-      invocationType: triggers.InvocationType.EVENT,
-      executeAfter: [this.queue, this.snapshotFunction, this.vault],
-    });
-    Validations.of(this.reconcileFunction).acknowledge({
-      id: 'Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
-      reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
-    });
+    this.reconcileFunction = this.reconcile.function;
+    this.reconcileRule = this.reconcile.rule;
 
     this.upstreamWatcher = new UpstreamWatcher(this, 'UpstreamWatcher', {
       vault: this.vault,
@@ -465,7 +425,13 @@ export class ImageVault extends Construct {
     this.selfTestAlarm = this.monitoring.selfTestAlarm;
     this.dashboard = this.monitoring.dashboard;
     // The parts' resources keep the logical IDs they had as direct children of this construct.
-    keepFlatLogicalIds(this, [this.alerts, this.upstreamWatcher, this.provenance, this.monitoring]);
+    keepFlatLogicalIds(this, [
+      this.alerts,
+      this.reconcile,
+      this.upstreamWatcher,
+      this.provenance,
+      this.monitoring,
+    ]);
   }
 
   /**

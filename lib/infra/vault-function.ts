@@ -4,7 +4,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import type { Alerts } from './alerts';
 import { handlerCode, type HandlerName } from './entries';
+import type { VaultBucket } from './vault-bucket';
 import { VAULT_DEFAULTS } from './vault-defaults';
 
 /** What differs between the Lambdas of a vault; runtime, architecture, code and handler are the same for all. */
@@ -70,4 +72,21 @@ export function grantUpstreamCredentials(role: iam.IRole, secret?: secretsmanage
         },
       }),
     );
+}
+
+/** The environment of the snapshot and reconcile Lambdas: the vault, the alert topic, the protected repositories. */
+export function vaultEnvironment(
+  vault: VaultBucket,
+  alerts: Alerts,
+  repositories: readonly string[],
+): Record<string, string> {
+  return {
+    VAULT_BUCKET: vault.bucket.bucketName,
+    VAULT_PREFIX: vault.vaultPrefix,
+    ALERT_TOPIC_ARN: alerts.topic.topicArn,
+    REPOSITORY_PREFIXES: repositories.join(','),
+    POWERTOOLS_METRICS_NAMESPACE: 'imagevault',
+    // Stack traces through the bundle's source map, to lines of the TypeScript sources.
+    NODE_OPTIONS: '--enable-source-maps',
+  };
 }
