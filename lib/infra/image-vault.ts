@@ -1,34 +1,26 @@
-import { Duration, Stack, Token } from 'aws-cdk-lib';
-import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as glue from 'aws-cdk-lib/aws-glue';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Stack, Token } from 'aws-cdk-lib';
+import type * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as glue from 'aws-cdk-lib/aws-glue';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { keepFlatLogicalIds } from './logical-ids';
+import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { Alerts } from './alerts';
-import {
-  ecrImageActionPattern,
-  ecrPullThroughCachePattern,
-  ecrReplicationPattern,
-  repositoryArns,
-} from './event-patterns';
 import { Monitoring } from './monitoring';
 import { ProvenancePipeline } from './provenance-pipeline';
 import { Reconcile } from './reconcile';
+import { SnapshotPipeline } from './snapshot-pipeline';
 import { UpstreamWatcher } from './upstream-watcher';
-import { grantUpstreamCredentials, vaultFunction } from './vault-function';
 import { VAULT_DEFAULTS } from './vault-defaults';
-import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { pinFeatureFlags } from './feature-flags';
+import { keepFlatLogicalIds } from './logical-ids';
 import {
   checkCandidateBases,
   checkEmails,
@@ -186,6 +178,8 @@ export class ImageVault extends Construct {
   readonly alerts: Alerts;
   /** Key of the queues and the alert topic. */
   readonly messagingKey: kms.Key;
+  /** The event path of every image: rules, queues and the snapshot Lambda. */
+  readonly snapshot: SnapshotPipeline;
   /** ECR image actions waiting to be snapshotted. */
   readonly queue: sqs.Queue;
   /** Messages that failed `maxReceiveCount` times; alarmed on. */
@@ -268,110 +262,20 @@ export class ImageVault extends Construct {
     this.messagingKey = this.alerts.messagingKey;
     this.alertTopic = this.alerts.topic;
 
-    const timeout = VAULT_DEFAULTS.snapshotTimeout;
-    const maxSnapshotConcurrency = props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency;
     const reserve = props.reserveConcurrency ?? VAULT_DEFAULTS.reserveConcurrency;
-    this.deadLetterQueue = new sqs.Queue(this, 'SnapshotDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
+    this.snapshot = new SnapshotPipeline(this, 'Snapshot', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      maxConcurrency: props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency,
+      reserveConcurrency: reserve,
+      candidateBases: props.candidateBases,
+      upstreamCredentialsSecret: props.upstreamCredentialsSecret,
     });
-    this.queue = new sqs.Queue(this, 'SnapshotQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * VAULT_DEFAULTS.visibilityTimeoutFactor),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: VAULT_DEFAULTS.maxReceiveCount },
-    });
-
-    const rule = new events.Rule(this, 'EcrImageActionRule', {
-      description: 'ECR pushes and deletes in the protected repositories, to the imagevault snapshot queue',
-      eventPattern: ecrImageActionPattern(repositories),
-    });
-    // Events EventBridge cannot deliver (after its retries) land in the DLQ too, and are alarmed on there. The target
-    // adds the queue policy and the messaging key's grant for events.amazonaws.com (this account only).
-    rule.addTarget(new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }));
-    // Images that arrive without a push: a pull-through cache fills a repository on the first pull, registry
-    // replication copies images in from another region or account. Each has its own event; without these rules
-    // such images would wait for the reconcile and be alerted as gaps.
-    for (const [id, description, eventPattern] of [
-      [
-        'EcrPullThroughCacheRule',
-        'ECR pull-through cache syncs in the protected repositories, to the imagevault snapshot queue',
-        ecrPullThroughCachePattern(repositories),
-      ],
-      [
-        'EcrReplicationRule',
-        'ECR replications into the protected repositories, to the imagevault snapshot queue',
-        ecrReplicationPattern(repositories),
-      ],
-    ] as const) {
-      new events.Rule(this, id, { description, eventPattern }).addTarget(
-        new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }),
-      );
-    }
-
-    const environment = {
-      VAULT_BUCKET: this.bucket.bucketName,
-      VAULT_PREFIX: vaultPrefix,
-      ALERT_TOPIC_ARN: this.alertTopic.topicArn,
-      REPOSITORY_PREFIXES: repositories.join(','),
-      POWERTOOLS_METRICS_NAMESPACE: 'imagevault',
-      // Stack traces through the bundle's source map, to lines of the TypeScript sources.
-      NODE_OPTIONS: '--enable-source-maps',
-    };
-
-    this.snapshotFunction = vaultFunction(this, 'Snapshot', {
-      entry: 'snapshot',
-      memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
-      timeout,
-      description: 'Snapshots one ECR image (by digest) into the imagevault bucket',
-      environment: {
-        ...environment,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-snapshot',
-        // The attempt on which a failure is final (the message goes to the DLQ): the handler alerts then.
-        MAX_RECEIVE_COUNT: String(VAULT_DEFAULTS.maxReceiveCount),
-        ...(props.candidateBases && Object.keys(props.candidateBases).length > 0
-          ? { CANDIDATE_BASES: JSON.stringify(props.candidateBases) }
-          : {}),
-        // Base detection reads candidate bases from upstream registries: with the upstream login, not anonymously
-        // from Lambda's shared addresses (Docker Hub rate-limits anonymous pulls per address).
-        ...(props.upstreamCredentialsSecret
-          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
-          : {}),
-        ...this.provenanceLock,
-      },
-      ...(reserve && { reservedConcurrentExecutions: maxSnapshotConcurrency }),
-    });
-    this.snapshotFunction.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: VAULT_DEFAULTS.batchSize,
-        reportBatchItemFailures: true,
-        maxConcurrency: maxSnapshotConcurrency,
-      }),
-    );
-    const snapshotRole = this.snapshotFunction.role!;
-    this.grantEcrAuth(snapshotRole);
-    const pullRepositories = repositoryArns(this, repositories);
-    snapshotRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
-        resources: pullRepositories,
-      }),
-    );
-    this.vault.grantRead(snapshotRole);
-    this.vault.grantSnapshotWrite(snapshotRole);
-    this.alerts.grantPublish(snapshotRole);
-    grantUpstreamCredentials(snapshotRole, props.upstreamCredentialsSecret);
-    acknowledgeWildcards(snapshotRole, [
-      ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
-    ]);
+    this.queue = this.snapshot.queue;
+    this.deadLetterQueue = this.snapshot.deadLetterQueue;
+    this.snapshotFunction = this.snapshot.function;
 
     this.reconcile = new Reconcile(this, 'Reconcile', {
       vault: this.vault,
@@ -427,6 +331,7 @@ export class ImageVault extends Construct {
     // The parts' resources keep the logical IDs they had as direct children of this construct.
     keepFlatLogicalIds(this, [
       this.alerts,
+      this.snapshot,
       this.reconcile,
       this.upstreamWatcher,
       this.provenance,
@@ -481,12 +386,6 @@ export class ImageVault extends Construct {
       }
     }
     problems.throwIfAny(`ImageVault props (${this.node.path})`);
-  }
-
-  private grantEcrAuth(role: iam.IRole): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-    );
   }
 }
 
