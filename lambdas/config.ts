@@ -1,5 +1,6 @@
-import { RepositoryFilter } from '../lib/aws/events';
+import { RepositoryFilter } from '../lib/events';
 import type { CandidateBases } from '../lib/drift/base';
+import { versionRulesProblems, type VersionWatchRules } from '../lib/drift/version-rules';
 import { Reference } from '../lib/oci/reference';
 import { TimeoutSettingError, timeoutsFromEnv, type Timeouts } from '../lib/content/timeouts';
 import type { LogRetention } from '../lib/provenance/log';
@@ -265,15 +266,40 @@ export interface UpstreamConfig {
   readonly ecrRegistry?: string;
   /** Registry and S3 request and idle timeouts. @default the clients' (300 s, 60 s) */
   readonly timeouts: Timeouts;
+  /** The newer-versions watch per repository prefix; `{}` is off. @default every upstream base, daily */
+  readonly versionRules?: VersionWatchRules;
+  /** Days between two newer-versions digests. @default 7 */
+  readonly digestDays?: number;
+}
+
+/**
+ * NEWER_VERSIONS: JSON `{"<repository prefix>": {"upstreams": [...], "ignore": [...], "intervalHours": 24,
+ * "prereleases": false, "dates": false}}` (lib/drift/version-rules.ts); `{}` turns the watch off. Undefined when
+ * unset or empty (the default watch).
+ */
+export function versionRules(name: string, env: Env = process.env): VersionWatchRules | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, 'must be a JSON object of repository prefix → watch rule, got invalid JSON');
+  }
+  const problems = versionRulesProblems(name, parsed);
+  if (problems.length > 0) throw new ConfigError(name, problems.join('; '));
+  return parsed as VersionWatchRules;
 }
 
 /**
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, UPSTREAM_CREDENTIALS_SECRET (optional),
- * ECR_REGISTRY (optional), IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional).
+ * ECR_REGISTRY (optional), IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional), NEWER_VERSIONS (optional:
+ * every upstream base, daily) and NEWER_VERSIONS_DIGEST_DAYS (optional: 7).
  */
 export function upstreamConfig(env: Env = process.env): UpstreamConfig {
   const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
   const registry = optionalString('ECR_REGISTRY', '', env);
+  const rules = versionRules('NEWER_VERSIONS', env);
   if (registry !== '' && !/^[a-z0-9.-]+(:\d+)?$/i.test(registry)) {
     throw new ConfigError(
       'ECR_REGISTRY',
@@ -287,6 +313,8 @@ export function upstreamConfig(env: Env = process.env): UpstreamConfig {
     ...(secret !== '' ? { credentialsSecret: secret } : {}),
     ...(registry !== '' ? { ecrRegistry: registry } : {}),
     timeouts: timeouts(env),
+    ...(rules ? { versionRules: rules } : {}),
+    digestDays: integer('NEWER_VERSIONS_DIGEST_DAYS', 7, 1, env),
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * The identity function: on every CloudTrail `ecr:PutImage` event (EventBridge, detail-type `AWS API Call via
  * CloudTrail`), records who pushed the image in its provenance log — joined when the snapshot has written the
- * record, kept pending until it does. The work is lib/services/identity-events; this wires the vault. Returns
- * `{status: 'joined' | 'pending' | 'ignored', repository, digest}`.
+ * record, kept pending until it does. The work is lib/provenance's recordPushIdentity (through
+ * lib/aws/handlers/identity); this wires the vault. Returns `{status: 'joined' | 'pending' | 'ignored', repository,
+ * digest}`.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS, IMAGEVAULT_TIMEOUT,
  * IMAGEVAULT_IDLE_TIMEOUT (optional, seconds; unset: 300 and 60: the vault's S3 requests) (see ./config),
@@ -11,7 +12,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
-import { createIdentityHandler } from '../lib/services/identity-events';
+import { createIdentityHandler } from '../lib/aws/handlers/identity';
 import { identityConfig } from './config';
 
 const config = identityConfig();

@@ -14,15 +14,17 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
-import { SqsEventQueue, reconcileMode } from '../lib/aws/events';
-import { SnsAlertPublisher } from '../lib/services/alerts';
+import { EcrImages } from '../lib/aws/ecr-images';
+import { SqsEventQueue } from '../lib/aws/event-queue';
+import { reconcileMode } from '../lib/events';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
 import { Reconciler, type ReconcileSummary } from '../lib/services/reconcile';
 import { reconcileConfig, requiredString } from './config';
 
 const config = reconcileConfig();
 const logger = new Logger();
 const reconciler = new Reconciler({
-  ecr: new ECRClient({}),
+  ecr: new EcrImages(new ECRClient({})),
   queue: new SqsEventQueue(new SQSClient({}), config.queueUrl),
   vault: new Vault(
     new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),

@@ -1,6 +1,6 @@
 /**
  * The snapshot function: SQS (ECR image events and reconcile's) → vault. Thin: the event is validated and each
- * record processed by lib/services/snapshot-events; failures come back as batchItemFailures.
+ * record handed by lib/aws/handlers/snapshot to lib/services/snapshot-events; failures come back as batchItemFailures.
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT,
  * METRICS_PER_REPOSITORY, CANDIDATE_BASES, UPSTREAM_CREDENTIALS_SECRET, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS,
@@ -15,9 +15,9 @@ import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { ecrCredentials } from '../lib/aws/ecr-auth';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
-import { SnsAlertPublisher } from '../lib/services/alerts';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
 import { Registries } from '../lib/services/registries';
-import { createSnapshotHandler } from '../lib/services/snapshot-events';
+import { createSnapshotHandler } from '../lib/aws/handlers/snapshot';
 import { snapshotConfig } from './config';
 
 const config = snapshotConfig();

@@ -5,7 +5,8 @@
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, UPSTREAM_CREDENTIALS_SECRET (optional: anonymous
  * without it), ECR_REGISTRY (optional: derived from the function ARN), IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT
- * (optional, seconds; unset: 300 and 60: every registry and S3 request, as the CLI's) (see ./config),
+ * (optional, seconds; unset: 300 and 60: every registry and S3 request, as the CLI's), NEWER_VERSIONS and
+ * NEWER_VERSIONS_DIGEST_DAYS (optional: the newer-versions watch and its weekly digest) (see ./config),
  * POWERTOOLS_SERVICE_NAME.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -14,8 +15,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
-import { SnsAlertPublisher } from '../lib/services/alerts';
-import { createUpstreamCheckHandler } from '../lib/services/upstream-check';
+import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
+import { createUpstreamCheckHandler } from '../lib/aws/handlers/upstream';
 import { upstreamConfig } from './config';
 
 const config = upstreamConfig();
@@ -35,5 +36,7 @@ export const handler = createUpstreamCheckHandler({
   credentials,
   timeouts: config.timeouts,
   registry: config.ecrRegistry,
+  versionRules: config.versionRules,
+  digestDays: config.digestDays,
   logger,
 });

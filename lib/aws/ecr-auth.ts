@@ -1,23 +1,17 @@
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { dockerConfigCredentials, type Credential, type CredentialProvider } from '../registry/auth';
-import { CredentialError } from '../registry/errors';
+import {
+  CredentialError,
+  dockerConfigCredentials,
+  ecrRegistryHost,
+  isEcrRegistry,
+  type Credential,
+  type CredentialProvider,
+} from '../registry';
 
-/** `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`: a private ECR registry's host. */
-const ECR_HOST = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(\.cn)?$/;
+export { ecrRegistryHost, isEcrRegistry };
 
 /** An ECR token is valid for 12 hours; renew it this long before it expires, so no request races the expiry. */
 export const ECR_TOKEN_RENEW_BEFORE_MS = 5 * 60 * 1000;
-
-/** The account and region of a private ECR registry host, or undefined for any other host. */
-export function isEcrRegistry(host: string): { account: string; region: string } | undefined {
-  const m = ECR_HOST.exec(host.toLowerCase());
-  return m ? { account: m[1], region: m[3] } : undefined;
-}
-
-/** The registry host of an account's private ECR registry in a region (`.amazonaws.com.cn` in China). */
-export function ecrRegistryHost(account: string, region: string): string {
-  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
-}
 
 export interface EcrCredentialsOptions {
   /** The ECR client for a region. @default `new ECRClient({ region })` from the standard credential chain, one per region */

@@ -1,6 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { staticCredentials, type Credential, type CredentialProvider } from '../registry/auth';
-import { CredentialError } from '../registry/errors';
+import { CredentialError, staticCredentials, type Credential, type CredentialProvider } from '../registry';
 
 /** How long the secret is kept before it is read again (a rotated password is picked up within this). */
 export const SECRET_CREDENTIALS_TTL_MS = 15 * 60 * 1000;

@@ -11,9 +11,9 @@ import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbri
 import { EcrRepositories, type EcrLocation, type EcrRepositoryState } from './ecr-repositories';
 
 /**
- * The self-test's AWS control-plane calls over the SDK: structurally the `SelfTestAws` of lib/services/selftest,
- * which this module does not import (services define the interface, adapters fill it in). Each method is one API
- * call, named in its comment as IAM names it.
+ * The self-test's AWS control-plane calls over the SDK: structurally the `SelfTestAws` of
+ * lib/services/selftest-model, which this module does not import (services define the interface, adapters fill it
+ * in). Each method is one API call, named in its comment as IAM names it.
  */
 
 /** Where an ECR registry lives (the services' AwsLocation). */

@@ -9,6 +9,9 @@ const USAGE_ERRORS: ReadonlySet<string> = new Set([
   'InvalidReferenceError',
   'InvalidDigestError',
   'StoreUrlError',
+  // inventory: a kubeconfig that cannot be read or lacks the context, no AWS region.
+  'KubeconfigError',
+  'NoRegionError',
 ]);
 
 /** What ran: `provenance show` and its operands, as typed. */

@@ -216,7 +216,44 @@ export function buildProgram(loader: CommandsLoader = importCommands): Command {
   registerDriftCommand(program, context, load);
   registerProvenanceCommand(program, context, load);
   registerAwsCommand(program, context, load);
+  registerInventoryCommand(program, context, load);
   return program;
+}
+
+/** `imagevault inventory`: which image digests run where (ECS, Lambda, Kubernetes), kept in the vault. */
+export function registerInventoryCommand(
+  program: Command,
+  context: ContextSource,
+  load: CommandsLoader = importCommands,
+): void {
+  examples(
+    program
+      .command('inventory')
+      .description(
+        'scan which image digests run where (ECS tasks, Lambda functions, Kubernetes pods), record it in the vault, ' +
+          'and snapshot at once what runs but is not in the vault; --show lists what earlier scans found',
+      )
+      .option('--ecs', "scan ECS: every cluster's running tasks", false)
+      .option('--lambda', 'scan Lambda: every container-image function and version', false)
+      .option('--kubernetes', 'scan Kubernetes: every live pod, through the kubeconfig', false)
+      .option('--context <name>', 'with --kubernetes: the kubeconfig context (default: its current context)')
+      .option(
+        '--kubeconfig <file>',
+        'with --kubernetes: the kubeconfig (default: KUBECONFIG or ~/.kube/config)',
+      )
+      .option(
+        '--region <region>',
+        "with --ecs/--lambda: the AWS region (default: AWS_REGION or the profile's)",
+      )
+      .option('--profile <name>', 'with --ecs/--lambda: the AWS profile (default: AWS_PROFILE)')
+      .option('--no-snapshot', 'report running digests the vault lacks, do not snapshot them')
+      .option('--show', 'list what the vault knows from earlier scans; scan nothing', false)
+      .option('--json', 'machine-readable output on stdout')
+      .action(lazy(context, load, (c) => c.inventoryCommand)),
+    'imagevault inventory --ecs --lambda --region eu-west-1',
+    'imagevault inventory --kubernetes --context prod-eks',
+    'imagevault inventory --show --json',
+  );
 }
 
 /** `imagevault aws selftest`: after `cdk deploy`, checks the deployment end to end and cleans up after itself. */
@@ -304,16 +341,35 @@ export function registerDriftCommand(
     drift
       .command('check')
       .description(
-        'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved). Exit code 3 when drift is found.',
+        'Check every upstream base tag in use (one HEAD each; a GET only when a tag moved) and name newer versions of it. ' +
+          'Exit code 3 when drift is found; 5 with --fail-on when a newer version of that kind exists.',
       )
       .option(
         '--reference <ref...>',
         'check only these upstream tags (e.g. ruby:2.7), instead of every base in the vault',
         [],
       )
+      .option(
+        '--no-newer',
+        'do not look for newer versions of the bases (tag lists, kept in the vault for a day)',
+      )
+      .addOption(
+        new Option(
+          '--fail-on <kind>',
+          'exit code 5 when a base has a newer release of this kind or a bigger one (newer-minor: a minor or major)',
+        ).choices(['newer-major', 'newer-minor', 'newer-patch']),
+      )
+      .option(
+        '--ignore-tag <glob>',
+        'a tag never reported as newer, e.g. "*-windowsservercore*" (repeatable)',
+        repeatable,
+        [] as string[],
+      )
+      .option('--prereleases', 'count pre-releases (3.4.0-rc1) as newer versions')
       .action(lazy(context, load, (c) => c.driftCheckCommand)),
     'imagevault drift check',
     'imagevault drift check --reference ruby:2.7 node:20-alpine',
+    'imagevault drift check --fail-on newer-major',
   );
 }
 

@@ -25,3 +25,5 @@ export const REFERRERS_PREFIX = `${META_PREFIX}referrers/`;
 export const PROVENANCE_PREFIX = `${META_PREFIX}provenance/`;
 /** The upstream watcher's state (lib/drift/upstream-state.ts). */
 export const UPSTREAM_PREFIX = `${META_PREFIX}upstream/`;
+/** The in-use inventory: scans (appended), where each digest runs, per source state (lib/content/inventory.ts). */
+export const INVENTORY_PREFIX = `${META_PREFIX}inventory/`;

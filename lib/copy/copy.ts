@@ -193,6 +193,9 @@ class GraphCopy {
       return b;
     });
     const node = await this.step('fetch', 'source', desc, async () => parseManifest(bytes, desc.mediaType));
+    // Ask for the referrers now, while the children transfer: on a remote registry that is a round trip per manifest
+    // taken off the end of the copy. Walking them still waits until this manifest is complete (below).
+    const listing = this.listReferrers(desc);
     await Promise.all(successors(node).map((child) => this.node(child)));
     const present = await this.step('exists', 'destination', desc, () => this.dst.exists(desc));
     if (present) {
@@ -207,18 +210,26 @@ class GraphCopy {
       this.summary.bytes.copied += desc.size;
       this.emit({ type: 'done', descriptor: desc });
     }
-    if (this.options.referrers !== false && isReferrerLister(this.src)) {
-      const lister = this.src;
+    if (listing) {
       this.referrerWalks.push(
         this.track(
           (async () => {
-            const found = await this.step('referrers', 'source', desc, () => lister.referrers(desc));
+            const found = await listing;
             for (const r of found) if (!this.nodes.has(r.digest)) this.summary.referrers.push(r);
             await Promise.all(found.map((r) => this.node(r)));
           })(),
         ),
       );
     }
+  }
+
+  private listReferrers(desc: Descriptor): Promise<Descriptor[]> | undefined {
+    if (this.options.referrers === false || !isReferrerLister(this.src)) return undefined;
+    const lister = this.src;
+    const listing = this.step('referrers', 'source', desc, () => lister.referrers(desc));
+    // Awaited after the children; if they fail first, the copy reports their failure and this one is dropped.
+    listing.catch(() => undefined);
+    return listing;
   }
 
   private async blob(desc: Descriptor): Promise<void> {

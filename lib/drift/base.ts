@@ -1,5 +1,4 @@
-import type { Readable } from 'node:stream';
-import { blobKey, ObjectNotFoundError, readAll, type Vault } from '../content';
+import type { Vault } from '../content';
 import {
   REFERENCE_DIGEST_ANNOTATION,
   Reference,
@@ -9,7 +8,6 @@ import {
   isSlsaProvenanceLayer,
   parseManifest,
   platformString,
-  verifyBytes,
   type Descriptor,
   type ImageManifest,
   type Index,
@@ -20,9 +18,16 @@ import {
   diffIds,
   historyEntriesFor,
   isStrictPrefix,
-  parseConfig,
+  parseImageConfig,
   type ImageConfig,
 } from './diff';
+import {
+  RegistrySource,
+  VaultFirstSource,
+  memoSource,
+  type ImageSource,
+  type RepositoryOpener,
+} from './source';
 import type { BaseMethod, BaseRecord, BaseRef, PlatformBase } from './types';
 
 /*
@@ -36,129 +41,6 @@ export const BASE_DIGEST_ANNOTATION = 'org.opencontainers.image.base.digest';
 
 /** Chains longer than this are cut: real ones are 2–3 deep, a longer one is more likely a loop we did not see. */
 export const DEFAULT_MAX_DEPTH = 5;
-/**
- * Configs and provenance statements are read into memory whole. Statements carry every material of a build; 16 MiB
- * is far above any seen, and bounds memory: a 100 MB config once took half a gigabyte.
- */
-export const MAX_BLOB_BYTES = 16 * 1024 * 1024;
-
-const tooLargeToRead = (what: string) => (limit: number) =>
-  new Error(`${what} is larger than the ${limit / 1048576} MiB that base detection reads into memory`);
-
-/** The reads base detection makes: resolve a tag, fetch a manifest by digest, fetch a blob (config, statement). */
-export interface ImageSource {
-  /** What `ref` (tag or digest) points at. */
-  resolve(ref: Reference): Promise<Descriptor>;
-  /** A manifest's bytes, verified against `digest`, from `ref`'s repository. */
-  manifest(ref: Reference, digest: string): Promise<Buffer>;
-  /** A blob's bytes (an image config, an in-toto statement), verified against `desc`. */
-  blob(ref: Reference, desc: Descriptor): Promise<Buffer>;
-}
-
-/** The registry calls the RegistrySource makes; `Registries` (lib/services) is one. */
-export interface RepositoryOpener {
-  get(registry: string): {
-    repository(name: string): {
-      resolve(reference: string): Promise<Descriptor>;
-      fetchManifest(reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
-      fetch(desc: Descriptor): Promise<Readable>;
-    };
-  };
-}
-
-/** Reads from registries, one repository per reference. */
-export class RegistrySource implements ImageSource {
-  constructor(private readonly registries: RepositoryOpener) {}
-
-  resolve(ref: Reference): Promise<Descriptor> {
-    return this.repo(ref).resolve(ref.reference ?? 'latest');
-  }
-
-  async manifest(ref: Reference, digest: string): Promise<Buffer> {
-    // The client verifies bytes fetched by digest.
-    return (await this.repo(ref).fetchManifest(digest)).bytes;
-  }
-
-  async blob(ref: Reference, desc: Descriptor): Promise<Buffer> {
-    const what = `${ref.name}: blob ${desc.digest}`;
-    if (desc.size > MAX_BLOB_BYTES) throw tooLargeToRead(what)(MAX_BLOB_BYTES);
-    const bytes = await readAll(await this.repo(ref).fetch(desc), MAX_BLOB_BYTES, tooLargeToRead(what));
-    verifyBytes(bytes, desc.digest, desc.size, `${ref.name}: blob ${desc.digest}: `);
-    return bytes;
-  }
-
-  private repo(ref: Reference) {
-    return this.registries.get(ref.registry).repository(ref.repository);
-  }
-}
-
-/**
- * The vault first (content is addressed by digest, so whatever repository it was snapshotted from it is the same
- * bytes), then `fallback` for what the vault does not hold and for every tag (a tag is a live question).
- */
-export class VaultFirstSource implements ImageSource {
-  constructor(
-    private readonly vault: Vault,
-    private readonly fallback?: ImageSource,
-  ) {}
-
-  async resolve(ref: Reference): Promise<Descriptor> {
-    if (ref.digest) {
-      const bytes = await this.held(ref.digest);
-      if (bytes) return { mediaType: parseManifest(bytes).mediaType, digest: ref.digest, size: bytes.length };
-    }
-    return this.next(ref).resolve(ref);
-  }
-
-  async manifest(ref: Reference, digest: string): Promise<Buffer> {
-    return (await this.held(digest)) ?? this.next(ref).manifest(ref, digest);
-  }
-
-  async blob(ref: Reference, desc: Descriptor): Promise<Buffer> {
-    return (await this.held(desc.digest)) ?? this.next(ref).blob(ref, desc);
-  }
-
-  private async held(digest: string): Promise<Buffer | undefined> {
-    let content: Readable;
-    try {
-      content = await this.vault.store.get(blobKey(digest));
-    } catch (e) {
-      if (e instanceof ObjectNotFoundError) return undefined;
-      throw e;
-    }
-    // Streamed with a bound: a huge blob fails at the limit instead of filling memory.
-    const what = `${this.vault.url}: blob ${digest}`;
-    const bytes = await readAll(content, MAX_BLOB_BYTES, tooLargeToRead(what));
-    verifyBytes(bytes, digest, undefined, `${what}: `);
-    return bytes;
-  }
-
-  private next(ref: Reference): ImageSource {
-    if (!this.fallback)
-      throw new Error(`${ref.toString()} is not in ${this.vault.url} and no registry was given`);
-    return this.fallback;
-  }
-}
-
-/** Remembers every answer for the length of one detection: a candidate base is resolved once, not per platform. */
-export function memoSource(source: ImageSource): ImageSource {
-  const cache = new Map<string, Promise<unknown>>();
-  const memo = <T>(key: string, f: () => Promise<T>): Promise<T> => {
-    let p = cache.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = f();
-      cache.set(key, p);
-      p.catch(() => cache.delete(key));
-    }
-    return p;
-  };
-  return {
-    resolve: (ref) => memo(`r ${ref.toString()}`, () => source.resolve(ref)),
-    manifest: (ref, digest) => memo(`m ${ref.name} ${digest}`, () => source.manifest(ref, digest)),
-    blob: (ref, desc) => memo(`b ${ref.name} ${desc.digest}`, () => source.blob(ref, desc)),
-  };
-}
-
 /** Candidate bases per repository prefix (`app/` → [`registry/base/ruby:2.7`, ...]); `''` applies to all. */
 export type CandidateBases = Readonly<Record<string, readonly string[]>>;
 
@@ -226,7 +108,7 @@ async function loadManifest(
   manifest: ImageManifest,
   platform?: string,
 ): Promise<PlatformImage> {
-  const config = parseConfig(await source.blob(ref, manifest.config));
+  const config = parseImageConfig(await source.blob(ref, manifest.config));
   const own =
     config.os && config.architecture
       ? platformString({ os: config.os, architecture: config.architecture, variant: config.variant })

@@ -1,6 +1,7 @@
 import type { ImageRecord, Vault } from '../content';
 import { Reference, type ImageManifest } from '../oci';
-import { VaultFirstSource, loadPlatforms, type PlatformImage } from './base';
+import { loadPlatforms, type PlatformImage } from './base';
+import { VaultFirstSource } from './source';
 import { createdBy, diffLines, diffLayers, layerInfos, type ImageConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord, type BaseRef } from './types';
 

@@ -38,7 +38,7 @@ export interface LayerChange {
 }
 
 /** Parses config bytes, checking only what drift relies on (`rootfs.diff_ids` is a list of strings). */
-export function parseConfig(bytes: Uint8Array): ImageConfig {
+export function parseImageConfig(bytes: Uint8Array): ImageConfig {
   const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new Error('image config is not a JSON object');

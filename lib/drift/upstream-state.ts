@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UPSTREAM_PREFIX } from '../content/keys';
 import { ObjectExistsError, type ObjectStore } from '../content/objectstore';
 import { Digest, Reference } from '../oci';
@@ -54,7 +54,7 @@ const digestKey = (digest: string) => {
   return `${d.algorithm}-${d.hex}`;
 };
 
-/** Where an upstream base tag stands against the digest an image was built on (UpstreamState.statusOf). */
+/** Where an upstream base tag stands against the digest an image was built on (UpstreamLog.statusOf). */
 export interface UpstreamStatus {
   reference: string;
   status: 'unchanged' | 'platform-unchanged' | 'moved' | 'unchecked' | 'pinned';
@@ -66,8 +66,8 @@ export interface UpstreamStatus {
   detail: string;
 }
 
-/** The watcher's memory on an ObjectStore (the vault's). */
-export class UpstreamState {
+/** The watcher's append-only log on the vault's ObjectStore: observations, alerted transitions, kept diffs. */
+export class UpstreamLog {
   constructor(private readonly store: ObjectStore) {}
 
   /** Every observation of an upstream tag, oldest first. */

@@ -1,32 +1,17 @@
-import { version } from '../../package.json';
 import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
-import { readAll } from '../content/verify';
-import {
-  DOCKER_HUB_API,
-  Digest,
-  MANIFEST_MEDIA_TYPES,
-  MAX_MANIFEST_BYTES,
-  Reference,
-  isManifest,
-  parseManifest,
-  platformString,
-  verifyBytes,
-} from '../oci';
+import { Reference, isManifest, parseManifest, platformString } from '../oci';
 import {
   RegistryClient,
   RegistryError,
   dockerConfigCredentials,
-  isDockerHub,
   type CredentialProvider,
+  type RetryOptions,
 } from '../registry';
-import { discard, responseTooLarge } from '../registry/body';
-import type { RetryOptions } from '../registry/retry';
-import { Transport, header, repositoryScope, type TransportResponse } from '../registry/transport';
-import { RegistrySource, VaultFirstSource, type ImageSource } from './base';
-import { createdBy, diffLayers, diffLines, layerInfos, parseConfig, type LayerChange } from './diff';
+import { RegistrySource, VaultFirstSource } from './source';
+import { createdBy, diffLayers, diffLines, layerInfos, parseImageConfig, type LayerChange } from './diff';
 import { BASE_EXTENSION, type BaseRecord } from './types';
-import { UpstreamState, type UpstreamObservation } from './upstream-state';
+import { UpstreamLog, type UpstreamObservation } from './upstream-state';
 
 /*
  * Upstream drift: is the tag an image was built FROM still the content it was built on? Checked on a schedule for
@@ -38,8 +23,6 @@ import { UpstreamState, type UpstreamObservation } from './upstream-state';
 
 /** The platform key of a tag that is a single manifest rather than an index: it applies to every platform. */
 export const ANY_PLATFORM = '*';
-
-const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
 
 /** An image in the vault built on an upstream base, for one platform. */
 export interface BaseUser {
@@ -137,112 +120,42 @@ export interface UpstreamWatcherOptions {
   readonly now?: () => Date;
 }
 
-/** The number in Docker Hub's `ratelimit-remaining: 95;w=21600`, or undefined when absent or unreadable. */
-export function parseRateLimitRemaining(value: string | undefined): number | undefined {
-  const m = value === undefined ? null : /^\s*(\d+)/.exec(value);
-  return m ? Number(m[1]) : undefined;
-}
-
-interface Probe {
-  digest: string;
-  mediaType?: string;
-  /** The manifest bytes, when the digest could only be learnt by GET. */
-  bytes?: Buffer;
-  via: 'head' | 'get';
-  rateLimitRemaining?: number;
-}
-
 /**
- * HEAD and GET of upstream manifests over the registry transport (auth, 429 backoff with Retry-After), with the
- * response headers in hand: the registry client's resolve() hides `ratelimit-remaining`.
+ * The registry clients of one check, one per upstream registry, counting every request they send: the check's
+ * report says what it cost registries that limit requests.
  */
-class UpstreamProber {
-  private readonly transports = new Map<string, Transport>();
+class UpstreamClients {
+  private readonly clients = new Map<string, RegistryClient>();
   readonly requests = { head: 0, get: 0 };
 
   constructor(private readonly options: UpstreamWatcherOptions) {}
 
-  async probe(ref: Reference): Promise<Probe> {
-    this.requests.head++;
-    let res: TransportResponse;
-    try {
-      res = await this.transport(ref.registry).send({
-        method: 'HEAD',
-        url: `/v2/${ref.repository}/manifests/${ref.tag}`,
-        headers: { accept: ACCEPT_MANIFESTS },
-        scopes: [repositoryScope(ref.repository, ['pull'])],
-        expect: [200],
+  repository(ref: Reference) {
+    return this.get(ref.registry).repository(ref.repository);
+  }
+
+  get(registry: string): RegistryClient {
+    let c = this.clients.get(registry);
+    if (!c) {
+      const { credentials, insecure, retry, timeouts } = this.options;
+      c = new RegistryClient(registry, {
+        credentials: credentials ?? dockerConfigCredentials(),
+        insecure,
+        retry,
+        ...timeouts,
+        onRequest: ({ method }) => {
+          if (method === 'HEAD') this.requests.head++;
+          else if (method === 'GET') this.requests.get++;
+        },
       });
-    } catch (e) {
-      // A HEAD answer has no body: registries that do not implement HEAD on manifests get a GET instead.
-      if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0)
-        return this.probeByGet(ref);
-      throw e;
+      this.clients.set(registry, c);
     }
-    discard(res.body);
-    const rateLimitRemaining = parseRateLimitRemaining(header(res.headers, 'ratelimit-remaining'));
-    const digest = header(res.headers, 'docker-content-digest');
-    if (!digest || !Digest.isValid(digest)) return { ...(await this.probeByGet(ref)), rateLimitRemaining };
-    return { digest, mediaType: contentType(res), via: 'head', rateLimitRemaining };
-  }
-
-  /** GET by tag and hash: a pull on Docker Hub, paid only when HEAD could not say the digest. */
-  private async probeByGet(ref: Reference): Promise<Probe> {
-    const { bytes, mediaType, res } = await this.get(ref, ref.tag!);
-    return {
-      digest: Digest.of(bytes).toString(),
-      mediaType,
-      bytes,
-      via: 'get',
-      rateLimitRemaining: parseRateLimitRemaining(header(res.headers, 'ratelimit-remaining')),
-    };
-  }
-
-  /** The manifest at a digest, verified. */
-  async fetch(ref: Reference, digest: string): Promise<{ bytes: Buffer; mediaType?: string }> {
-    const { bytes, mediaType } = await this.get(ref, digest);
-    verifyBytes(bytes, digest, undefined, `GET ${ref.name}@${digest}: `);
-    return { bytes, mediaType };
-  }
-
-  private async get(
-    ref: Reference,
-    reference: string,
-  ): Promise<{ bytes: Buffer; mediaType?: string; res: TransportResponse }> {
-    this.requests.get++;
-    const res = await this.transport(ref.registry).send({
-      method: 'GET',
-      url: `/v2/${ref.repository}/manifests/${reference}`,
-      headers: { accept: ACCEPT_MANIFESTS },
-      scopes: [repositoryScope(ref.repository, ['pull'])],
-      expect: [200],
-    });
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
-    return { bytes, mediaType: contentType(res), res };
-  }
-
-  private transport(registry: string): Transport {
-    let t = this.transports.get(registry);
-    if (!t) {
-      t = new Transport(registry, isDockerHub(registry) ? DOCKER_HUB_API : registry, {
-        insecure: this.options.insecure,
-        credentials: this.options.credentials ?? dockerConfigCredentials(),
-        userAgent: `imagevault/${version}`,
-        retry: this.options.retry,
-        ...this.options.timeouts,
-      });
-      this.transports.set(registry, t);
-    }
-    return t;
+    return c;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.transports.values()].map((t) => t.close()));
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
   }
-}
-
-function contentType(res: TransportResponse): string | undefined {
-  return header(res.headers, 'content-type')?.split(';')[0].trim() || undefined;
 }
 
 /** Platform → manifest digest of an index; `*` → the digest itself for a single manifest. */
@@ -304,17 +217,17 @@ export async function baseUsers(vault: Vault): Promise<Map<string, BaseUser[]>> 
 
 /** Checks upstream base tags against what the vault's images were built on. */
 export class UpstreamWatcher {
-  private readonly state: UpstreamState;
+  private readonly state: UpstreamLog;
   private readonly now: () => Date;
 
   constructor(private readonly options: UpstreamWatcherOptions) {
-    this.state = new UpstreamState(options.vault.store);
+    this.state = new UpstreamLog(options.vault.store);
     this.now = options.now ?? (() => new Date());
   }
 
   /**
    * One pass over `references` (default: every upstream base in use), in sorted order. A registry that says its
-   * rate limit is used up (`ratelimit-remaining: 0`), or still answers 429 after the transport's backoff, is not
+   * rate limit is used up (`ratelimit-remaining: 0`), or still answers 429 after the client's backoff, is not
    * asked again this run: its remaining references are reported as deferred.
    */
   async check(options: { references?: readonly string[] } = {}): Promise<UpstreamCheckReport> {
@@ -324,7 +237,7 @@ export class UpstreamWatcher {
       ? [...new Set(options.references.map(normalise))]
       : [...users.keys()];
     references.sort();
-    const prober = new UpstreamProber(this.options);
+    const clients = new UpstreamClients(this.options);
     const exhausted = new Map<string, string>();
     const results: UpstreamResult[] = [];
     try {
@@ -336,7 +249,7 @@ export class UpstreamWatcher {
           continue;
         }
         try {
-          results.push(await this.checkOne(ref, users.get(reference) ?? [], prober, exhausted));
+          results.push(await this.checkOne(ref, users.get(reference) ?? [], clients, exhausted));
         } catch (e) {
           const reason = deferReason(e);
           if (reason) {
@@ -348,27 +261,28 @@ export class UpstreamWatcher {
         }
       }
     } finally {
-      await prober.close();
+      await clients.close();
     }
-    return { checkedAt, results, requests: { ...prober.requests } };
+    return { checkedAt, results, requests: { ...clients.requests } };
   }
 
   private async checkOne(
     ref: Reference,
     users: BaseUser[],
-    prober: UpstreamProber,
+    clients: UpstreamClients,
     exhausted: Map<string, string>,
   ): Promise<UpstreamResult> {
     const reference = ref.toString();
     const last = await this.state.latest(reference);
-    const probe = await prober.probe(ref);
-    if (probe.rateLimitRemaining === 0) {
+    const repo = clients.repository(ref);
+    const head = await repo.head(ref.tag!);
+    if (head.rateLimit.remaining === 0) {
       exhausted.set(
         ref.registry,
         `${ref.registry} rate limit used up (ratelimit-remaining: 0); checked again on the next run`,
       );
     }
-    const digest = probe.digest;
+    const digest = head.digest;
     const observedAt = this.now().toISOString();
 
     // What the tag's digest means per platform: remembered, or not needed (every image is built on exactly this
@@ -376,19 +290,19 @@ export class UpstreamWatcher {
     let platforms = last?.digest === digest ? last.platforms : undefined;
     const needed = users.some((u) => u.baseDigest !== digest);
     if (!platforms && needed) {
-      const { bytes, mediaType } = probe.bytes
-        ? { bytes: probe.bytes, mediaType: probe.mediaType }
-        : await prober.fetch(ref, digest);
-      platforms = platformsOf(bytes, mediaType ?? probe.mediaType, digest);
+      // The GET that learnt the digest already holds the bytes; otherwise the manifest is read once, by digest.
+      const { bytes, descriptor } =
+        head.via === 'get' ? { bytes: head.bytes, descriptor: head } : await repo.fetchManifest(digest);
+      platforms = platformsOf(bytes, descriptor.mediaType, digest);
     }
     if (last?.digest !== digest || (platforms && !last.platforms)) {
       const obs: UpstreamObservation = {
         reference,
         digest,
-        ...(probe.mediaType ? { mediaType: probe.mediaType } : {}),
+        ...(head.mediaType ? { mediaType: head.mediaType } : {}),
         ...(platforms ? { platforms } : {}),
         observedAt,
-        via: probe.via,
+        via: head.via,
       };
       await this.state.record(obs);
     }
@@ -417,7 +331,7 @@ export class UpstreamWatcher {
       if (!(await this.state.alerted(reference, oldDigest, digest))) {
         let diff = await this.state.keptDiff<UpstreamDiff[]>(reference, oldDigest, digest);
         if (!diff) {
-          diff = await this.diffFor(ref, moved.platforms, prober.requests);
+          diff = await this.diffFor(ref, moved.platforms, clients);
           await this.state.keepDiff(reference, oldDigest, digest, diff);
         }
         moved.diff = diff;
@@ -434,56 +348,29 @@ export class UpstreamWatcher {
   private async diffFor(
     ref: Reference,
     moves: PlatformMove[],
-    requests: UpstreamProber['requests'],
+    clients: UpstreamClients,
   ): Promise<UpstreamDiff[]> {
-    const clients = new Map<string, RegistryClient>();
-    const opener = {
-      get: (registry: string) => {
-        let c = clients.get(registry);
-        if (!c) {
-          const { credentials, insecure, retry, timeouts } = this.options;
-          c = new RegistryClient(registry, {
-            credentials: credentials ?? dockerConfigCredentials(),
-            insecure,
-            retry,
-            ...timeouts,
-          });
-          clients.set(registry, c);
-        }
-        return c;
-      },
-    };
-    // What the registry is asked counts in the check's requests, like the probes (the vault is asked first).
-    const upstream = new RegistrySource(opener);
-    const counted: ImageSource = {
-      resolve: (r) => (requests.head++, upstream.resolve(r)),
-      manifest: (r, d) => (requests.get++, upstream.manifest(r, d)),
-      blob: (r, d) => (requests.get++, upstream.blob(r, d)),
-    };
-    const source = new VaultFirstSource(this.options.vault, counted);
+    // The check's clients: what the registry is asked counts in its requests (the vault is asked first).
+    const source = new VaultFirstSource(this.options.vault, new RegistrySource(clients));
     const side = async (digest: string) => {
       const node = parseManifest(await source.manifest(ref, digest), undefined);
       if (node.kind !== 'manifest') throw new Error(`${digest} is not an image manifest`);
-      const config = parseConfig(await source.blob(ref, node.manifest.config));
+      const config = parseImageConfig(await source.blob(ref, node.manifest.config));
       return { layers: layerInfos(node.manifest, config), history: createdBy(config.history ?? []) };
     };
     const out: UpstreamDiff[] = [];
-    try {
-      for (const m of moves) {
-        if (!m.newManifest) continue;
-        try {
-          const [old, now] = await Promise.all([side(m.oldManifest), side(m.newManifest)]);
-          out.push({
-            platform: m.platform,
-            layers: diffLayers(old.layers, now.layers),
-            history: diffLines(old.history, now.history),
-          });
-        } catch {
-          // unreadable side: the alert says the diff is not available for this platform
-        }
+    for (const m of moves) {
+      if (!m.newManifest) continue;
+      try {
+        const [old, now] = await Promise.all([side(m.oldManifest), side(m.newManifest)]);
+        out.push({
+          platform: m.platform,
+          layers: diffLayers(old.layers, now.layers),
+          history: diffLines(old.history, now.history),
+        });
+      } catch {
+        // unreadable side: the alert says the diff is not available for this platform
       }
-    } finally {
-      await Promise.all([...clients.values()].map((c) => c.close()));
     }
     return out;
   }
@@ -561,7 +448,7 @@ function normalise(reference: string): string {
 }
 
 /** Why a failure means "try again next run" rather than "broken": rate limiting after the backoff. */
-function deferReason(e: unknown): string | undefined {
+export function deferReason(e: unknown): string | undefined {
   if (e instanceof RegistryError && (e.status === 429 || e.code() === 'TOOMANYREQUESTS')) {
     return `${e.message}: rate limited after the client's backoff; checked again on the next run`;
   }

@@ -1,5 +1,6 @@
 import type { App } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import { versionRulesProblems, type VersionWatchRules } from '../drift/version-rules';
 import { ImageVaultStack, ReplicaStack } from './stacks';
 import {
   checkCandidateBases,
@@ -43,6 +44,10 @@ export interface AppConfig {
   readonly candidateBases?: Record<string, string[]>;
   /** The upstream check's EventBridge schedule expression. */
   readonly upstreamSchedule: string;
+  /** The newer-versions watch per repository prefix; `{}` is off. @default the construct's (every upstream, daily) */
+  readonly newerVersions?: VersionWatchRules;
+  /** Days between two newer-versions digests. @default the construct's (7) */
+  readonly newerVersionsDigestDays?: number;
   /** The complete ARN of the secret with upstream registry credentials. @default none: anonymous */
   readonly upstreamCredentialsSecretArn?: string;
   /** The ARN of the customer managed KMS key that encrypts that secret. @default none: the secret's key is `aws/secretsmanager` */
@@ -185,6 +190,21 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   }
   checkCandidateBases(problems, 'candidateBases', candidateBases);
 
+  let newerVersions = get('newerVersions') as unknown;
+  if (typeof newerVersions === 'string') {
+    try {
+      newerVersions = JSON.parse(newerVersions) as unknown;
+    } catch {
+      problems.add(`newerVersions ${JSON.stringify(newerVersions)} is not a JSON object`);
+      newerVersions = undefined;
+    }
+  }
+  if (newerVersions !== undefined)
+    for (const p of versionRulesProblems('newerVersions', newerVersions)) problems.add(p);
+  const newerVersionsDigestDays = int('newerVersionsDigestDays');
+  if (newerVersionsDigestDays !== undefined)
+    checkInteger(problems, 'newerVersionsDigestDays', newerVersionsDigestDays, 1, 365);
+
   const upstreamCredentialsSecretArn = get('upstreamCredentialsSecretArn');
   if (
     upstreamCredentialsSecretArn !== undefined &&
@@ -247,6 +267,8 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
       ? { candidateBases: candidateBases as Record<string, string[]> }
       : {}),
     upstreamSchedule,
+    ...(newerVersions !== undefined ? { newerVersions: newerVersions as VersionWatchRules } : {}),
+    ...(newerVersionsDigestDays !== undefined ? { newerVersionsDigestDays } : {}),
     ...(upstreamCredentialsSecretArn
       ? { upstreamCredentialsSecretArn: upstreamCredentialsSecretArn as string }
       : {}),
@@ -289,6 +311,8 @@ export function addImageVaultStacks(
     replica: replica.replica.target,
     candidateBases: config.candidateBases,
     upstreamSchedule: events.Schedule.expression(config.upstreamSchedule),
+    newerVersions: config.newerVersions,
+    newerVersionsDigestDays: config.newerVersionsDigestDays,
     upstreamCredentialsSecretArn: config.upstreamCredentialsSecretArn,
     upstreamCredentialsKeyArn: config.upstreamCredentialsKeyArn,
     provenanceTrail: config.provenanceTrail,

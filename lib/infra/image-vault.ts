@@ -11,6 +11,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { versionRulesProblems, type VersionWatchRules } from '../drift/version-rules';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { Alerts } from './alerts';
 import { Monitoring } from './monitoring';
@@ -128,6 +129,26 @@ export interface ImageVaultProps extends VaultStorageProps {
    * @default events.Schedule.rate(Duration.hours(1))
    */
   readonly upstreamSchedule?: events.Schedule;
+
+  /**
+   * Newer versions of the bases in use, per vault repository prefix (`''` for every repository; the longest
+   * matching prefix applies): which upstream repositories to watch (`upstreams`, globs on `registry/repository`,
+   * default `['*']`, `[]` for none), tags never to report (`ignore`, globs), hours between two listings of an
+   * upstream's tags (`intervalHours`, default 24), and whether pre-releases (`prereleases`) or date tags (`dates`)
+   * count. The upstream Lambda lists each watched upstream's tags at most once per interval (kept in the vault under
+   * `imagevault/upstream/`) and sends a `newer-versions` digest every `newerVersionsDigestDays`. `{}` turns the
+   * watch and its digest off. Passed to the upstream Lambda as NEWER_VERSIONS.
+   *
+   * @default - `{ '': {} }`: every upstream base of every repository, listed daily, releases only
+   */
+  readonly newerVersions?: VersionWatchRules;
+
+  /**
+   * Days between two `newer-versions` digests (one SNS message each, sent only when a base has a newer version).
+   *
+   * @default 7
+   */
+  readonly newerVersionsDigestDays?: number;
 
   /**
    * Credentials for private upstream registries: a secret whose string is JSON keyed by registry host,
@@ -295,6 +316,8 @@ export class ImageVault extends Construct {
       alerts: this.alerts,
       schedule: props.upstreamSchedule,
       credentialsSecret: props.upstreamCredentialsSecret,
+      newerVersions: props.newerVersions,
+      newerVersionsDigestDays: props.newerVersionsDigestDays,
     });
     this.upstreamFunction = this.upstreamWatcher.function;
     this.upstreamRule = this.upstreamWatcher.rule;
@@ -356,6 +379,10 @@ export class ImageVault extends Construct {
     checkStorageProps(problems, props);
     checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
     checkCandidateBases(problems, 'candidateBases', props.candidateBases);
+    if (props.newerVersions !== undefined)
+      for (const p of versionRulesProblems('newerVersions', props.newerVersions)) problems.add(p);
+    if (props.newerVersionsDigestDays !== undefined)
+      checkInteger(problems, 'newerVersionsDigestDays', props.newerVersionsDigestDays, 1, 365);
     checkProvenanceTrail(problems, 'provenanceTrail', props.provenanceTrail);
     checkProvenanceRetention(
       problems,

@@ -3,6 +3,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { VersionWatchRules } from '../drift/version-rules';
 import { acknowledgeWildcards } from './acknowledge';
 import type { Alerts } from './alerts';
 import type { VaultBucket } from './vault-bucket';
@@ -19,6 +20,10 @@ export interface UpstreamWatcherProps {
   readonly schedule?: events.Schedule;
   /** @default - none: upstream registries are asked anonymously */
   readonly credentialsSecret?: secretsmanager.ISecret;
+  /** Newer versions of the bases in use, per repository prefix (ImageVaultProps.newerVersions). @default - the Lambda's own */
+  readonly newerVersions?: VersionWatchRules;
+  /** Days between two `newer-versions` digests. @default - the Lambda's own (7) */
+  readonly newerVersionsDigestDays?: number;
 }
 
 /**
@@ -48,6 +53,10 @@ export class UpstreamWatcher extends Construct {
         POWERTOOLS_SERVICE_NAME: 'imagevault-upstream',
         NODE_OPTIONS: '--enable-source-maps',
         ...upstreamCredentialsEnvironment(props.credentialsSecret),
+        ...(props.newerVersions !== undefined ? { NEWER_VERSIONS: JSON.stringify(props.newerVersions) } : {}),
+        ...(props.newerVersionsDigestDays !== undefined
+          ? { NEWER_VERSIONS_DIGEST_DAYS: String(props.newerVersionsDigestDays) }
+          : {}),
       },
     });
     const role = this.function.role!;

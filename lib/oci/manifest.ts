@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DescriptorSchema, type Descriptor } from './descriptor';
 import { InvalidManifestError } from './errors';
 import { MediaType, isImageManifest, isIndex } from './mediatype';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ObjectStore } from '../content';
 import { Digest, validateRepository } from '../oci';
 import { InvalidPutImageEventError } from './errors';

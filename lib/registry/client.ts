@@ -1,32 +1,35 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { version } from '../../package.json';
 import type { ReferrerLister, Target } from '../content/storage';
 import {
   DOCKER_HUB_API,
   Digest,
-  DigestMismatchError,
-  IndexSchema,
   InvalidManifestError,
   InvalidReferenceError,
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
-  MediaType,
   isManifest,
-  parseManifest,
-  referrerDescriptor,
-  subjectOf,
   UnsupportedMediaTypeError,
   validateRepository,
-  validateTag,
   verifyBytes,
   type Descriptor,
 } from '../oci';
 import { dockerConfigCredentials, isDockerHub, type CredentialProvider } from './auth';
-import { readAll, verifiedDigestOf } from '../content/verify';
-import { DigestingStream, discard, fixedChunks, responseTooLarge } from './body';
+import { readAll } from '../content/verify';
+import { discard, responseTooLarge } from './body';
+import { isDigest, manifestPath, type RepositoryContext } from './context';
 import { RegistryError } from './errors';
-import { ResumingBody, parseContentRange, type BodyPart } from './resume';
+import {
+  ACCEPT_MANIFESTS,
+  contentType,
+  manifestMediaType,
+  rateLimitOf,
+  type ManifestHead,
+  type RateLimit,
+} from './metadata';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate } from './pagination';
+import { addToReferrersTag, listReferrers, referrerOf } from './referrers';
+import { ResumingBody, parseContentRange, type BodyPart } from './resume';
 import type { RetryOptions } from './retry';
 import {
   CATALOG_SCOPE,
@@ -36,6 +39,7 @@ import {
   type TransportRequest,
   type TransportResponse,
 } from './transport';
+import { cancelUpload, uploadBlob } from './upload';
 
 export interface RegistryClientOptions {
   /**
@@ -85,15 +89,28 @@ export interface RegistryClientOptions {
    * @default one line on stderr
    */
   readonly warn?: (line: string) => void;
+  /**
+   * Told of every request the client sends, once each: not of its retries, redirects, or the ping and token
+   * requests of auth. What a caller counts to know what it cost a registry that limits requests (Docker Hub).
+   * @default none
+   */
+  readonly onRequest?: (request: { method: string; url: string }) => void;
+  /**
+   * Told of the final answer to each request (after retries, before it is returned or thrown): its status and what
+   * it says of the rate limit. How a caller paces itself on any request, not only head() (a tag listing's pages, a
+   * manifest GET), without reading headers itself.
+   * @default none
+   */
+  readonly onResponse?: (response: {
+    method: string;
+    url: string;
+    status: number;
+    rateLimit: RateLimit;
+  }) => void;
 }
 
 /** Each PATCH chunk is a Buffer; far above 1 GiB a single request is better served by the monolithic upload. */
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
-
-/** Concurrent referrer pushes race on the fallback tag; with If-Match a loser re-reads, a few times. */
-const REFERRERS_UPDATE_ATTEMPTS = 3;
-
-const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
 
 /**
  * A client for one registry (OCI distribution spec v1.1). It holds the connection pool, the scheme it found,
@@ -120,6 +137,7 @@ export class RegistryClient {
     };
     // Docker Hub's name is docker.io, but the distribution API lives on registry-1.docker.io.
     const host = isDockerHub(registry) ? DOCKER_HUB_API : registry;
+    const { onResponse } = options;
     this.transport = new Transport(registry, host, {
       insecure: options.insecure,
       credentials: options.credentials ?? dockerConfigCredentials(),
@@ -127,6 +145,9 @@ export class RegistryClient {
       retry: options.retry,
       requestTimeoutMs: options.requestTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      onRequest: options.onRequest,
+      onResponse:
+        onResponse && (({ headers, ...r }) => onResponse({ ...r, rateLimit: rateLimitOf(headers) })),
     });
   }
 
@@ -194,8 +215,9 @@ function validateOptions(registry: string, options: RegistryClientOptions): void
  * directions; only manifests and listings, which the spec bounds, are held in memory.
  */
 export class Repository implements Target, ReferrerLister {
-  private readonly pullScopes: string[];
-  private readonly pushScopes: string[];
+  private readonly context: RepositoryContext;
+  private readonly pullScopes: readonly string[];
+  private readonly pushScopes: readonly string[];
 
   /** Use RegistryClient.repository(), which shares the client's connections and tokens. */
   constructor(
@@ -210,13 +232,17 @@ export class Repository implements Target, ReferrerLister {
   ) {
     this.pullScopes = [repositoryScope(name, ['pull'])];
     this.pushScopes = [repositoryScope(name, ['pull', 'push'])];
+    const { pullScopes, pushScopes } = this;
+    this.context = { transport, registry, name, pullScopes, pushScopes };
   }
 
   /**
-   * The descriptor a tag or digest points at, from `HEAD /manifests/<ref>`. Registries that omit
-   * Docker-Content-Digest on HEAD cost a GET, whose body is hashed.
+   * What a tag or digest points at, with the response's metadata (media type, size, rate-limit headers), for one
+   * `HEAD /manifests/<ref>`. Only when the HEAD cannot say the digest is the manifest read by GET and hashed: the
+   * registry sent no Docker-Content-Digest, or it has no HEAD on manifests (404 or 405 without an error body: a HEAD
+   * answer has none, so the GET's error says MANIFEST_UNKNOWN or whatever it is).
    */
-  async resolve(reference: string): Promise<Descriptor> {
+  async head(reference: string): Promise<ManifestHead> {
     let res;
     try {
       res = await this.send({
@@ -227,21 +253,46 @@ export class Repository implements Target, ReferrerLister {
         expect: [200],
       });
     } catch (e) {
-      // A HEAD answer has no body, so no spec error code: ask again with GET, whose error says MANIFEST_UNKNOWN
-      // (or whatever it is). 405: registries that do not implement HEAD on manifests.
       if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0) {
-        return (await this.fetchManifest(reference)).descriptor;
+        return this.headByGet(reference, {});
       }
       throw e;
     }
     discard(res.body);
+    const rateLimit = rateLimitOf(res.headers);
     const digest = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
+    if (!digest || !Digest.isValid(digest)) return this.headByGet(reference, rateLimit);
     const mediaType = contentType(res.headers);
     const size = Number(header(res.headers, 'content-length'));
-    if (digest && Digest.isValid(digest) && mediaType && isManifest(mediaType) && Number.isInteger(size)) {
+    return {
+      digest,
+      ...(mediaType ? { mediaType } : {}),
+      ...(Number.isInteger(size) ? { size } : {}),
+      via: 'head',
+      rateLimit,
+    };
+  }
+
+  /** The GET a HEAD could not spare; its rate-limit headers are the newer, the HEAD's fill what it left out. */
+  private async headByGet(reference: string, headed: RateLimit): Promise<ManifestHead> {
+    const { descriptor, bytes, headers } = await this.getManifest(reference);
+    return { ...descriptor, via: 'get', bytes, rateLimit: { ...headed, ...rateLimitOf(headers) } };
+  }
+
+  /**
+   * The descriptor a tag or digest points at (see head()). A HEAD that names no manifest media type or no size
+   * costs a GET, whose body is hashed.
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    const head = await this.head(reference);
+    const { digest, mediaType, size } = head;
+    if (head.via === 'head' && mediaType && isManifest(mediaType) && size !== undefined) {
       return { mediaType, digest, size };
     }
-    const { descriptor } = await this.fetchManifest(reference);
+    const descriptor =
+      head.via === 'get'
+        ? { mediaType: head.mediaType, digest, size: head.size }
+        : (await this.fetchManifest(reference)).descriptor;
     // Anything else would be copied as a blob and fail far from here, saying nothing of why.
     if (!isManifest(descriptor.mediaType)) {
       const ref = `${this.registry}/${this.name}${isDigest(reference) ? '@' : ':'}${reference}`;
@@ -255,6 +306,13 @@ export class Repository implements Target, ReferrerLister {
    * when the registry sends one (a tag names no content we could check otherwise).
    */
   async fetchManifest(reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const { descriptor, bytes } = await this.getManifest(reference);
+    return { descriptor, bytes };
+  }
+
+  private async getManifest(
+    reference: string,
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer; headers: TransportResponse['headers'] }> {
     const res = await this.send({
       method: 'GET',
       url: this.manifestPath(reference),
@@ -273,14 +331,8 @@ export class Repository implements Target, ReferrerLister {
     } else {
       digest = Digest.of(bytes).toString();
     }
-    return {
-      descriptor: {
-        mediaType: manifestMediaType(contentType(res.headers), bytes),
-        digest,
-        size: bytes.length,
-      },
-      bytes,
-    };
+    const mediaType = manifestMediaType(contentType(res.headers), bytes);
+    return { descriptor: { mediaType, digest, size: bytes.length }, bytes, headers: res.headers };
   }
 
   /**
@@ -369,8 +421,7 @@ export class Repository implements Target, ReferrerLister {
       await this.putManifest(desc.digest, bytes, desc.mediaType);
       return;
     }
-    if (this.options.chunkSize) await this.pushChunked(desc, content, this.options.chunkSize);
-    else await this.pushMonolithic(desc, content);
+    await uploadBlob(this.context, desc, content, this.options.chunkSize);
   }
 
   /** PUTs manifest bytes under a tag or digest, exactly as given. */
@@ -395,7 +446,7 @@ export class Repository implements Target, ReferrerLister {
     discard(res.body);
     if (res.status === 201) return true;
     const location = header(res.headers, 'location');
-    if (location) await this.cancelUpload(new URL(location, res.url));
+    if (location) await cancelUpload(this.context, new URL(location, res.url));
     return false;
   }
 
@@ -418,78 +469,10 @@ export class Repository implements Target, ReferrerLister {
   }
 
   /**
-   * The manifests whose subject is `desc`: from the referrers API, or, where the distribution spec says a client
-   * falls back (a 404: a registry with the API never answers it; or an answer that is not an image index), from the
-   * index under the referrers tag schema's fallback tag. Any other answer (a 400, a 405, a server error) is an
-   * error naming the registry: falling back there would lose signatures and attestations without a word.
+   * The manifests whose subject is `desc`, from the referrers API or the referrers tag schema (see listReferrers).
    */
-  async referrers(desc: Descriptor): Promise<Descriptor[]> {
-    const url = `/v2/${this.name}/referrers/${desc.digest}`;
-    let res;
-    try {
-      res = await this.send({
-        method: 'GET',
-        url,
-        headers: { accept: MediaType.OciIndex },
-        scopes: this.pullScopes,
-        expect: [200, 404],
-      });
-    } catch (e) {
-      if (!(e instanceof RegistryError) || e.status === undefined) throw e;
-      throw new RegistryError({
-        method: 'GET',
-        url: e.url,
-        status: e.status,
-        errors: e.errors,
-        detail: `the referrers API of ${this.registry} refused the request for ${this.name}@${desc.digest} (a registry without the API answers 404)`,
-        cause: e,
-      });
-    }
-    if (res.status === 200 && isIndexResponse(res)) {
-      return this.referrersFromApi(res);
-    }
-    discard(res.body);
-    const why =
-      res.status === 404
-        ? 'answers 404'
-        : `answered ${contentType(res.headers) ?? 'no content type'}, not an image index`;
-    this.options.warnOnce?.(
-      `referrers:${res.status}`,
-      `${this.registry} has no referrers API (GET ${url} ${why}); referrers are read from the referrers tag schema (<alg>-<hex> tags)`,
-    );
-    return this.referrersFromTag(desc.digest);
-  }
-
-  private async referrersFromApi(first: TransportResponse): Promise<Descriptor[]> {
-    const out: Descriptor[] = [];
-    const pages = paginate(
-      this.transport,
-      {
-        url: first.url.toString(),
-        headers: { accept: MediaType.OciIndex },
-        scopes: this.pullScopes,
-        response: first,
-      },
-      (json, url) => indexManifests(json, 'GET', url),
-    );
-    for await (const d of pages) out.push(d);
-    return out;
-  }
-
-  private async referrersFromTag(subject: string): Promise<Descriptor[]> {
-    const res = await this.send({
-      method: 'GET',
-      url: this.manifestPath(referrersTag(subject)),
-      headers: { accept: ACCEPT_MANIFESTS },
-      scopes: this.pullScopes,
-      expect: [200, 404],
-    });
-    if (res.status === 404) {
-      discard(res.body);
-      return [];
-    }
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', res.url));
-    return indexManifests(parseJson(bytes, 'GET', res.url), 'GET', res.url);
+  referrers(desc: Descriptor): Promise<Descriptor[]> {
+    return listReferrers(this.context, desc, this.options.warnOnce);
   }
 
   private async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
@@ -505,161 +488,7 @@ export class Repository implements Target, ReferrerLister {
     const referrer = referrerOf(bytes, mediaType);
     // A registry with the referrers API says so with OCI-Subject; without it, the pusher keeps the fallback tag.
     if (referrer && !header(res.headers, 'oci-subject'))
-      await this.addToReferrersTag(referrer.subject, referrer.entry);
-  }
-
-  /**
-   * The distribution spec's client-side referrers upkeep: read the index under `<alg>-<hex>` (or start an empty
-   * one), add the referrer's descriptor unless present, PUT it back with If-Match so a concurrent update is not lost.
-   */
-  private async addToReferrersTag(subject: string, entry: Descriptor): Promise<void> {
-    const tag = referrersTag(subject);
-    for (let attempt = 1; attempt <= REFERRERS_UPDATE_ATTEMPTS; attempt++) {
-      const current = await this.send({
-        method: 'GET',
-        url: this.manifestPath(tag),
-        headers: { accept: ACCEPT_MANIFESTS },
-        scopes: this.pushScopes,
-        expect: [200, 404],
-      });
-      let index: { manifests: Descriptor[] } & Record<string, unknown>;
-      if (current.status === 404) {
-        discard(current.body);
-        index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-      } else {
-        const bytes = await readAll(current.body, MAX_MANIFEST_BYTES, responseTooLarge('GET', current.url));
-        index = referrersIndex(bytes, contentType(current.headers), current.url);
-      }
-      if (index.manifests.some((m) => m.digest === entry.digest)) return;
-      index.manifests.push(entry);
-      const etag = header(current.headers, 'etag');
-      const res = await this.send({
-        method: 'PUT',
-        url: this.manifestPath(tag),
-        headers: { 'content-type': MediaType.OciIndex, ...(etag ? { 'if-match': etag } : {}) },
-        body: JSON.stringify(index),
-        scopes: this.pushScopes,
-        expect: [201, 412],
-      });
-      discard(res.body);
-      if (res.status === 201) return;
-    }
-    throw new RegistryError({
-      method: 'PUT',
-      url: `${this.registry}/${this.name}:${tag}`,
-      detail: `referrers index changed during ${REFERRERS_UPDATE_ATTEMPTS} updates`,
-    });
-  }
-
-  /**
-   * POST then one streaming PUT with Content-Length. The body is hashed on the way so a refusal can name the
-   * digest the content really has. Not retried: the stream cannot be replayed (use chunkSize for that).
-   */
-  private async pushMonolithic(desc: Descriptor, content: Readable): Promise<void> {
-    const location = await this.startUpload();
-    const { hashed, sourceError } = digesting(content, desc);
-    const url = withDigest(location, desc.digest);
-    try {
-      const res = await this.send({
-        method: 'PUT',
-        url,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body: hashed,
-        scopes: this.pushScopes,
-        expect: [201],
-      });
-      discard(res.body);
-    } catch (e) {
-      const finished = hashed.writableFinished;
-      hashed.destroy();
-      await this.cancelUpload(location);
-      throw sourceError() ?? uploadError(e, desc, hashed, finished, url);
-    }
-  }
-
-  /**
-   * POST, then PATCH chunks with Content-Range, then PUT ?digest=. Each chunk is a Buffer, so the transport may
-   * retry it (a chunk the registry took before the connection dropped is then refused with 416, not duplicated).
-   */
-  private async pushChunked(desc: Descriptor, content: Readable, chunkSize: number): Promise<void> {
-    let location = await this.startUpload();
-    const { hashed, sourceError } = digesting(content, desc);
-    try {
-      let offset = 0;
-      for await (const chunk of fixedChunks(hashed, chunkSize)) {
-        const res = await this.send({
-          method: 'PATCH',
-          url: location,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-range': `${offset}-${offset + chunk.length - 1}`,
-          },
-          body: chunk,
-          scopes: this.pushScopes,
-          expect: [202],
-        });
-        discard(res.body);
-        location = locationOf(res) ?? location;
-        offset += chunk.length;
-      }
-      const actual = hashed.hashing ? hashed.digest() : desc.digest;
-      if (actual !== desc.digest || offset !== desc.size) {
-        throw new DigestMismatchError(
-          desc.digest,
-          actual,
-          desc.size,
-          offset,
-          `push ${this.registry}/${this.name}: `,
-        );
-      }
-      const url = withDigest(location, desc.digest);
-      const res = await this.send({
-        method: 'PUT',
-        url,
-        scopes: this.pushScopes,
-        expect: [201],
-        headers: { 'content-length': '0' },
-      });
-      discard(res.body);
-    } catch (e) {
-      hashed.destroy();
-      await this.cancelUpload(location);
-      throw sourceError() ?? e;
-    }
-  }
-
-  private async startUpload(): Promise<URL> {
-    const res = await this.send({
-      method: 'POST',
-      url: `/v2/${this.name}/blobs/uploads/`,
-      scopes: this.pushScopes,
-      expect: [202],
-    });
-    discard(res.body);
-    const location = locationOf(res);
-    if (!location)
-      throw new RegistryError({
-        method: 'POST',
-        url: res.url,
-        status: res.status,
-        detail: 'upload started without a Location',
-      });
-    return location;
-  }
-
-  /** Best effort: a failed upload times out on the registry anyway, and the original error is what matters. */
-  private async cancelUpload(location: URL): Promise<void> {
-    try {
-      const res = await this.send({
-        method: 'DELETE',
-        url: location,
-        scopes: this.pushScopes,
-        expect: 'any',
-      });
-      discard(res.body);
-    } catch {
-      // already reported by the caller's error
-    }
+      await addToReferrersTag(this.context, referrer.subject, referrer.entry);
   }
 
   private send(req: TransportRequest): Promise<TransportResponse> {
@@ -667,10 +496,7 @@ export class Repository implements Target, ReferrerLister {
   }
 
   private manifestPath(reference: string): string {
-    // Checked here because it becomes a path segment: `../` or `?` in a "tag" would address something else.
-    if (isDigest(reference)) Digest.parse(reference);
-    else validateTag(reference);
-    return `/v2/${this.name}/manifests/${reference}`;
+    return manifestPath(this.name, reference);
   }
 
   private contentPath(desc: Descriptor): string {
@@ -685,164 +511,7 @@ export class Repository implements Target, ReferrerLister {
   }
 }
 
-/**
- * The referrers tag schema: `<alg>-<ref>`, the algorithm cut to 32 characters and the encoded digest to 64, so a
- * sha512 subject still yields a valid (≤ 128 character) tag. For sha256 this is the whole digest.
- */
-export function referrersTag(subjectDigest: string): string {
-  const d = Digest.parse(subjectDigest);
-  return `${d.algorithm.slice(0, 32)}-${d.hex.slice(0, 64)}`;
-}
-
-/**
- * The subject of manifest bytes and the descriptor a referrers list holds for them: artifactType is the manifest's
- * own, else its config's media type (distribution spec), and every annotation is copied.
- */
-function referrerOf(
-  bytes: Uint8Array,
-  mediaType: string,
-): { subject: string; entry: Descriptor } | undefined {
-  let node;
-  try {
-    node = parseManifest(bytes, mediaType);
-  } catch {
-    return undefined; // not ours to judge: the registry accepted it, and a manifest we cannot read has no subject we know
-  }
-  const subject = subjectOf(node);
-  if (!subject) return undefined;
-  const desc = { mediaType, digest: Digest.of(bytes).toString(), size: bytes.length };
-  return { subject: subject.digest, entry: referrerDescriptor(desc, node) };
-}
-
-function referrersIndex(
-  bytes: Buffer,
-  served: string | undefined,
-  url: URL,
-): { manifests: Descriptor[] } & Record<string, unknown> {
-  const json = parseJson(bytes, 'GET', url) as Record<string, unknown>;
-  const mediaType = (json.mediaType as string | undefined) ?? served;
-  const parsed = IndexSchema.safeParse(json);
-  if (mediaType !== MediaType.OciIndex || !parsed.success) {
-    // Spec: a fallback tag holding anything but an index is reported, not overwritten.
-    throw new RegistryError({
-      method: 'GET',
-      url,
-      detail: `referrers tag holds ${mediaType ?? 'unknown content'}, not an OCI index`,
-    });
-  }
-  // The raw entries, not zod's copies: other clients' descriptors are written back exactly as they were.
-  return json as { manifests: Descriptor[] } & Record<string, unknown>;
-}
-
-function indexManifests(json: unknown, method: string, url: URL): Descriptor[] {
-  const parsed = IndexSchema.safeParse(json);
-  if (!parsed.success)
-    throw new RegistryError({ method, url, detail: 'referrers response is not an OCI index' });
-  return parsed.data.manifests;
-}
-
-function isIndexResponse(res: TransportResponse): boolean {
-  const ct = contentType(res.headers);
-  return ct === undefined || ct === MediaType.OciIndex || ct === 'application/json';
-}
-
 function stringList(json: unknown, field: string): string[] {
   const v = (json as Record<string, unknown> | null)?.[field];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function parseJson(bytes: Buffer, method: string, url: URL): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch (e) {
-    throw new RegistryError({ method, url, detail: 'response is not JSON', cause: e });
-  }
-}
-
-/** A manifest's media type: the Content-Type when it is a manifest type, else what the JSON says of itself. */
-function manifestMediaType(served: string | undefined, bytes: Buffer): string {
-  if (served && isManifest(served)) return served;
-  try {
-    return parseManifest(bytes, served === 'application/json' ? undefined : served).mediaType;
-  } catch {
-    return served ?? 'application/octet-stream';
-  }
-}
-
-function contentType(headers: TransportResponse['headers']): string | undefined {
-  return header(headers, 'content-type')?.split(';')[0].trim() || undefined;
-}
-
-function locationOf(res: TransportResponse): URL | undefined {
-  const location = header(res.headers, 'location');
-  return location ? new URL(location, res.url) : undefined;
-}
-
-/** Upload locations carry the registry's own state in the query; the digest is added, not substituted. */
-function withDigest(location: URL, digest: string): URL {
-  const url = new URL(location);
-  url.searchParams.set('digest', digest);
-  return url;
-}
-
-function isDigest(reference: string): boolean {
-  return reference.includes(':');
-}
-
-/**
- * The content piped through a hasher. The source's own error (an upstream verifier's DigestMismatchError, a read
- * failure) is kept apart, because it explains a failed upload better than the broken request it causes.
- */
-function digesting(
-  content: Readable,
-  desc: Descriptor,
-): { hashed: DigestingStream; sourceError: () => unknown } {
-  // Content a VerifyingStream already checks against this digest is not hashed a second time: a mismatch fails
-  // the source, and that error (kept below) is what the caller sees.
-  const upstream = verifiedDigestOf(content) === desc.digest;
-  const hashed = new DigestingStream(upstream ? undefined : Digest.parse(desc.digest).algorithm);
-  let error: unknown;
-  content.once('error', (e) => (error = e));
-  pipeline(content, hashed, () => undefined);
-  return { hashed, sourceError: () => error };
-}
-
-/**
- * What a failed blob PUT means for the Pusher contract: the registry's DIGEST_INVALID (or a body shorter or longer
- * than Content-Length) is content not matching its descriptor, so it becomes DigestMismatchError naming both digests.
- */
-function uploadError(
-  e: unknown,
-  desc: Descriptor,
-  hashed: DigestingStream,
-  finished: boolean,
-  url: URL,
-): unknown {
-  const wrongDigest =
-    e instanceof RegistryError &&
-    e.errors.some((x) => x.code === 'DIGEST_INVALID' || x.code === 'SIZE_INVALID');
-  const wrongLength = hasCode(e, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
-  if (!wrongDigest && !wrongLength) return e;
-  if (!hashed.hashing) return e; // verified upstream: the bytes were right, so the registry's refusal stands as is
-  // A body longer than Content-Length is cut off before its end, so its digest is unknown.
-  const actual = finished ? hashed.digest() : 'unknown (content longer than the descriptor says)';
-  if (actual === desc.digest && hashed.bytes === desc.size) return e; // we sent the right bytes: the registry's problem
-  return new DigestMismatchError(
-    desc.digest,
-    actual,
-    desc.size,
-    hashed.bytes,
-    `PUT ${url.origin}${url.pathname}: `,
-  );
-}
-
-function hasCode(e: unknown, code: string): boolean {
-  for (
-    let err = e as { code?: unknown; cause?: unknown } | undefined, depth = 0;
-    err && depth < 5;
-    err = err.cause as typeof err, depth++
-  ) {
-    if (err.code === code) return true;
-  }
-  return false;
 }

@@ -46,6 +46,15 @@ export interface TransportOptions {
   readonly requestTimeoutMs?: number;
   /** @default DEFAULT_IDLE_TIMEOUT_MS */
   readonly idleTimeoutMs?: number;
+  /** Told of every request a caller sends, once (not its retries, redirects, ping or token requests). */
+  readonly onRequest?: (request: { method: string; url: string }) => void;
+  /** Told of the final answer to every request (after retries), before it is returned or thrown. */
+  readonly onResponse?: (response: {
+    method: string;
+    url: string;
+    status: number;
+    headers: IncomingHttpHeaders;
+  }) => void;
 }
 
 // The defaults, with their reasons, are shared with the S3 store (lib/content/timeouts.ts).
@@ -118,12 +127,13 @@ export class Transport {
 
   /** Sends a registry request with auth and retries; throws RegistryError unless the status is in `expect`. */
   async send(req: TransportRequest): Promise<TransportResponse> {
+    this.options.onRequest?.({ method: req.method, url: req.url.toString() });
     const base = await this.base();
     const url = new URL(req.url, base);
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
     // Like go-containerregistry, authorize only the registry's own host: a Link or upload Location pointing
     // elsewhere must not receive our token or password.
-    return this.exchange(req, url, url.origin === base.origin);
+    return this.exchange(req, url, url.origin === base.origin, this.options.onResponse);
   }
 
   /** Releases pooled connections. */
@@ -131,7 +141,13 @@ export class Transport {
     return this.agent.close();
   }
 
-  private async exchange(req: TransportRequest, url: URL, authorize: boolean): Promise<TransportResponse> {
+  /** One request with its retries and auth challenge; `observe` hears the final answer (a caller's requests only). */
+  private async exchange(
+    req: TransportRequest,
+    url: URL,
+    authorize: boolean,
+    observe?: TransportOptions['onResponse'],
+  ): Promise<TransportResponse> {
     const replayable = !(req.body instanceof Readable);
     let challenged = false;
     for (let attempt = 1; ; attempt++) {
@@ -160,6 +176,8 @@ export class Transport {
         await this.retry.wait(attempt, parseRetryAfter(res.headers['retry-after']));
         continue;
       }
+      const { status, headers } = res;
+      observe?.({ method: req.method, url: req.url.toString(), status, headers });
       if (req.expect !== 'any' && !req.expect.includes(res.status))
         throw await errorFromResponse(req.method, res);
       return res;

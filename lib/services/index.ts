@@ -1,5 +1,6 @@
 export * from './registries';
 export * from './snapshot';
+export * from './snapshot-image';
 export * from './restore';
 export * from './export';
 export * from './verify';

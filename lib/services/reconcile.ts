@@ -1,29 +1,20 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import {
-  DescribeImagesCommand,
-  DescribeRepositoriesCommand,
-  type ECRClient,
-  type ImageDetail,
-} from '@aws-sdk/client-ecr';
 import type { TagObservation, Vault } from '../content';
-import { ecrRegistryHost } from '../aws/ecr-auth';
+import { ecrRegistryHost } from '../registry';
 import {
   RepositoryFilter,
   reconcileEvent,
   type EventQueue,
   type ImageActionEvent,
   type ReconcileMode,
-} from '../aws/events';
+} from '../events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
-import type { Alert, AlertPublisher, ReconcileGap } from './alerts';
+import type { Alert, AlertPublisher, ReconcileGap } from '../alerts';
+import { SILENT_LOG, type Log } from './log';
 
 /*
  * Reconcile: compare ECR with the vault and enqueue what the event path missed. ECR events are best effort, and
  * images pushed before imagevault was deployed never had one; this is also the backfill.
  */
-
-/** ECR's largest page for DescribeRepositories and DescribeImages. */
-const ECR_PAGE_SIZE = 1000;
 
 /**
  * ECR image archiving: DescribeImages without a status filter lists ACTIVE images only, so an archived image (and
@@ -35,8 +26,29 @@ const NOT_PULLABLE: ReadonlySet<string> = new Set(['ARCHIVED', 'ACTIVATING']);
 /** More gaps than this in one run are sent as one alert listing them all, not one mail each. */
 export const DEFAULT_MAX_GAP_ALERTS = 10;
 
-/** The ECR calls reconcile makes; an ECRClient is one (and aws-sdk-client-mock fakes it). */
-export type EcrReader = Pick<ECRClient, 'send'>;
+/** An image as ECR's DescribeImages lists it (the fields reconcile reads). */
+export interface ImageDetail {
+  readonly imageDigest?: string;
+  readonly imageTags?: readonly string[];
+  readonly imagePushedAt?: Date;
+  /** ACTIVE, ARCHIVED or ACTIVATING (see NOT_PULLABLE). */
+  readonly imageStatus?: string;
+}
+
+/** A repository of the registry: its name and the account (registry id) it lives in. */
+export interface Repo {
+  readonly name: string;
+  readonly account: string;
+}
+
+/**
+ * What reconcile reads of ECR: every repository of the registry, every image of one, archived ones included.
+ * lib/aws/ecr-images.ts reads them with the SDK.
+ */
+export interface EcrReader {
+  repositories(): AsyncIterable<Repo>;
+  images(repository: Repo): AsyncIterable<ImageDetail>;
+}
 
 export interface ReconcileDeps {
   readonly ecr: EcrReader;
@@ -47,8 +59,8 @@ export interface ReconcileDeps {
   readonly region: string;
   /** @default RepositoryFilter.ALL */
   readonly repositories?: RepositoryFilter;
-  /** @default a Powertools Logger */
-  readonly logger?: Logger;
+  /** @default nothing logged (lambdas/reconcile.ts passes a Powertools Logger) */
+  readonly logger?: Log;
   /**
    * Images pushed this recently are left to their own push event, which is probably still on its way: enqueueing
    * them too would only duplicate work, and alerting would be a false alarm. @default 900 (15 minutes)
@@ -60,7 +72,7 @@ export interface ReconcileDeps {
   readonly registryFor?: (account: string, region: string) => string;
   /** @default () => new Date() */
   readonly now?: () => Date;
-  /** Rewrite the vault's OCI index.json at the end of the run (see createSnapshotHandler for why here). @default true */
+  /** Rewrite the vault's OCI index.json at the end of the run (lib/services/snapshot-events.ts says why here). @default true */
   readonly writeLayoutIndex?: boolean;
   /**
    * Ask again what provenance records left pending (replication, the CloudTrail identity): nothing else calls back
@@ -90,7 +102,7 @@ export interface ReconcileSummary {
 }
 
 export class Reconciler {
-  private readonly logger: Logger;
+  private readonly logger: Log;
   private readonly repositories: RepositoryFilter;
   private readonly registryFor: (account: string, region: string) => string;
   private readonly now: () => Date;
@@ -98,7 +110,7 @@ export class Reconciler {
   private unpublished = 0;
 
   constructor(private readonly deps: ReconcileDeps) {
-    this.logger = deps.logger ?? new Logger();
+    this.logger = deps.logger ?? SILENT_LOG;
     this.repositories = deps.repositories ?? RepositoryFilter.ALL;
     this.registryFor = deps.registryFor ?? ecrRegistryHost;
     this.now = deps.now ?? (() => new Date());
@@ -319,40 +331,10 @@ export class Reconciler {
   }
 
   private async *protectedRepositories(): AsyncIterable<Repo> {
-    let nextToken: string | undefined;
-    do {
-      const page = await this.deps.ecr.send(
-        new DescribeRepositoriesCommand({ maxResults: ECR_PAGE_SIZE, nextToken }),
-      );
-      for (const r of page.repositories ?? []) {
-        if (!r.repositoryName || !r.registryId) continue;
-        if (!this.repositories.matches(r.repositoryName)) continue;
-        yield { name: r.repositoryName, account: r.registryId };
-      }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    for await (const r of this.deps.ecr.repositories()) if (this.repositories.matches(r.name)) yield r;
   }
 
-  private async *images(repo: Repo): AsyncIterable<ImageDetail> {
-    let nextToken: string | undefined;
-    do {
-      const page = await this.deps.ecr.send(
-        new DescribeImagesCommand({
-          registryId: repo.account,
-          repositoryName: repo.name,
-          maxResults: ECR_PAGE_SIZE,
-          nextToken,
-          // Without it ECR lists ACTIVE images only (see NOT_PULLABLE).
-          filter: { imageStatus: 'ANY' },
-        }),
-      );
-      yield* page.imageDetails ?? [];
-      nextToken = page.nextToken;
-    } while (nextToken);
+  private images(repo: Repo): AsyncIterable<ImageDetail> {
+    return this.deps.ecr.images(repo);
   }
-}
-
-interface Repo {
-  name: string;
-  account: string;
 }

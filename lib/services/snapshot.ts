@@ -1,8 +1,9 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
-import type { ImageRecord, Resolver, Source, TagObservation, Vault } from '../content';
+import type { ImageRecord, Source, TagObservation, Vault } from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Reference, type Descriptor } from '../oci';
 import type { Registries } from './registries';
+import { followMovedTag, recordObservation } from './tag-history';
 
 /** The image just copied, as the snapshot hooks see it. */
 export interface SnapshotImage {
@@ -27,15 +28,18 @@ export interface SnapshotOptions {
 
 export interface SnapshotRequest {
   readonly reference: Reference;
-  /** Where the request came from, kept in the history. @default { kind: 'cli' } */
+  /**
+   * For a reference by digest: the tag to record at that digest (an event says which tag was pushed). A reference
+   * by tag records the tag it resolved. @default none
+   */
+  readonly tag?: string;
+  /**
+   * Where the request came from, kept in the history. A source with an `id` (an event) is recorded once per event
+   * (see recordObservation). @default { kind: 'cli' }
+   */
   readonly source?: Source;
   /** When the tag was seen pointing at the digest (an event's time). @default when the snapshot resolved the tag */
   readonly observedAt?: string;
-  /**
-   * Append a history entry even when the tag's last entry already says the same digest: an ECR push event is an
-   * observation of its own. A CLI re-run of an unchanged tag is not. @default false
-   */
-  readonly alwaysRecord?: boolean;
 }
 
 export interface SnapshotResult {
@@ -96,7 +100,10 @@ export class Snapshotter {
       onEvent: this.options.onEvent && ((e) => this.options.onEvent!(ref, e)),
     });
     const now = new Date().toISOString();
-    const tag = ref.digest ? undefined : (ref.tag ?? 'latest');
+    // The tag the snapshot resolved; base detection is told only that one (by digest, it looks at the repository's
+    // last snapshot rather than the event's tag history, as it always has).
+    const resolvedTag = ref.digest ? undefined : (ref.tag ?? 'latest');
+    const tag = resolvedTag ?? request.tag;
     let base: BaseRecord | undefined;
     let baseError: string | undefined;
     if (this.options.detectBase) {
@@ -104,7 +111,7 @@ export class Snapshotter {
         base = await this.options.detectBase({
           reference: pinned,
           repository: ref.repository,
-          tag,
+          tag: resolvedTag,
           descriptor,
         });
       } catch (e) {
@@ -112,31 +119,19 @@ export class Snapshotter {
       }
     }
     const record = await this.recordImage(ref.repository, descriptor, copy, now, base);
-    let observation: TagObservation | undefined;
-    if (tag) {
-      const observedAt = request.observedAt ?? resolvedAt;
-      // The entry this observation follows in time order. A snapshot that resolved the tag later may have finished
-      // (and recorded) first; comparing with it would hide that the tag pointed here in between.
-      const at = Date.parse(observedAt);
-      const last = await this.vault.latest(ref.repository, tag, { at: new Date(at) });
-      if (
-        request.alwaysRecord ||
-        !last ||
-        last.action !== 'push' ||
-        last.descriptor.digest !== descriptor.digest
-      ) {
-        observation = await this.vault.recordTag({
+    const observation = tag
+      ? await recordObservation(this.vault, {
           repository: ref.repository,
           tag,
           action: 'push',
           descriptor,
-          observedAt,
+          observedAt: request.observedAt ?? resolvedAt,
           source: request.source ?? { kind: 'cli', detail: ref.toString() },
-        });
-      }
-    }
+        })
+      : undefined;
+    // Only a tag this snapshot resolved itself can have moved on while it copied; an event's tag is what was pushed.
     const movedOn =
-      tag && observation ? await this.followTag(repo, ref.repository, tag, observation) : undefined;
+      resolvedTag && observation ? await followMovedTag(this.vault, repo, observation) : undefined;
     return {
       reference: pinned.toString(),
       repository: ref.repository,
@@ -148,44 +143,6 @@ export class Snapshotter {
       ...(this.options.detectBase ? { record } : {}),
       ...(baseError !== undefined ? { baseError } : {}),
     };
-  }
-
-  /**
-   * A snapshot that resolved the tag later, saw the digest the history already ended on and so recorded nothing, may
-   * have finished before this one: then `recorded`, appended after it, ends the history on a digest the tag had
-   * already left (A → B → A: B resolved first and finished last). Nothing in the vault tells, so when `recorded` is
-   * the latest entry the tag is read again; if it has moved to an image the vault wholly holds (its record is
-   * written), that is recorded as seen now. An image not yet recorded is still being copied by the snapshot that
-   * resolved it, which decides only after its record is written and so sees `recorded` as the entry before it.
-   * Best effort: the entry already written is true, and a failure here does not fail the snapshot.
-   */
-  private async followTag(
-    repo: Resolver,
-    repository: string,
-    tag: string,
-    recorded: TagObservation,
-  ): Promise<TagObservation | undefined> {
-    try {
-      const latest = await this.vault.latest(repository, tag, { action: 'push' });
-      if (latest && latest.observedAt > recorded.observedAt) return undefined;
-      const now = await repo.resolve(tag);
-      if (now.digest === recorded.descriptor.digest) return undefined;
-      const held = await this.vault.image(repository, now.digest);
-      if (!held) return undefined;
-      return await this.vault.recordTag({
-        repository,
-        tag,
-        action: 'push',
-        descriptor: held.descriptor,
-        observedAt: new Date().toISOString(),
-        source: {
-          kind: recorded.source.kind,
-          detail: `read again after recording ${recorded.descriptor.digest}: the tag had moved on`,
-        },
-      });
-    } catch {
-      return undefined;
-    }
   }
 
   private async recordImage(

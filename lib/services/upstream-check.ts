@@ -1,6 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context } from 'aws-lambda';
-import { ecrRegistryHost } from '../aws/ecr-auth';
 import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import {
@@ -9,15 +6,17 @@ import {
   type UpstreamMoved,
   type UpstreamResult,
 } from '../drift/upstream';
-import type { CredentialProvider } from '../registry';
-import type { RetryOptions } from '../registry/retry';
-import type { AlertPublisher, UpstreamMovedAlert } from './alerts';
+import { NewerVersionsCheck } from '../drift/newer-versions';
+import { VERSION_WATCH_DEFAULTS, type VersionWatchRules } from '../drift/version-rules';
+import { ecrRegistryHost, type CredentialProvider, type RetryOptions } from '../registry';
+import type { AlertPublisher, UpstreamMovedAlert } from '../alerts';
+import { SILENT_LOG, type Log } from './log';
+import { runNewerVersions, type NewerVersionsSummary } from './newer-digest';
 
 /*
- * The scheduled upstream check as a Lambda handler: one UpstreamWatcher pass over every upstream base in use, each
- * new old → new transition published once as an `upstream-moved` alert. The handler is built from its
- * dependencies so that tests run it against a directory vault and a local registry; lambdas/upstream.ts wires the
- * real clients.
+ * The scheduled upstream check: one UpstreamWatcher pass over every upstream base in use, each new old → new
+ * transition published once as an `upstream-moved` alert. Built from its dependencies so that tests run it against
+ * a directory vault and a local registry; lib/aws/handlers/upstream.ts makes it a Lambda handler.
  */
 
 export interface UpstreamCheckDeps {
@@ -29,11 +28,11 @@ export interface UpstreamCheckDeps {
   readonly credentials?: CredentialProvider;
   /**
    * The ECR registry host the affected images are pushed to, for the alert's restore command.
-   * @default derived from the invocation's function ARN (`<account>.dkr.ecr.<region>.amazonaws.com`)
+   * @default the check's argument (the handler derives it from the invocation's function ARN)
    */
   readonly registry?: string;
-  /** @default a Powertools Logger */
-  readonly logger?: Logger;
+  /** @default nothing logged (the handler passes a Powertools Logger) */
+  readonly logger?: Log;
   /** @default false (plain HTTP only to loopback registries) */
   readonly insecure?: boolean;
   /** The registry client's retry policy. @default the client's */
@@ -42,6 +41,13 @@ export interface UpstreamCheckDeps {
   readonly timeouts?: Timeouts;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * Which upstream repositories are watched for newer versions, per vault repository prefix; `{}` turns the watch
+   * and its digest off. @default every upstream base, tags listed daily (VERSION_WATCH_DEFAULTS.rules)
+   */
+  readonly versionRules?: VersionWatchRules;
+  /** Days between two newer-versions digests. @default 7 */
+  readonly digestDays?: number;
 }
 
 /** What a run returns (and logs): counts per status, alerts, and the requests made upstream. */
@@ -54,12 +60,12 @@ export interface UpstreamCheckSummary {
   failed: number;
   alerts: { sent: number; alreadySent: number; notSent: number };
   requests: { head: number; get: number };
+  /** Newer versions of the bases: compared, found, and whether the digest went out. */
+  versions?: NewerVersionsSummary;
 }
 
-export type UpstreamCheckHandler = (
-  event: unknown,
-  context?: Pick<Context, 'invokedFunctionArn'>,
-) => Promise<UpstreamCheckSummary>;
+/** One run; `registry`: the ECR host the affected images are pushed to, for the alerts' restore command. */
+export type UpstreamCheck = (registry?: string) => Promise<UpstreamCheckSummary>;
 
 /** The `upstream-moved` alert of a watcher finding. */
 export function upstreamMovedAlertOf(
@@ -105,14 +111,13 @@ export function summarise(report: UpstreamCheckReport): UpstreamCheckSummary {
 }
 
 /**
- * The scheduled handler: checks every upstream base in use and publishes each new transition once. A reference
+ * The scheduled check: checks every upstream base in use and publishes each new transition once. A reference
  * that fails is logged and counted (the next run tries again); the run itself fails only when the vault cannot
  * be read or an alert cannot be published (then the transition stays unalerted and is retried next run).
  */
-export function createUpstreamCheckHandler(deps: UpstreamCheckDeps): UpstreamCheckHandler {
-  const logger = deps.logger ?? new Logger();
-  return async (_event, context) => {
-    const registry = deps.registry ?? ecrRegistryFromFunctionArn(context?.invokedFunctionArn);
+export function createUpstreamCheck(deps: UpstreamCheckDeps): UpstreamCheck {
+  const logger = deps.logger ?? SILENT_LOG;
+  return async (registry = deps.registry) => {
     const watcher = new UpstreamWatcher({
       vault: deps.vault,
       credentials: deps.credentials ?? (async () => undefined),
@@ -137,7 +142,25 @@ export function createUpstreamCheckHandler(deps: UpstreamCheckDeps): UpstreamChe
       if (r.status === 'deferred')
         logger.warn('upstream check deferred', { reference: r.reference, reason: r.reason });
     }
-    const summary = summarise(report);
+    const rules = deps.versionRules ?? VERSION_WATCH_DEFAULTS.rules;
+    const versions = await runNewerVersions({
+      check: new NewerVersionsCheck({
+        vault: deps.vault,
+        rules,
+        credentials: deps.credentials ?? (async () => undefined),
+        insecure: deps.insecure,
+        retry: deps.retry,
+        timeouts: deps.timeouts,
+        now: deps.now,
+      }),
+      rules,
+      vault: deps.vault,
+      publisher: deps.publisher,
+      store: deps.store,
+      now: (deps.now ?? (() => new Date()))(),
+      digestDays: deps.digestDays,
+    });
+    const summary = { ...summarise(report), versions };
     logger.info('upstream check done', { ...summary });
     return summary;
   };

@@ -80,17 +80,17 @@ function principalModule(modulePath: string, factories: Record<string, Principal
   return out;
 }
 
-jest.mock('../../lib/services/snapshot-events', () =>
-  principalModule('../../lib/services/snapshot-events', { createSnapshotHandler: 'snapshot' }),
+jest.mock('../../lib/aws/handlers/snapshot', () =>
+  principalModule('../../lib/aws/handlers/snapshot', { createSnapshotHandler: 'snapshot' }),
 );
-jest.mock('../../lib/services/upstream-check', () =>
-  principalModule('../../lib/services/upstream-check', { createUpstreamCheckHandler: 'upstream' }),
+jest.mock('../../lib/aws/handlers/upstream', () =>
+  principalModule('../../lib/aws/handlers/upstream', { createUpstreamCheckHandler: 'upstream' }),
 );
-jest.mock('../../lib/services/identity-events', () =>
-  principalModule('../../lib/services/identity-events', { createIdentityHandler: 'identity' }),
+jest.mock('../../lib/aws/handlers/identity', () =>
+  principalModule('../../lib/aws/handlers/identity', { createIdentityHandler: 'identity' }),
 );
-jest.mock('../../lib/services/scan-events', () =>
-  principalModule('../../lib/services/scan-events', { createScanHandler: 'scan' }),
+jest.mock('../../lib/aws/handlers/scan', () =>
+  principalModule('../../lib/aws/handlers/scan', { createScanHandler: 'scan' }),
 );
 jest.mock('../../lib/services/reconcile', () => {
   const real = jest.requireActual<typeof import('../../lib/services/reconcile')>(

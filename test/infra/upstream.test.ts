@@ -204,6 +204,51 @@ describe('ImageVault upstream check', () => {
     });
   });
 
+  describe('newerVersions and newerVersionsDigestDays', () => {
+    it('go to the upstream Lambda as NEWER_VERSIONS (JSON) and NEWER_VERSIONS_DIGEST_DAYS; unset by default', () => {
+      // GIVEN
+      const newerVersions = { '': { ignore: ['*-windowsservercore*'] }, 'team-a/': { upstreams: [] } };
+
+      // WHEN
+      const t = vaultStack({ newerVersions, newerVersionsDigestDays: 14 }, false).template();
+      const plain = vaultStack({}, false).template();
+
+      // THEN
+      expect(JSON.parse(envOf(t, UPSTREAM).NEWER_VERSIONS as string)).toEqual(newerVersions);
+      expect(envOf(t, UPSTREAM).NEWER_VERSIONS_DIGEST_DAYS).toBe('14');
+      expect(envOf(t, SNAPSHOT).NEWER_VERSIONS).toBeUndefined();
+      expect(envOf(plain, UPSTREAM).NEWER_VERSIONS).toBeUndefined();
+      expect(envOf(plain, UPSTREAM).NEWER_VERSIONS_DIGEST_DAYS).toBeUndefined();
+    });
+
+    it('reports every problem with the rules and the days at once, naming the prop', () => {
+      expect(
+        problemsOf({
+          newerVersions: { 'Team A': {}, '': { intervalHours: 0 } } as never,
+          newerVersionsDigestDays: 0,
+        }),
+      ).toEqual([
+        expect.stringMatching(/^newerVersions key "Team A" is not '' \(every repository\)/),
+        'newerVersions[""].intervalHours must be a whole number of hours of at least 1, got 0',
+        expect.stringMatching(/^newerVersionsDigestDays/),
+      ]);
+      expect(problemsOf({ newerVersions: {} })).toEqual([]);
+    });
+
+    it('are read from the app context, as JSON or an object', () => {
+      const { vault } = appFromContext({
+        newerVersions: '{"": {"intervalHours": 12}}',
+        newerVersionsDigestDays: '3',
+      });
+      const t = Template.fromStack(vault);
+      expect(envOf(t, 'VaultUpstream').NEWER_VERSIONS).toBe('{"":{"intervalHours":12}}');
+      expect(envOf(t, 'VaultUpstream').NEWER_VERSIONS_DIGEST_DAYS).toBe('3');
+      expect(() => appFromContext({ newerVersions: '{"": {"ignore": "x"}}' })).toThrow(
+        /newerVersions\[""\]\.ignore must be a list of non-empty glob strings/,
+      );
+    });
+  });
+
   describe('app context', () => {
     it('reads upstreamSchedule, candidateBases and upstreamCredentialsSecretArn', () => {
       const { vault } = appFromContext({

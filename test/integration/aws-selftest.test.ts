@@ -34,7 +34,7 @@ import {
 import { GetObjectCommand, PutObjectCommand, S3Client as S3, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RepositoryFilter } from '../../lib/aws/events';
+import { RepositoryFilter } from '../../lib/events';
 import { AwsSelfTest } from '../../lib/aws/selftest';
 import { runSelfTest } from '../../lib/cli/commands/aws-selftest';
 import type { CommandContext } from '../../lib/cli/context';
@@ -42,15 +42,11 @@ import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { Digest, MANIFEST_MEDIA_TYPES } from '../../lib/oci';
 import { Repository, staticCredentials } from '../../lib/registry';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
-import {
-  SelfTest,
-  type SelfTestDeps,
-  type SelfTestOptions,
-  type SelfTestReport,
-} from '../../lib/services/selftest';
-import { createSnapshotHandler } from '../../lib/services/snapshot-events';
+import { SelfTest } from '../../lib/services/selftest';
+import type { SelfTestDeps, SelfTestOptions, SelfTestReport } from '../../lib/services/selftest-model';
+import { createSnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { s3ClientConfig, startRegistry, testBucket } from '../testbed/env';
 import { ACCOUNT, REGION, ecrEvent, sqsRecord } from '../unit/aws/ecr-events';
 import { cli } from './cli-helpers';

@@ -3,7 +3,7 @@
  * failed — never a stack trace, never a credential — an `{"error": …}` object on stdout under --json, and the
  * documented exit code. One case per error class the code can throw, through the CLI as a user runs it.
  */
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -256,6 +256,37 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       exitCode: 2,
       names: () => '--store ""',
       says: /empty/,
+    },
+    {
+      error: 'KubeconfigError',
+      why: 'inventory with a kubeconfig that does not exist',
+      args: () => ['--store', store, 'inventory', '--kubernetes', '--kubeconfig', '/nonexistent/kubeconfig'],
+      exitCode: 2,
+      names: () => '/nonexistent/kubeconfig',
+      says: /ENOENT/,
+    },
+    {
+      error: 'NoRegionError',
+      why: 'inventory of ECS with no region given or configured',
+      args: () => ['--store', store, 'inventory', '--ecs'],
+      env: () => ({ AWS_REGION: '', AWS_CONFIG_FILE: '/nonexistent/aws-config', AWS_PROFILE: '' }),
+      exitCode: 2,
+      names: () => '--region',
+      says: /no AWS region/,
+    },
+    {
+      error: 'InventoryRecordError',
+      why: 'inventory --show over a running record cut short',
+      args: () => {
+        const dir = tempDir();
+        const records = path.join(dir, 'imagevault/inventory/running/errs/multi/@sha256', 'a'.repeat(64));
+        mkdirSync(records, { recursive: true });
+        writeFileSync(path.join(records, '0123456789abcdef.json'), '{"repository": "errs/multi"');
+        return ['--store', dir, 'inventory', '--show'];
+      },
+      exitCode: 1,
+      names: () => 'imagevault/inventory/running/errs/multi/@sha256/',
+      says: /unreadable: .*JSON/,
     },
     {
       error: 'ObjectStoreIoError',

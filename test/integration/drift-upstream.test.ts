@@ -5,7 +5,7 @@ import { openVault } from '../../lib/content/open';
 import type { Vault } from '../../lib/content/vault';
 import { BASE_EXTENSION, type BaseRecord } from '../../lib/drift/types';
 import { UpstreamWatcher, type UpstreamMoved, type UpstreamWatcherOptions } from '../../lib/drift/upstream';
-import { UpstreamState } from '../../lib/drift/upstream-state';
+import { UpstreamLog } from '../../lib/drift/upstream-state';
 import { MediaType } from '../../lib/oci';
 import { staticCredentials } from '../../lib/registry';
 import { LayoutBuilder, type BuiltImage } from '../../fixtures';
@@ -158,7 +158,7 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
     expect(first.requests).toEqual({ head: 1, get: 0 });
     expect(notified).toEqual([]);
     expect(reg.tokens.length).toBeGreaterThan(0); // real token auth, with the credential provider's user
-    expect((await new UpstreamState(vault.store).observations(reference)).map((o) => o.digest)).toEqual([
+    expect((await new UpstreamLog(vault.store).observations(reference)).map((o) => o.digest)).toEqual([
       base.index.digest,
     ]);
   });
@@ -246,7 +246,7 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
     expect(requests()).toEqual(['HEAD /v2/library/ruby/manifests/2.7 200']);
     expect(notified).toHaveLength(1);
     expect(notified[0]).toEqual({ ...moved, diff });
-    const state = new UpstreamState(vault.store);
+    const state = new UpstreamLog(vault.store);
     expect((await state.transitions(reference)).map((t) => [t.oldDigest, t.newDigest])).toEqual([
       [old.index.digest, republished.index.digest],
     ]);
@@ -312,7 +312,7 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
       `GET /v2/library/debian/manifests/${republished.index.digest} 200`,
       'HEAD /v2/library/debian/manifests/12 200', // the platforms are remembered: no second GET
     ]);
-    const [obs] = await new UpstreamState(vault.store).observations(reference);
+    const [obs] = await new UpstreamLog(vault.store).observations(reference);
     expect(obs.platforms).toEqual({
       'linux/amd64': old.amd64.digest,
       'linux/arm64': republished.arm64.digest,
@@ -337,7 +337,7 @@ describe('Class: UpstreamWatcher (token-auth registry as upstream)', () => {
       'HEAD /v2/library/node/manifests/20 200',
       'GET /v2/library/node/manifests/20 200',
     ]);
-    expect((await new UpstreamState(vault.store).latest(reference))?.via).toBe('get');
+    expect((await new UpstreamLog(vault.store).latest(reference))?.via).toBe('get');
   });
 
   it('waits for Retry-After on a 429 and then succeeds', async () => {

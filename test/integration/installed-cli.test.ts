@@ -79,12 +79,16 @@ describe('the installed CLI (npm pack, npm install -g into an empty prefix)', ()
 
   it('installs no dependency: the package is its bundled files only, the CLI a few MiB', () => {
     const installed = path.join(prefix, 'lib', 'node_modules', pkg.name);
-    expect(readdirSync(path.join(installed, 'dist', 'cli')).sort()).toEqual(['commands.js', 'imagevault.js']);
+    expect(readdirSync(path.join(installed, 'dist', 'cli')).sort()).toEqual([
+      'commands.js',
+      'imagevault.js',
+      'inventory-scanners.js',
+    ]);
     // Nothing was installed beside it: no node_modules of its own, no other package in the prefix (the constructs'
     // peers, aws-cdk-lib and constructs, are optional).
     expect(() => statSync(path.join(installed, 'node_modules'))).toThrow();
     expect(readdirSync(path.join(prefix, 'lib', 'node_modules'))).toEqual([pkg.name]);
-    // The CLI is its two files; the package also carries the constructs and their five prebundled Lambdas with
+    // The CLI is its three files; the package also carries the constructs and their five prebundled Lambdas with
     // source maps (dist/lambdas, ~17 MiB), which the CLI never loads.
     expect(treeBytes(path.join(installed, 'dist', 'cli'))).toBeLessThan(10 * 1024 * 1024);
     expect(treeBytes(installed)).toBeLessThan(25 * 1024 * 1024);

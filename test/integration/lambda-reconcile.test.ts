@@ -16,12 +16,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RepositoryFilter, SqsEventQueue, parseImageEvent } from '../../lib/aws/events';
+import { EcrImages } from '../../lib/aws/ecr-images';
+import { SqsEventQueue } from '../../lib/aws/event-queue';
+import { RepositoryFilter, parseImageEvent } from '../../lib/events';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { Digest, MediaType } from '../../lib/oci';
 import { ProvenanceLog, recordProvenance } from '../../lib/provenance';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Reconciler, type ReconcileDeps } from '../../lib/services/reconcile';
 import { testBucket } from '../testbed/env';
 
@@ -61,7 +63,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
 
   const reconciler = (overrides: Partial<ReconcileDeps> = {}) =>
     new Reconciler({
-      ecr: new ECRClient({ region: REGION }),
+      ecr: new EcrImages(new ECRClient({ region: REGION })),
       queue: new SqsEventQueue(new SQSClient({ region: REGION }), QUEUE),
       vault,
       publisher: new SnsAlertPublisher(new SNSClient({ region: REGION }), TOPIC),

@@ -8,14 +8,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RepositoryFilter, reconcileEvent } from '../../lib/aws/events';
+import { RepositoryFilter, reconcileEvent } from '../../lib/events';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { ProvenanceLog } from '../../lib/provenance/log';
 import { staticCredentials } from '../../lib/registry/auth';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
 import { Registries } from '../../lib/services/registries';
-import { createSnapshotHandler, type SnapshotHandler } from '../../lib/services/snapshot-events';
+import { createSnapshotHandler, type SnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testBucket, testbed } from '../testbed/env';
 import {

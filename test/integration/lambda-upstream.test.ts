@@ -7,8 +7,8 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { openVault } from '../../lib/content/open';
-import { SnsAlertPublisher } from '../../lib/services/alerts';
-import { createUpstreamCheckHandler, type UpstreamCheckHandler } from '../../lib/services/upstream-check';
+import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
+import { createUpstreamCheckHandler, type UpstreamCheckHandler } from '../../lib/aws/handlers/upstream';
 import { LayoutBuilder, pushLayout, type BuiltImage, type Layer } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';

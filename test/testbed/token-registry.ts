@@ -219,6 +219,16 @@ export interface ProxyBehaviour {
   tooManyRequests: number;
   /** Sent as `ratelimit-remaining` on manifest responses, Docker Hub style (`95;w=21600`). */
   rateLimitRemaining?: string;
+  /**
+   * When set, the proxy pages `tags/list` itself, as distribution 3, Docker Hub and ECR do (distribution 2.8 ignores
+   * `n` and answers in one page): at most min(n, this) tags after `last`, in the registry's order, with
+   * `Link: <…?n=…&last=…>; rel="next"` while more remain.
+   */
+  tagPageLimit?: number;
+  /** Answer this many `tags/list` requests with 429 and `Retry-After: 1` before forwarding again. */
+  tagListTooManyRequests?: number;
+  /** Sent as `ratelimit-remaining` on `tags/list` responses. */
+  tagListRateLimitRemaining?: string;
 }
 
 export interface CountingProxy {
@@ -240,6 +250,18 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const server = http.createServer((req, res) => {
     const p = new URL(req.url ?? '/', 'http://proxy').pathname;
     const manifest = p.includes('/manifests/');
+    const tagList = p.endsWith('/tags/list');
+    if (tagList && (behaviour.tagListTooManyRequests ?? 0) > 0) {
+      behaviour.tagListTooManyRequests!--;
+      requests.push({ method: req.method ?? '', path: p, status: 429 });
+      res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }));
+      return;
+    }
+    if (tagList && behaviour.tagPageLimit !== undefined) {
+      pageTags(req, res, p, behaviour, requests);
+      return;
+    }
     if (manifest && behaviour.tooManyRequests > 0) {
       behaviour.tooManyRequests--;
       requests.push({ method: req.method ?? '', path: p, status: 429 });
@@ -254,6 +276,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         if (manifest && behaviour.stripDigest) delete headers['docker-content-digest'];
         if (manifest && behaviour.rateLimitRemaining !== undefined)
           headers['ratelimit-remaining'] = behaviour.rateLimitRemaining;
+        if (tagList && behaviour.tagListRateLimitRemaining !== undefined)
+          headers['ratelimit-remaining'] = behaviour.tagListRateLimitRemaining;
         requests.push({ method: req.method ?? '', path: p, status: up.statusCode ?? 0 });
         res.writeHead(up.statusCode ?? 502, headers);
         up.pipe(res);
@@ -265,6 +289,54 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     });
     req.pipe(upstream);
   });
+  /** One page of the registry's whole tag list (asked with the client's own authorization). */
+  function pageTags(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    p: string,
+    b: ProxyBehaviour,
+    log: ProxiedRequest[],
+  ): void {
+    const query = new URL(req.url ?? '/', 'http://proxy').searchParams;
+    const upstream = http.request(
+      { host, port: Number(port), method: 'GET', path: p, headers: req.headers },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => {
+          log.push({ method: req.method ?? '', path: p, status: up.statusCode ?? 0 });
+          const headers: http.OutgoingHttpHeaders = { ...up.headers };
+          delete headers['content-length'];
+          delete headers['transfer-encoding'];
+          if (b.tagListRateLimitRemaining !== undefined)
+            headers['ratelimit-remaining'] = b.tagListRateLimitRemaining;
+          if (up.statusCode !== 200) {
+            res.writeHead(up.statusCode ?? 502, headers);
+            res.end(Buffer.concat(chunks));
+            return;
+          }
+          const all = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string; tags: string[] };
+          const last = query.get('last');
+          const n = Math.min(Number(query.get('n') ?? b.tagPageLimit), b.tagPageLimit!);
+          const sorted = [...all.tags].sort();
+          const rest = last === null ? sorted : sorted.filter((t) => t > last);
+          const page = rest.slice(0, n);
+          if (rest.length > n)
+            headers.link = `<${p}?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+          const body = Buffer.from(JSON.stringify({ name: all.name, tags: page }));
+          headers['content-length'] = String(body.length);
+          res.writeHead(200, headers);
+          res.end(body);
+        });
+      },
+    );
+    upstream.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    upstream.end();
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
   return {

@@ -1,10 +1,5 @@
-import {
-  SelfTest,
-  type SelfTestAws,
-  type SelfTestDeps,
-  type SelfTestReport,
-  type StepResult,
-} from '../../services/selftest';
+import { SelfTest } from '../../services/selftest';
+import type { SelfTestAws, SelfTestDeps, SelfTestReport, StepResult } from '../../services/selftest-model';
 import { progressMode, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { out } from './format';

@@ -1,11 +1,15 @@
 import type { Vault } from '../../content';
-import { RegistrySource, VaultFirstSource, detectBase, type CandidateBases } from '../../drift/base';
+import { detectBase, type CandidateBases } from '../../drift/base';
+import { NewerVersionsCheck } from '../../drift/newer-versions';
+import { RegistrySource, VaultFirstSource } from '../../drift/source';
 import { baseRecordOf } from '../../drift/build-drift';
 import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
 import { Reference } from '../../oci';
 import type { Registries } from '../../services/registries';
-import type { CommandContext } from '../context';
+import { dockerConfigCredentials } from '../../registry';
+import { timeoutsOf, type CommandContext } from '../context';
 import { out } from './format';
+import { newerForChains, newerKey, newerLine, type BaseNewer } from './newer';
 import { parseVaultRef } from '../vault-ref';
 
 /** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
@@ -18,7 +22,7 @@ export interface UpstreamState {
   error?: string;
 }
 
-export type BaseEntryReport = BaseRef & { upstream?: UpstreamState };
+export type BaseEntryReport = BaseRef & { upstream?: UpstreamState; newer?: BaseNewer };
 
 export interface BaseReport {
   image: string;
@@ -41,6 +45,22 @@ export async function baseCommand(ctx: CommandContext, spec: string, cmd: BaseCo
   const registries = ctx.registries();
   const candidates: CandidateBases = cmd.candidate.length > 0 ? { '': cmd.candidate } : {};
   const report = await baseReport(vault, registries, spec, { candidates, upstream: cmd.upstream });
+  if (cmd.upstream !== false) {
+    // Newer versions of each tagged base, for this image's platforms; the vault's kept tag lists while fresh.
+    const check = new NewerVersionsCheck({
+      vault,
+      insecure: opts.insecure,
+      credentials: dockerConfigCredentials(),
+      timeouts: timeoutsOf(opts),
+      persist: false,
+    });
+    const found = await newerForChains(report.platforms, check);
+    for (const p of report.platforms)
+      for (const b of p.chain) {
+        const n = found.get(newerKey(b.reference) ?? '');
+        if (n && b.method !== 'previous-push') b.newer = n;
+      }
+  }
   out(opts.json, report, () => formatBaseReport(report));
 }
 
@@ -144,6 +164,11 @@ export function formatBaseReport(r: BaseReport): string {
             : 'upstream unchanged';
         lines.push(`    ${'  '.repeat(depth)}  ${state}`);
       }
+      const n = b.newer;
+      if (n && (n.newer.length > 0 || n.status === 'failed' || n.status === 'deferred'))
+        lines.push(
+          `    ${'  '.repeat(depth)}  ${n.newer.length > 0 ? newerLine(n.newer) : `versions not compared: ${n.reason ?? n.status}`}${n.current ? ` (${b.reference} is ${n.current} now)` : ''}`,
+        );
     });
     for (const x of p.rejected ?? [])
       lines.push(

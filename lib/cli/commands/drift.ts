@@ -1,30 +1,57 @@
+import { NewerVersionsCheck } from '../../drift/newer-versions';
 import { UpstreamWatcher, type UpstreamCheckReport, type UpstreamResult } from '../../drift/upstream';
 import { dockerConfigCredentials } from '../../registry';
 import { timeoutsOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { out } from './format';
+import { newerText, parseFailOn, tripsGate } from './newer';
 
 export interface DriftCheckOptions {
   reference: string[];
+  /** Also name newer versions of the bases (`--no-newer` turns it off). @default true */
+  newer?: boolean;
+  /** `newer-major|newer-minor|newer-patch`: exit code 5 when a base has a newer release of that kind or bigger. */
+  failOn?: string;
+  /** Tags never reported as newer, as globs (`--ignore-tag`). */
+  ignoreTag?: string[];
+  /** Count pre-releases as newer versions. */
+  prereleases?: boolean;
 }
 
 /**
  * `imagevault drift check`: one pass of the upstream watcher against the vault's state, on demand or in CI before
- * a deploy. Exit code 3 when an upstream base moved under images in the vault; 0 otherwise (deferred or failed
- * references are reported, and a failure sets exit code 1 unless drift was found).
+ * a deploy, and the newer versions of each base. Exit code 3 when an upstream base moved under images in the vault;
+ * else 5 when `--fail-on` is given and a base has a newer release of that kind; 0 otherwise (deferred or failed
+ * references are reported, and a failure sets exit code 1 unless drift or a newer version was found).
  */
 export async function driftCheckCommand(ctx: CommandContext, options: DriftCheckOptions): Promise<void> {
   const opts = ctx.opts();
-  const watcher = new UpstreamWatcher({
-    vault: await ctx.vault(),
+  const failOn = parseFailOn(options.failOn);
+  const vault = await ctx.vault();
+  const access = {
+    vault,
     insecure: opts.insecure,
     credentials: dockerConfigCredentials(),
     timeouts: timeoutsOf(opts),
-  });
-  const report = await watcher.check(options.reference.length > 0 ? { references: options.reference } : {});
-  out(opts.json, report, () => driftCheckText(report));
+  };
+  const watcher = new UpstreamWatcher(access);
+  const scope = options.reference.length > 0 ? { references: options.reference } : {};
+  const report = await watcher.check(scope);
+  // Newer versions: the tag lists kept in the vault while fresh (daily), so this adds no request most runs.
+  const newer =
+    options.newer === false
+      ? undefined
+      : await new NewerVersionsCheck({
+          ...access,
+          rules: { '': { ignore: options.ignoreTag ?? [], prereleases: options.prereleases === true } },
+        }).check(scope);
+  out(opts.json, newer ? { ...report, newer } : report, () =>
+    [driftCheckText(report), ...(newer ? newerText(newer) : [])].join('\n'),
+  );
   if (report.results.some((r) => r.status === 'moved')) process.exitCode = ExitCode.Drift;
-  else if (report.results.some((r) => r.status === 'failed')) process.exitCode = ExitCode.Failed;
+  else if (tripsGate(newer?.results ?? [], failOn)) process.exitCode = ExitCode.NewerVersion;
+  else if ([...report.results, ...(newer?.results ?? [])].some((r) => r.status === 'failed'))
+    process.exitCode = ExitCode.Failed;
 }
 
 /** The human report: one block per reference, moved ones with the images to rebuild. */

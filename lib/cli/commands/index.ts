@@ -8,6 +8,7 @@ export { baseCommand } from './base';
 export { driftCheckCommand } from './drift';
 export { exportCommand } from './export';
 export { historyCommand } from './history';
+export { inventoryCommand } from './inventory';
 export { listCommand } from './list';
 export { provenanceListCommand, provenanceShowCommand, provenanceVerifyCommand } from './provenance';
 export { restoreCommand } from './restore';

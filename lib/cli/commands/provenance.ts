@@ -1,4 +1,5 @@
 import type { Vault } from '../../content';
+import { Inventory, type InUseEntry } from '../../content/inventory';
 import {
   ProvenanceLog,
   SEVERITY_ORDER,
@@ -16,7 +17,7 @@ import {
   type ProvenanceStatement,
   type ScanPredicate,
 } from '../../provenance';
-import { UpstreamState, type UpstreamStatus } from '../../drift/upstream-state';
+import { UpstreamLog, type UpstreamStatus } from '../../drift/upstream-state';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { out } from './format';
@@ -36,6 +37,8 @@ export interface ProvenanceShowReport {
    * check's record. Not part of the record: it changes after the image was pushed.
    */
   upstream: Array<UpstreamStatus & { platform: string }>;
+  /** Where the image runs or ran, by the inventory's scans (`imagevault inventory`). Not part of the record. */
+  running: InUseEntry[];
   statement: ProvenanceStatement;
 }
 
@@ -120,6 +123,7 @@ export async function provenanceShow(
       : {}),
     identity: { status: status.identityStatus, reason: status.reason },
     upstream: await upstreamOf(vault, statement),
+    running: await new Inventory(vault.store).where(repository, digest),
     statement,
   };
 }
@@ -128,7 +132,7 @@ async function upstreamOf(
   vault: Vault,
   statement: ProvenanceStatement,
 ): Promise<ProvenanceShowReport['upstream']> {
-  const state = new UpstreamState(vault.store);
+  const state = new UpstreamLog(vault.store);
   const out: ProvenanceShowReport['upstream'] = [];
   for (const b of statement.predicate.base.platforms) {
     if (!b.reference || !b.digests) continue;
@@ -296,6 +300,10 @@ export function formatProvenance(r: ProvenanceShowReport): string {
       `  ${a.kind === 'sbom' ? 'sbom:      ' : 'attests:   '}${a.artifactType ?? a.mediaType}${a.predicateType ? ` (${a.predicateType})` : ''} ${short(a.digest)}${a.via === 'index' ? ' (in the index)' : ''}`,
     );
   lines.push(...formatScan(p.scan));
+  for (const e of r.running ?? [])
+    lines.push(
+      `  running in: ${e.where}${e.running ? '' : ' (no longer)'}, first seen ${e.firstSeen}, last seen ${e.lastSeen}`,
+    );
   lines.push(
     `  copy:      ${p.snapshot.store} ${p.snapshot.keys.manifest}${versionOf(p.snapshot.versionIds?.manifest)}, verified ${p.snapshot.verifiedAt}`,
     `             record ${p.snapshot.keys.record}${versionOf(p.snapshot.versionIds?.record)}${p.snapshot.versionIds ? '' : ' (this store keeps no versions)'}`,

@@ -1,10 +1,7 @@
-import type { CopyEvent } from '../../copy';
-import { snapshotBaseDetector } from '../../drift/base';
-import { compareWithPrevious, type BuildDrift } from '../../drift/build-drift';
+import type { BuildDrift } from '../../drift/build-drift';
 import type { Reference } from '../../oci';
-import { recordProvenance } from '../../provenance';
 import { redactSecrets } from '../../registry/redact';
-import { Snapshotter, type SkippedName, type SnapshotResult } from '../../services';
+import { Snapshotter, snapshotImage, type SkippedName, type SnapshotResult } from '../../services';
 import { isEcrHost, progressOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
 import { mib, out } from './format';
@@ -25,15 +22,7 @@ export async function snapshotCommand(
   const registries = ctx.registries();
   const progress = progressOf(opts);
   const vault = await ctx.vault();
-  // One snapshotter for the run; progress events go to the bar of the image being copied.
-  const sinks = new Map<string, (e: CopyEvent) => void>();
-  const snap = new Snapshotter(vault, registries, {
-    concurrency: opts.concurrency,
-    onEvent: (ref, e) => sinks.get(ref.toString())?.(e),
-    ...(cmd.base && {
-      detectBase: snapshotBaseDetector(vault, registries, { candidates: { '': cmd.candidate } }),
-    }),
-  });
+  const snap = new Snapshotter(vault, registries);
   const drifts: BuildDrift[] = [];
   const targets: Reference[] = [];
   const skipped: SkippedName[] = [];
@@ -49,23 +38,23 @@ export async function snapshotCommand(
   const failures: { reference: string; error: string }[] = [];
   for (const ref of targets) {
     const label = ref.toString();
-    sinks.set(label, progress.image(label));
     try {
-      const r = await snap.snapshot({ reference: ref });
-      results.push(r);
-      // The provenance record: appended when something about the image is new (first snapshot, a new tag).
-      await recordProvenance(vault, r.repository, r.descriptor.digest, {
-        registry: ref.registry,
-        cloudTrail: await isEcrHost(ref.registry),
-        push: {
-          time: r.observation?.observedAt ?? r.record?.firstSnapshotAt ?? new Date().toISOString(),
-          tags: r.tag ? [r.tag] : [],
+      const {
+        drift,
+        provenance: _provenance,
+        ...r
+      } = await snapshotImage(
+        {
+          vault,
+          registries,
+          concurrency: opts.concurrency,
+          ...(cmd.base && { bases: { candidates: { '': cmd.candidate } } }),
         },
-      });
+        { reference: ref, onEvent: progress.image(label), cloudTrail: await isEcrHost(ref.registry) },
+      );
+      results.push(r);
       // A tag that moved onto another digest of the same base is build drift: say so next to the snapshot.
-      if (r.tag && r.observation && r.record) {
-        drifts.push(...(await compareWithPrevious(vault, r.repository, r.tag, r.record)));
-      }
+      drifts.push(...drift);
       progress.done(
         label,
         `${label} → ${r.descriptor.digest.slice(0, 19)}…: ${r.copy.blobs.copied} blobs copied (${mib(r.copy.bytes.copied)}), ${r.copy.blobs.skipped} present, ${r.copy.referrers.length} referrers, ${r.copy.seconds.toFixed(1)} s`,

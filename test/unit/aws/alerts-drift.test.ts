@@ -2,12 +2,12 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   MAX_SUBJECT_LENGTH,
-  SnsAlertPublisher,
   formatAlert,
   type BuildDriftAlert,
   type RegistryDriftAlert,
   type UpstreamMovedAlert,
-} from '../../../lib/services/alerts';
+} from '../../../lib/alerts';
+import { SnsAlertPublisher } from '../../../lib/aws/sns-alerts';
 
 const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
 const STORE = 's3://imagevault-vault-123456789012/prod';

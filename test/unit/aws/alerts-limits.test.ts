@@ -5,7 +5,7 @@ import {
   publishedBytes,
   type Alert,
   type FormattedAlert,
-} from '../../../lib/services/alerts';
+} from '../../../lib/alerts';
 
 /*
  * Every alert kind at 10,000 of whatever it can list (gaps, affected images, platforms, layers, history lines) or,

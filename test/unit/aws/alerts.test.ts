@@ -1,12 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import {
-  MAX_SUBJECT_LENGTH,
-  SnsAlertPublisher,
-  formatAlert,
-  type Alert,
-  type ReconcileGap,
-} from '../../../lib/services/alerts';
+import { MAX_SUBJECT_LENGTH, formatAlert, type Alert, type ReconcileGap } from '../../../lib/alerts';
+import { SnsAlertPublisher } from '../../../lib/aws/sns-alerts';
 
 const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
 const STORE = 's3://imagevault-vault-123456789012/prod';

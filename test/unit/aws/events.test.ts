@@ -1,14 +1,13 @@
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { EnqueueError, SqsEventQueue } from '../../../lib/aws/event-queue';
 import {
-  EnqueueError,
   InvalidEventError,
   RepositoryFilter,
-  SqsEventQueue,
   parseImageEvent,
   reconcileEvent,
   reconcileMode,
-} from '../../../lib/aws/events';
+} from '../../../lib/events';
 import { DOCUMENTED_DELETE, ecrEvent, pullThroughCacheEvent, replicationEvent } from './ecr-events';
 
 const DIGEST = `sha256:${'7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234'}0000`;

@@ -2,10 +2,9 @@ import {
   claimFromAnnotations,
   claimFromProvenance,
   detectBase,
-  MAX_BLOB_BYTES,
   parseDockerPurl,
-  VaultFirstSource,
 } from '../../../lib/drift/base';
+import { MAX_BLOB_BYTES, VaultFirstSource } from '../../../lib/drift/source';
 import { blobKey } from '../../../lib/content';
 import { Digest, Reference } from '../../../lib/oci';
 import { LayoutBuilder, type BuiltImage, type Layer } from '../../../fixtures';

@@ -4,7 +4,7 @@ import {
   diffLines,
   historyEntriesFor,
   isStrictPrefix,
-  parseConfig,
+  parseImageConfig,
   type LayerInfo,
 } from '../../../lib/drift/diff';
 
@@ -90,10 +90,10 @@ describe('Module: drift/diff', () => {
     });
   });
 
-  describe('Function: parseConfig', () => {
+  describe('Function: parseImageConfig', () => {
     it('throws when diff_ids is not a list of strings', () => {
-      expect(() => parseConfig(Buffer.from('{"rootfs":{"diff_ids":[1]}}'))).toThrow(/diff_ids/);
-      expect(() => parseConfig(Buffer.from('[]'))).toThrow(/not a JSON object/);
+      expect(() => parseImageConfig(Buffer.from('{"rootfs":{"diff_ids":[1]}}'))).toThrow(/diff_ids/);
+      expect(() => parseImageConfig(Buffer.from('[]'))).toThrow(/not a JSON object/);
     });
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ImageSource } from '../../../lib/drift/base';
+import type { ImageSource } from '../../../lib/drift/source';
 import { Digest, MediaType, Reference, parseManifest, type Descriptor } from '../../../lib/oci';
 import type { BuiltImage, LayoutBuilder } from '../../../fixtures';
 

@@ -1,5 +1,5 @@
 import { DirectoryObjectStore } from '../../../lib/content';
-import { UpstreamState } from '../../../lib/drift/upstream-state';
+import { UpstreamLog } from '../../../lib/drift/upstream-state';
 import { Digest } from '../../../lib/oci';
 import { tempDir } from '../helpers';
 
@@ -7,11 +7,11 @@ const digest = (s: string) => Digest.of(Buffer.from(s)).toString();
 const RUBY = 'docker.io/library/ruby:2.7';
 const built = { index: digest('index-1'), manifest: digest('amd64-1') };
 
-describe('Method: UpstreamState.statusOf', () => {
-  let state: UpstreamState;
+describe('Method: UpstreamLog.statusOf', () => {
+  let state: UpstreamLog;
 
   beforeEach(() => {
-    state = new UpstreamState(new DirectoryObjectStore(tempDir()));
+    state = new UpstreamLog(new DirectoryObjectStore(tempDir()));
   });
 
   const observe = (d: string, observedAt: string, platforms?: Record<string, string>) =>

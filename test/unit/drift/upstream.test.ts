@@ -6,8 +6,9 @@ import { driftCheckText } from '../../../lib/cli/commands/drift';
 import type { CommandContext } from '../../../lib/cli/context';
 import { registerDriftCommand } from '../../../lib/cli/program';
 import { openVault } from '../../../lib/content/open';
-import { parseRateLimitRemaining, type UpstreamCheckReport } from '../../../lib/drift/upstream';
-import { UpstreamState, upstreamPrefix } from '../../../lib/drift/upstream-state';
+import type { UpstreamCheckReport } from '../../../lib/drift/upstream';
+import { UpstreamLog, upstreamPrefix } from '../../../lib/drift/upstream-state';
+import { parseRateLimitRemaining } from '../../../lib/registry';
 import type { Registries } from '../../../lib/services/registries';
 
 const D1 = `sha256:${'a'.repeat(64)}`;
@@ -26,7 +27,7 @@ describe('Function: parseRateLimitRemaining', () => {
   });
 });
 
-describe('Class: UpstreamState', () => {
+describe('Class: UpstreamLog', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'imagevault-upstream-state-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,7 +39,7 @@ describe('Class: UpstreamState', () => {
 
   it('appends observations and returns them oldest first', async () => {
     // Prepare
-    const state = new UpstreamState((await openVault(dir)).store);
+    const state = new UpstreamLog((await openVault(dir)).store);
     const ref = 'docker.io/library/ruby:2.7';
 
     // Act
@@ -52,7 +53,7 @@ describe('Class: UpstreamState', () => {
 
   it('records a transition as alerted exactly once', async () => {
     // Prepare
-    const state = new UpstreamState((await openVault(dir)).store);
+    const state = new UpstreamLog((await openVault(dir)).store);
     const t = {
       reference: 'docker.io/library/ruby:2.7',
       oldDigest: D1,

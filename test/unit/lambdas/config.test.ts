@@ -183,7 +183,23 @@ describe('Function: upstreamConfig', () => {
       vaultPrefix: 'team/vault',
       alertTopicArn: TOPIC,
       timeouts: {},
+      digestDays: 7,
     });
+  });
+
+  it('reads NEWER_VERSIONS and NEWER_VERSIONS_DIGEST_DAYS, naming what is wrong in them', () => {
+    const rules = { '': { ignore: ['*-windowsservercore*'] }, 'team-a/': { upstreams: [] } };
+    expect(
+      upstreamConfig({ ...ENV, NEWER_VERSIONS: JSON.stringify(rules), NEWER_VERSIONS_DIGEST_DAYS: '14' }),
+    ).toMatchObject({ versionRules: rules, digestDays: 14 });
+    expect(upstreamConfig({ ...ENV, NEWER_VERSIONS: '{}' }).versionRules).toEqual({});
+    expect(() => upstreamConfig({ ...ENV, NEWER_VERSIONS: '{"": {"intervalHours": 0}}' })).toThrow(
+      /^NEWER_VERSIONS: NEWER_VERSIONS\[""\]\.intervalHours must be a whole number of hours of at least 1, got 0$/,
+    );
+    expect(() => upstreamConfig({ ...ENV, NEWER_VERSIONS: '{' })).toThrow(/^NEWER_VERSIONS: .*invalid JSON/);
+    expect(() => upstreamConfig({ ...ENV, NEWER_VERSIONS_DIGEST_DAYS: '0' })).toThrow(
+      /^NEWER_VERSIONS_DIGEST_DAYS: /,
+    );
   });
 
   it('reads UPSTREAM_CREDENTIALS_SECRET and ECR_REGISTRY', () => {

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Vault } from '../../../lib/content';
 import { ProvenanceLog, recordProvenance } from '../../../lib/provenance';
-import { createIdentityHandler } from '../../../lib/services/identity-events';
+import { createIdentityHandler } from '../../../lib/aws/handlers/identity';
 import { identityConfig } from '../../../lambdas/config';
 import { snapshottedImage, tempVault, type TestImage } from '../helpers';
 import { putImageEvent } from './events';

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Vault } from '../../../lib/content';
 import { ProvenanceLog, recordProvenance, type ScanFindingsSource } from '../../../lib/provenance';
-import { createScanHandler } from '../../../lib/services/scan-events';
+import { createScanHandler } from '../../../lib/aws/handlers/scan';
 import { scanConfig } from '../../../lambdas/config';
 import { snapshottedImage, tempVault, type TestImage } from '../helpers';
 import {

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, MANIFEST_MEDIA_TYPES, MediaType, type Descriptor } from '../../../lib/oci';
 import { staticCredentials, type Credential } from '../../../lib/registry/auth';
-import { RegistryClient, referrersTag, type RegistryClientOptions } from '../../../lib/registry/client';
+import { RegistryClient, type RegistryClientOptions } from '../../../lib/registry/client';
+import { referrersTag } from '../../../lib/registry/referrers';
 import { RegistryError } from '../../../lib/registry/errors';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -317,6 +318,144 @@ describe('Class: RegistryClient', () => {
       // Assess
       expect(desc.digest).toBe(sha256(bytes));
       expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0', 'GET /v2/app/manifests/1.0']);
+    });
+  });
+
+  describe('Method: head', () => {
+    it('reads digest, media type, size and the rate-limit headers from one HEAD', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set('app@1.0', { bytes, mediaType: MediaType.OciManifest });
+      reg.hook = (req, res) => {
+        if (req.method !== 'HEAD') return false;
+        return send(res, 200, undefined, {
+          'content-type': `${MediaType.OciManifest}; charset=utf-8`,
+          'content-length': String(bytes.length),
+          'docker-content-digest': sha256(bytes),
+          'ratelimit-limit': '100;w=21600',
+          'ratelimit-remaining': '97;w=21600',
+          'retry-after': '3',
+        });
+      };
+
+      // Act
+      const head = await client().repository('app').head('1.0');
+
+      // Assess
+      expect(head).toEqual({
+        digest: sha256(bytes),
+        mediaType: MediaType.OciManifest,
+        size: bytes.length,
+        via: 'head',
+        rateLimit: { limit: 100, remaining: 97, windowSeconds: 21600, retryAfterMs: 3000 },
+      });
+      expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0']);
+    });
+
+    it('answers from a GET, with its bytes and its rate-limit headers, when the registry has no HEAD on manifests', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set('app@1.0', { bytes, mediaType: MediaType.OciManifest });
+      reg.hook = (req, res) => {
+        if (req.method === 'HEAD') return send(res, 405);
+        return send(res, 200, bytes, {
+          'content-type': MediaType.OciManifest,
+          'ratelimit-remaining': '0;w=60',
+        });
+      };
+
+      // Act
+      const head = await client().repository('app').head('1.0');
+
+      // Assess
+      expect(head).toEqual({
+        digest: sha256(bytes),
+        mediaType: MediaType.OciManifest,
+        size: bytes.length,
+        via: 'get',
+        bytes,
+        rateLimit: { remaining: 0, windowSeconds: 60 },
+      });
+      expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0', 'GET /v2/app/manifests/1.0']);
+    });
+
+    it('keeps what the HEAD said of the rate limit when the GET after it says nothing', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set('app@1.0', { bytes, mediaType: MediaType.OciManifest });
+      reg.hook = (req, res) =>
+        req.method === 'HEAD' &&
+        send(res, 200, undefined, { 'content-type': MediaType.OciManifest, 'ratelimit-remaining': '5' });
+
+      // Act
+      const head = await client().repository('app').head('1.0');
+
+      // Assess
+      expect(head).toMatchObject({ digest: sha256(bytes), via: 'get', rateLimit: { remaining: 5 } });
+    });
+  });
+
+  describe('Option: onRequest', () => {
+    it('is told of each request once, not of its retries or the ping', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set('app@1.0', { bytes, mediaType: MediaType.OciManifest });
+      reg.manifests.set(`app@${sha256(bytes)}`, { bytes, mediaType: MediaType.OciManifest });
+      let refused = 0;
+      reg.hook = (req, res) =>
+        req.method === 'HEAD' && refused++ < 2 && send(res, 429, undefined, { 'retry-after': '0' });
+      const told: string[] = [];
+
+      // Act
+      const repo = client({ onRequest: (r) => told.push(`${r.method} ${r.url}`) }).repository('app');
+      await repo.head('1.0');
+      await repo.fetchManifest(sha256(bytes));
+
+      // Assess
+      expect(reg.calls()).toHaveLength(4);
+      expect(told).toEqual(['HEAD /v2/app/manifests/1.0', `GET /v2/app/manifests/${sha256(bytes)}`]);
+    });
+  });
+
+  describe('Option: onResponse', () => {
+    it('is told of the final answer to each request with its rate-limit headers, a refusal included', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set(`app@${sha256(bytes)}`, { bytes, mediaType: MediaType.OciManifest });
+      reg.hook = (req, res) => {
+        if (req.method === 'HEAD')
+          return send(res, 429, undefined, { 'retry-after': '0', 'ratelimit-remaining': '0;w=21600' });
+        if (req.method !== 'GET' || !req.url.pathname.includes('/manifests/')) return false;
+        return send(res, 200, bytes, {
+          'content-type': MediaType.OciManifest,
+          'ratelimit-remaining': '42;w=21600',
+        });
+      };
+      const told: unknown[] = [];
+      const repo = client({
+        retry: { ...FAST_RETRY, maxAttempts: 2 },
+        onResponse: (r) => told.push(r),
+      }).repository('app');
+
+      // Act
+      await repo.fetchManifest(sha256(bytes));
+      await expect(repo.head('1.0')).rejects.toThrow(/429/);
+
+      // Assess
+      expect(told).toEqual([
+        {
+          method: 'GET',
+          url: `/v2/app/manifests/${sha256(bytes)}`,
+          status: 200,
+          rateLimit: { remaining: 42, windowSeconds: 21600 },
+        },
+        {
+          method: 'HEAD',
+          url: '/v2/app/manifests/1.0',
+          status: 429,
+          rateLimit: { remaining: 0, windowSeconds: 21600, retryAfterMs: 0 },
+        },
+      ]);
     });
   });
 

@@ -1,6 +1,7 @@
 import { parseChallenges } from '../../../lib/registry/challenge';
-import { referrersTag } from '../../../lib/registry/client';
+import { referrersTag } from '../../../lib/registry/referrers';
 import { CredentialError, RegistryError, parseErrorBody, redactUrl } from '../../../lib/registry/errors';
+import { parseRateLimitRemaining, rateLimitOf } from '../../../lib/registry/metadata';
 import { nextLink } from '../../../lib/registry/pagination';
 import { RetryPolicy, isRetryableNetworkError, parseRetryAfter } from '../../../lib/registry/retry';
 import { isLoopback } from '../../../lib/registry/transport';
@@ -202,5 +203,26 @@ describe('Function: isLoopback', () => {
 
   it.each(['10.0.0.1', 'registry.example.com', '128.0.0.1', '[::2]'])('is false for %s', (h) => {
     expect(isLoopback(h)).toBe(false);
+  });
+});
+
+describe('Function: rateLimitOf', () => {
+  it("reads Docker Hub's limit, remaining count and window, and Retry-After", () => {
+    expect(
+      rateLimitOf({
+        'ratelimit-limit': '100;w=21600',
+        'ratelimit-remaining': '0;w=21600',
+        'retry-after': '30',
+      }),
+    ).toEqual({ limit: 100, remaining: 0, windowSeconds: 21600, retryAfterMs: 30000 });
+  });
+
+  it('leaves out what the registry did not send or sent unreadably', () => {
+    expect(rateLimitOf({ 'ratelimit-remaining': 'unlimited', 'retry-after': 'soon' })).toEqual({});
+    expect(rateLimitOf({})).toEqual({});
+  });
+
+  it('agrees with parseRateLimitRemaining on the remaining count', () => {
+    expect(rateLimitOf({ 'ratelimit-remaining': ' 7' }).remaining).toBe(parseRateLimitRemaining(' 7'));
   });
 });

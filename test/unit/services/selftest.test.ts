@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { readAll } from '../../../lib/content';
 import { Digest, MediaType, parseManifest, type Descriptor } from '../../../lib/oci';
-import { alarmSubject, locationOf, periodOf, scratchRepository } from '../../../lib/services/selftest';
+import { locationOf } from '../../../lib/services/selftest';
+import { alarmSubject, periodOf, scratchRepository } from '../../../lib/services/selftest-model';
 import { SELFTEST_LABEL, SelfTestImage } from '../../../lib/services/selftest-image';
 
 async function bytesOf(

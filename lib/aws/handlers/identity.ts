@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Vault } from '../content/vault';
-import { InvalidPutImageEventError, recordPushIdentity, type LogRetention } from '../provenance';
+import type { Vault } from '../../content/vault';
+import { InvalidPutImageEventError, recordPushIdentity, type LogRetention } from '../../provenance';
 
 export interface IdentityEventDeps {
   readonly vault: Vault;

@@ -1,6 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Vault } from '../content/vault';
-import { InvalidScanEventError, recordScan, type LogRetention, type ScanFindingsSource } from '../provenance';
+import type { Vault } from '../../content/vault';
+import {
+  InvalidScanEventError,
+  recordScan,
+  type LogRetention,
+  type ScanFindingsSource,
+} from '../../provenance';
 
 export interface ScanEventDeps {
   readonly vault: Vault;

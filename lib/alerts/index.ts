@@ -1,0 +1,3 @@
+export * from './alert';
+export * from './text';
+export * from './newer-versions-alert';
