@@ -50,9 +50,13 @@ export function flatten(value: unknown): string {
  * nothing to acknowledge.
  */
 export function acknowledgeGranteeWildcard(grantee: iam.IGrantable, bucket: s3.IBucket): void {
-  const principal = grantee.grantPrincipal;
-  if (!Construct.isConstruct(principal)) return;
-  acknowledgeWildcards(principal, [
+  acknowledgeGranteeWildcards(grantee, [
     [bucket.arnForObjects('*'), 'a restore reads any object of the vault: its keys are content addresses'],
   ]);
+}
+
+/** acknowledgeWildcards on a grantee's principal, when it is a construct (else no policy is written). */
+export function acknowledgeGranteeWildcards(grantee: iam.IGrantable, resources: [string, string][]): void {
+  const principal = grantee.grantPrincipal;
+  if (Construct.isConstruct(principal)) acknowledgeWildcards(principal, resources);
 }

@@ -1,30 +1,28 @@
-import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
-import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as glue from 'aws-cdk-lib/aws-glue';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Stack, Token } from 'aws-cdk-lib';
+import type * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as glue from 'aws-cdk-lib/aws-glue';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as triggers from 'aws-cdk-lib/triggers';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
 import { versionRulesProblems, type VersionWatchRules } from '../drift/version-rules';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
-import { handlerCode, type HandlerName } from './entries';
+import { Alerts } from './alerts';
+import { Monitoring } from './monitoring';
+import { ProvenancePipeline } from './provenance-pipeline';
+import { Reconcile } from './reconcile';
+import { SnapshotPipeline } from './snapshot-pipeline';
+import { UpstreamWatcher } from './upstream-watcher';
+import { VAULT_DEFAULTS } from './vault-defaults';
 import { pinFeatureFlags } from './feature-flags';
-import { glueColumns, PROVENANCE_SERDE, serdeMappings } from './provenance-schema';
+import { keepFlatLogicalIds } from './logical-ids';
 import {
-  ALL_REPOSITORIES,
   checkCandidateBases,
   checkEmails,
   checkInteger,
@@ -37,13 +35,21 @@ import {
 } from './validation';
 import {
   checkStorageProps,
-  logAccessInto,
-  REPLICATION_RULE_ID,
   STORAGE_DEFAULTS,
   VaultBucket,
   type VaultReplicaTarget,
   type VaultStorageProps,
 } from './vault-bucket';
+
+export { VAULT_DEFAULTS } from './vault-defaults';
+export {
+  ecrImageActionPattern,
+  ecrPullThroughCachePattern,
+  ecrPutImagePattern,
+  ecrReplicationPattern,
+  ecrScanPattern,
+  inspectorScanPattern,
+} from './event-patterns';
 
 /** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
 export interface ImageVaultProps extends VaultStorageProps {
@@ -176,50 +182,6 @@ export interface ImageVaultProps extends VaultStorageProps {
   readonly provenanceRetentionDays?: number;
 }
 
-/** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
-export const VAULT_DEFAULTS = {
-  repositories: [ALL_REPOSITORIES],
-  reconcileEvery: Duration.hours(6),
-  vaultPrefix: '',
-  maxSnapshotConcurrency: 10,
-  reserveConcurrency: true,
-  /**
-   * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
-   * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not
-   * memory-bound. 3,008 MB (about 1.7 vCPUs) is where throughput stops growing much for this workload.
-   */
-  snapshotMemoryMb: 3008,
-  snapshotTimeout: Duration.minutes(15),
-  reconcileMemoryMb: 1024,
-  reconcileTimeout: Duration.minutes(15),
-  upstreamEvery: Duration.hours(1),
-  upstreamMemoryMb: 512,
-  upstreamTimeout: Duration.minutes(5),
-  /** The upstream watcher's own state (observations, alerted transitions), under the vault prefix. */
-  upstreamStateKeys: `${UPSTREAM_PREFIX}*`,
-  /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
-  provenanceRetentionDays: 365,
-  identityMemoryMb: 256,
-  identityTimeout: Duration.minutes(1),
-  /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
-  identityRetries: 2,
-  provenanceTrail: 'existing' as ProvenanceTrailMode,
-  /** The provenance log (and pending identities and scans), under the vault prefix: all the identity and scan Lambdas may write. */
-  provenanceKeys: `${PROVENANCE_PREFIX}*`,
-  /** Tag history and image records, under the vault prefix. */
-  historyKeys: `${REPOSITORIES_PREFIX}*`,
-  provenanceLocation: PROVENANCE_PREFIX,
-  provenanceTableName: 'provenance_log',
-  /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
-  batchSize: 5,
-  maxReceiveCount: 3,
-  /** AWS's guidance for SQS event sources: at least six times the function timeout. */
-  visibilityTimeoutFactor: 6,
-  retention: Duration.days(14),
-  replicationLatencyAlarm: Duration.minutes(15),
-  logRetention: logs.RetentionDays.ONE_YEAR,
-};
-
 /**
  * imagevault on AWS: every image pushed to the protected ECR repositories is snapshotted, by digest and bit for
  * bit, into a versioned, KMS-encrypted S3 vault (optionally replicated to another region); a scheduled reconcile
@@ -233,8 +195,12 @@ export class ImageVault extends Construct {
   readonly bucket: s3.Bucket;
   /** The vault bucket's customer managed key. */
   readonly encryptionKey: kms.Key;
+  /** The alert topic and the key of the topic and the queues. */
+  readonly alerts: Alerts;
   /** Key of the queues and the alert topic. */
   readonly messagingKey: kms.Key;
+  /** The event path of every image: rules, queues and the snapshot Lambda. */
+  readonly snapshot: SnapshotPipeline;
   /** ECR image actions waiting to be snapshotted. */
   readonly queue: sqs.Queue;
   /** Messages that failed `maxReceiveCount` times; alarmed on. */
@@ -243,14 +209,20 @@ export class ImageVault extends Construct {
   readonly alertTopic: sns.Topic;
   /** Snapshots one ECR image per queue message into the vault. */
   readonly snapshotFunction: lambda.Function;
+  /** The reconcile: its function, schedule and run after deployment. */
+  readonly reconcile: Reconcile;
   /** Enqueues what the vault lacks (on a schedule and once after deployment) and alerts on gaps. */
   readonly reconcileFunction: lambda.Function;
+  /** The scheduled upstream check: its function and schedule. */
+  readonly upstreamWatcher: UpstreamWatcher;
   /** The scheduled upstream check. */
   readonly upstreamFunction: lambda.Function;
   /** The reconcile's schedule (`reconcileSchedule`). */
   readonly reconcileRule: events.Rule;
   /** The upstream check's schedule (`upstreamSchedule`). */
   readonly upstreamRule: events.Rule;
+  /** Who pushed each image and its scan results, into its provenance log; the Athena table over the logs. */
+  readonly provenance: ProvenancePipeline;
   /** Records who pushed each image (CloudTrail ecr:PutImage) in its provenance log. */
   readonly identityFunction: lambda.Function;
   /** Identity events that failed after their retries (or could not be delivered); alarmed on. */
@@ -265,8 +237,10 @@ export class ImageVault extends Construct {
   readonly provenanceDatabase: glue.CfnDatabase;
   /** `<database>.provenance_log`: one row per log entry. */
   readonly provenanceTable: glue.CfnTable;
+  /** The alarms, the self-test alarm and the dashboard. */
+  readonly monitoring: Monitoring;
   /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
-  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly alarms: cloudwatch.Alarm[];
   /**
    * An alarm on a metric nothing publishes, so it never fires by itself: `imagevault aws selftest` sets it to ALARM
    * to send a test alert through the path every alarm uses (alarm → topic → key → subscriptions).
@@ -277,7 +251,6 @@ export class ImageVault extends Construct {
   private readonly vault: VaultBucket;
   /** PROVENANCE_LOCK_MODE/DAYS for every function that appends to a provenance log; empty without Object Lock. */
   private readonly provenanceLock: Record<string, string>;
-  private readonly provenanceKeys: string;
 
   constructor(scope: Construct, id: string, props: ImageVaultProps = {}) {
     super(scope, id);
@@ -287,12 +260,14 @@ export class ImageVault extends Construct {
     const vaultPrefix = props.vaultPrefix ?? VAULT_DEFAULTS.vaultPrefix;
     this.validate(props, repositories, vaultPrefix);
 
-    this.vault = new VaultBucket(this, 'Vault', { ...props, purpose: 'vault', replica: props.replica });
+    this.vault = new VaultBucket(this, 'Vault', {
+      ...props,
+      purpose: 'vault',
+      replica: props.replica,
+      vaultPrefix,
+    });
     this.bucket = this.vault.bucket;
     this.provenanceLock = provenanceLockEnvironment(props);
-    this.provenanceKeys = this.bucket.arnForObjects(
-      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.provenanceKeys}` : VAULT_DEFAULTS.provenanceKeys,
-    );
     this.encryptionKey = this.vault.encryptionKey;
     if (this.vault.replicationRole) {
       acknowledgeWildcards(this.vault.replicationRole, [
@@ -304,522 +279,87 @@ export class ImageVault extends Construct {
       ]);
     }
 
-    // Queues and topic share a key; the vault's key stays for S3 and the Lambdas alone.
-    this.messagingKey = new kms.Key(this, 'MessagingKey', {
-      description: 'imagevault queues and alert topic',
-      enableKeyRotation: true,
-    });
-    // CloudWatch alarms publish to the encrypted topic.
-    this.messagingKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    );
+    this.alerts = new Alerts(this, 'Alerts', { emails: props.alertEmails });
+    this.messagingKey = this.alerts.messagingKey;
+    this.alertTopic = this.alerts.topic;
 
-    this.alertTopic = new sns.Topic(this, 'AlertTopic', {
-      displayName: 'imagevault alerts',
-      masterKey: this.messagingKey,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, and enforceSSL's holds only a Deny: without this Allow no alarm
-    // could publish. CloudWatch publishes as its service principal, on behalf of an alarm of this account and region.
-    this.alertTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowAlarmsOfThisAccount',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.alertTopic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-          ArnLike: {
-            'aws:SourceArn': Stack.of(this).formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
-    for (const email of props.alertEmails ?? []) {
-      this.alertTopic.addSubscription(new subscriptions.EmailSubscription(email));
-    }
-
-    const timeout = VAULT_DEFAULTS.snapshotTimeout;
-    const maxSnapshotConcurrency = props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency;
     const reserve = props.reserveConcurrency ?? VAULT_DEFAULTS.reserveConcurrency;
-    this.deadLetterQueue = new sqs.Queue(this, 'SnapshotDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
+    this.snapshot = new SnapshotPipeline(this, 'Snapshot', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      maxConcurrency: props.maxSnapshotConcurrency ?? VAULT_DEFAULTS.maxSnapshotConcurrency,
+      reserveConcurrency: reserve,
+      candidateBases: props.candidateBases,
+      upstreamCredentialsSecret: props.upstreamCredentialsSecret,
     });
-    this.queue = new sqs.Queue(this, 'SnapshotQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * VAULT_DEFAULTS.visibilityTimeoutFactor),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: VAULT_DEFAULTS.maxReceiveCount },
-    });
+    this.queue = this.snapshot.queue;
+    this.deadLetterQueue = this.snapshot.deadLetterQueue;
+    this.snapshotFunction = this.snapshot.function;
 
-    const rule = new events.Rule(this, 'EcrImageActionRule', {
-      description: 'ECR pushes and deletes in the protected repositories, to the imagevault snapshot queue',
-      eventPattern: ecrImageActionPattern(repositories),
+    this.reconcile = new Reconcile(this, 'Reconcile', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      snapshotQueue: this.queue,
+      runAfter: [this.queue, this.snapshotFunction, this.vault],
+      schedule: props.reconcileSchedule,
+      reserveConcurrency: reserve,
     });
-    // Events EventBridge cannot deliver (after its retries) land in the DLQ too, and are alarmed on there. The target
-    // adds the queue policy and the messaging key's grant for events.amazonaws.com (this account only).
-    rule.addTarget(new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }));
-    // Images that arrive without a push: a pull-through cache fills a repository on the first pull, registry
-    // replication copies images in from another region or account. Each has its own event; without these rules
-    // such images would wait for the reconcile and be alerted as gaps.
-    for (const [id, description, eventPattern] of [
-      [
-        'EcrPullThroughCacheRule',
-        'ECR pull-through cache syncs in the protected repositories, to the imagevault snapshot queue',
-        ecrPullThroughCachePattern(repositories),
-      ],
-      [
-        'EcrReplicationRule',
-        'ECR replications into the protected repositories, to the imagevault snapshot queue',
-        ecrReplicationPattern(repositories),
-      ],
-    ] as const) {
-      new events.Rule(this, id, { description, eventPattern }).addTarget(
-        new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue }),
-      );
-    }
+    this.reconcileFunction = this.reconcile.function;
+    this.reconcileRule = this.reconcile.rule;
 
-    const environment = {
-      VAULT_BUCKET: this.bucket.bucketName,
-      VAULT_PREFIX: vaultPrefix,
-      ALERT_TOPIC_ARN: this.alertTopic.topicArn,
-      REPOSITORY_PREFIXES: repositories.join(','),
-      POWERTOOLS_METRICS_NAMESPACE: 'imagevault',
-      // Stack traces through the bundle's source map, to lines of the TypeScript sources.
-      NODE_OPTIONS: '--enable-source-maps',
-    };
-
-    this.snapshotFunction = this.handler('Snapshot', {
-      entry: 'snapshot',
-      memorySize: VAULT_DEFAULTS.snapshotMemoryMb,
-      timeout,
-      description: 'Snapshots one ECR image (by digest) into the imagevault bucket',
-      environment: {
-        ...environment,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-snapshot',
-        // The attempt on which a failure is final (the message goes to the DLQ): the handler alerts then.
-        MAX_RECEIVE_COUNT: String(VAULT_DEFAULTS.maxReceiveCount),
-        ...(props.candidateBases && Object.keys(props.candidateBases).length > 0
-          ? { CANDIDATE_BASES: JSON.stringify(props.candidateBases) }
-          : {}),
-        // Base detection reads candidate bases from upstream registries: with the upstream login, not anonymously
-        // from Lambda's shared addresses (Docker Hub rate-limits anonymous pulls per address).
-        ...(props.upstreamCredentialsSecret
-          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
-          : {}),
-        ...this.provenanceLock,
-      },
-      ...(reserve && { reservedConcurrentExecutions: maxSnapshotConcurrency }),
+    this.upstreamWatcher = new UpstreamWatcher(this, 'UpstreamWatcher', {
+      vault: this.vault,
+      alerts: this.alerts,
+      schedule: props.upstreamSchedule,
+      credentialsSecret: props.upstreamCredentialsSecret,
+      newerVersions: props.newerVersions,
+      newerVersionsDigestDays: props.newerVersionsDigestDays,
     });
-    this.snapshotFunction.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: VAULT_DEFAULTS.batchSize,
-        reportBatchItemFailures: true,
-        maxConcurrency: maxSnapshotConcurrency,
-      }),
-    );
-    const snapshotRole = this.snapshotFunction.role!;
-    this.grantEcrAuth(snapshotRole);
-    const pullRepositories = repositoryArns(this, repositories);
-    snapshotRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
-        resources: pullRepositories,
-      }),
-    );
-    this.vault.grantRead(snapshotRole);
-    this.vault.grantWrite(snapshotRole);
-    this.grantProvenanceLock(snapshotRole);
-    this.grantAlert(snapshotRole);
-    this.grantUpstreamCredentials(snapshotRole, props);
-    acknowledgeWildcards(snapshotRole, [
-      ['*', 'ecr:GetAuthorizationToken has no resource-level permissions'],
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
+    this.upstreamFunction = this.upstreamWatcher.function;
+    this.upstreamRule = this.upstreamWatcher.rule;
+    this.provenance = new ProvenancePipeline(this, 'Provenance', {
+      vault: this.vault,
+      alerts: this.alerts,
+      repositories,
+      lockEnvironment: this.provenanceLock,
+      trail: props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail,
+    });
+    this.identityFunction = this.provenance.identityFunction;
+    this.identityDeadLetterQueue = this.provenance.identityDeadLetterQueue;
+    this.scanFunction = this.provenance.scanFunction;
+    this.scanDeadLetterQueue = this.provenance.scanDeadLetterQueue;
+    this.trail = this.provenance.trail;
+    this.provenanceDatabase = this.provenance.database;
+    this.provenanceTable = this.provenance.table;
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alertTopic: this.alertTopic,
+      bucket: this.bucket,
+      replica: props.replica,
+      snapshotQueue: this.queue,
+      snapshotDeadLetterQueue: this.deadLetterQueue,
+      snapshotFunction: this.snapshotFunction,
+      upstreamFunction: this.upstreamFunction,
+      identity: { fn: this.identityFunction, deadLetterQueue: this.identityDeadLetterQueue },
+      scan: { fn: this.scanFunction, deadLetterQueue: this.scanDeadLetterQueue },
+      reconcileFunction: this.reconcileFunction,
+    });
+    this.alarms = this.monitoring.alarms;
+    this.selfTestAlarm = this.monitoring.selfTestAlarm;
+    this.dashboard = this.monitoring.dashboard;
+    // The parts' resources keep the logical IDs they had as direct children of this construct.
+    keepFlatLogicalIds(this, [
+      this.alerts,
+      this.snapshot,
+      this.reconcile,
+      this.upstreamWatcher,
+      this.provenance,
+      this.monitoring,
     ]);
-
-    this.reconcileFunction = this.handler('Reconcile', {
-      entry: 'reconcile',
-      memorySize: VAULT_DEFAULTS.reconcileMemoryMb,
-      timeout: VAULT_DEFAULTS.reconcileTimeout,
-      description: 'Enqueues ECR images the imagevault bucket does not hold yet; alerts on gaps',
-      environment: {
-        ...environment,
-        QUEUE_URL: this.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-reconcile',
-        ...this.provenanceLock,
-      },
-      ...(reserve && { reservedConcurrentExecutions: 1 }),
-    });
-    const reconcileRole = this.reconcileFunction.role!;
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        // Listing repositories is authorized against all of them; it returns names and settings, no images.
-        actions: ['ecr:DescribeRepositories'],
-        resources: ['*'],
-      }),
-    );
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:DescribeImages'], resources: pullRepositories }),
-    );
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
-    );
-    this.messagingKey.grant(reconcileRole, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.vault.grantRead(reconcileRole);
-    // What the reconcile writes: the OCI layout's index.json (rebuilt each run), tag history (a tag deleted in ECR
-    // without an event is recorded as a delete), and provenance entries (replication done, identity now unknown).
-    const reconcileWrites = [
-      this.bucket.arnForObjects(vaultPrefix ? `${vaultPrefix}/${INDEX_FILE}` : INDEX_FILE),
-      this.bucket.arnForObjects(
-        vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.historyKeys}` : VAULT_DEFAULTS.historyKeys,
-      ),
-      this.provenanceKeys,
-    ];
-    reconcileRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: reconcileWrites }),
-    );
-    this.encryptionKey.grant(reconcileRole, 'kms:GenerateDataKey');
-    this.grantProvenanceLock(reconcileRole);
-    this.grantAlert(reconcileRole);
-    acknowledgeWildcards(reconcileRole, [
-      ['*', 'ecr:DescribeRepositories lists all repositories; the reconcile filters them by prefix'],
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [reconcileWrites[1], 'tag history: one object per observation, per repository and tag'],
-      [this.provenanceKeys, 'the provenance logs: the refresh appends one object per entry'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
-    ]);
-
-    this.reconcileRule = new events.Rule(this, 'ReconcileSchedule', {
-      description: 'Runs the imagevault reconcile',
-      schedule: props.reconcileSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.reconcileEvery),
-      targets: [new targets.LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
-    });
-    // Once after the first deployment (and again whenever the function or its configuration changes, e.g. a new
-    // repository prefix): this is the backfill of images pushed before imagevault existed. Asynchronous, so the
-    // deployment does not wait for it; a failure shows in the reconcile errors alarm.
-    new triggers.Trigger(this, 'ReconcileAfterDeploy', {
-      handler: this.reconcileFunction,
-      invocationType: triggers.InvocationType.EVENT,
-      executeAfter: [this.queue, this.snapshotFunction, this.vault],
-    });
-    Validations.of(this.reconcileFunction).acknowledge({
-      id: 'Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
-      reason: 'EventBridge invokes the unqualified function; the version exists only to re-run the trigger.',
-    });
-
-    const upstream = this.upstream(props, vaultPrefix);
-    this.upstreamFunction = upstream.fn;
-    this.upstreamRule = upstream.rule;
-    const identity = this.identity(repositories, vaultPrefix);
-    this.identityFunction = identity.fn;
-    this.identityDeadLetterQueue = identity.deadLetterQueue;
-    const scan = this.scan(repositories, vaultPrefix);
-    this.scanFunction = scan.fn;
-    this.scanDeadLetterQueue = scan.deadLetterQueue;
-    if ((props.provenanceTrail ?? VAULT_DEFAULTS.provenanceTrail) === 'create')
-      this.trail = this.createTrail();
-    const glueTable = this.provenanceGlueTable(vaultPrefix);
-    this.provenanceDatabase = glueTable.database;
-    this.provenanceTable = glueTable.table;
-
-    this.createAlarms(props.replica);
-    this.selfTestAlarm = this.createSelfTestAlarm();
-    this.dashboard = this.createDashboard(props.replica);
-  }
-
-  /**
-   * The scheduled upstream check: reads the vault (images and their base records), writes only its own state
-   * under `imagevault/upstream/`, publishes alerts, and reads the credentials secret when there is one.
-   */
-  private upstream(props: ImageVaultProps, vaultPrefix: string): { fn: lambda.Function; rule: events.Rule } {
-    const fn = this.handler('Upstream', {
-      entry: 'upstream',
-      memorySize: VAULT_DEFAULTS.upstreamMemoryMb,
-      timeout: VAULT_DEFAULTS.upstreamTimeout,
-      description: 'Checks the upstream base tags of images in the imagevault bucket; alerts when one moved',
-      environment: {
-        VAULT_BUCKET: this.bucket.bucketName,
-        VAULT_PREFIX: vaultPrefix,
-        ALERT_TOPIC_ARN: this.alertTopic.topicArn,
-        POWERTOOLS_SERVICE_NAME: 'imagevault-upstream',
-        NODE_OPTIONS: '--enable-source-maps',
-        ...(props.upstreamCredentialsSecret
-          ? { UPSTREAM_CREDENTIALS_SECRET: props.upstreamCredentialsSecret.secretArn }
-          : {}),
-        ...(props.newerVersions !== undefined ? { NEWER_VERSIONS: JSON.stringify(props.newerVersions) } : {}),
-        ...(props.newerVersionsDigestDays !== undefined
-          ? { NEWER_VERSIONS_DIGEST_DAYS: String(props.newerVersionsDigestDays) }
-          : {}),
-      },
-    });
-    const role = fn.role!;
-    this.vault.grantRead(role);
-    const stateKeys = this.bucket.arnForObjects(
-      vaultPrefix ? `${vaultPrefix}/${VAULT_DEFAULTS.upstreamStateKeys}` : VAULT_DEFAULTS.upstreamStateKeys,
-    );
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [stateKeys] }));
-    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.grantAlert(role);
-    this.grantUpstreamCredentials(role, props);
-    acknowledgeWildcards(role, [
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [stateKeys, "the watcher's state: one object per observation and per alerted transition"],
-    ]);
-    const rule = new events.Rule(this, 'UpstreamSchedule', {
-      description: 'Runs the imagevault upstream check',
-      schedule: props.upstreamSchedule ?? events.Schedule.rate(VAULT_DEFAULTS.upstreamEvery),
-      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
-    });
-    return { fn, rule };
-  }
-
-  /**
-   * Who pushed: the CloudTrail `ecr:PutImage` rule and the function that joins the identity to the provenance log.
-   * It reads the vault and writes only under `imagevault/provenance/`.
-   */
-  private identity(
-    repositories: readonly string[],
-    vaultPrefix: string,
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const writer = this.provenanceWriter('Identity', 'identity', vaultPrefix, {
-      description: 'Records who pushed an ECR image (CloudTrail PutImage) in its imagevault provenance log',
-      serviceName: 'imagevault-identity',
-      eventsReason: 'the provenance logs: one object per entry and per pending identity, per repository',
-    });
-    const rule = new events.Rule(this, 'EcrPutImageRule', {
-      description:
-        'CloudTrail ecr:PutImage calls in the protected repositories, to the imagevault identity Lambda',
-      eventPattern: ecrPutImagePattern(repositories),
-    });
-    // Events EventBridge cannot deliver go to the same DLQ as invocations that failed after Lambda's retries.
-    rule.addTarget(
-      new targets.LambdaFunction(writer.fn, {
-        retryAttempts: VAULT_DEFAULTS.identityRetries,
-        deadLetterQueue: writer.deadLetterQueue,
-      }),
-    );
-    return writer;
-  }
-
-  /**
-   * Scan results: ECR basic scanning (`ECR Image Scan`) and Amazon Inspector (`Inspector2 Scan`) events for the
-   * protected repositories, and the function that records them (with the CRITICAL/HIGH findings read from ECR) in
-   * the provenance log. Scanning itself is configured on the registry (scan on push, or Inspector); without it
-   * no event comes and records say the scan is unknown.
-   */
-  private scan(
-    repositories: readonly string[],
-    vaultPrefix: string,
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const writer = this.provenanceWriter('Scan', 'scan', vaultPrefix, {
-      description: 'Records ECR/Inspector scan results of an ECR image in its imagevault provenance log',
-      serviceName: 'imagevault-scan',
-      eventsReason: 'the provenance logs: one object per entry and per pending scan, per repository',
-    });
-    const pullRepositories = repositoryArns(this, repositories);
-    writer.fn.role!.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:DescribeImageScanFindings'], resources: pullRepositories }),
-    );
-    // With Inspector (enhanced scanning), ECR answers DescribeImageScanFindings from Inspector's findings, on the
-    // caller's permissions: https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html
-    writer.fn.role!.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['inspector2:ListFindings'], resources: ['*'] }),
-    );
-    acknowledgeWildcards(writer.fn.role!, [
-      ['*', 'inspector2:ListFindings has no resource-level permissions'],
-      ...pullRepositories.map((arn): [string, string] => [arn, 'the protected repositories, by name prefix']),
-    ]);
-    // Two rules to one target: the patterns differ in source and in how they name the repository (name or ARN).
-    const rule = new events.Rule(this, 'EcrScanRule', {
-      description: 'ECR basic scan results in the protected repositories, to the imagevault scan Lambda',
-      eventPattern: ecrScanPattern(repositories),
-    });
-    const inspector = new events.Rule(this, 'InspectorScanRule', {
-      description:
-        'Amazon Inspector scans of images in the protected repositories, to the imagevault scan Lambda',
-      eventPattern: inspectorScanPattern(this, repositories),
-    });
-    for (const r of [rule, inspector])
-      r.addTarget(
-        new targets.LambdaFunction(writer.fn, {
-          retryAttempts: VAULT_DEFAULTS.identityRetries,
-          deadLetterQueue: writer.deadLetterQueue,
-        }),
-      );
-    return writer;
-  }
-
-  /**
-   * A small function driven by EventBridge that appends to the provenance logs: reads the vault, writes only under
-   * `imagevault/provenance/` (locking entries when Object Lock is on), retries twice, then a KMS-encrypted DLQ.
-   */
-  private provenanceWriter(
-    id: string,
-    entry: HandlerName,
-    vaultPrefix: string,
-    options: { description: string; serviceName: string; eventsReason: string },
-  ): { fn: lambda.Function; deadLetterQueue: sqs.Queue } {
-    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.messagingKey,
-      dataKeyReuse: Duration.hours(1),
-      enforceSSL: true,
-      retentionPeriod: VAULT_DEFAULTS.retention,
-    });
-    const fn = this.handler(id, {
-      entry,
-      memorySize: VAULT_DEFAULTS.identityMemoryMb,
-      timeout: VAULT_DEFAULTS.identityTimeout,
-      description: options.description,
-      environment: {
-        VAULT_BUCKET: this.bucket.bucketName,
-        VAULT_PREFIX: vaultPrefix,
-        POWERTOOLS_SERVICE_NAME: options.serviceName,
-        NODE_OPTIONS: '--enable-source-maps',
-        ...this.provenanceLock,
-      },
-      retryAttempts: VAULT_DEFAULTS.identityRetries,
-      deadLetterQueue,
-    });
-    const role = fn.role!;
-    this.vault.grantRead(role);
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.provenanceKeys] }),
-    );
-    this.grantProvenanceLock(role);
-    this.encryptionKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    // Lambda sends a failed event to the DLQ with the function's role (which CDK grants sqs:SendMessage); the queue
-    // is encrypted, so SQS asks the messaging key for a data key on the role's behalf.
-    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    acknowledgeWildcards(role, [
-      [this.bucket.arnForObjects('*'), 'vault keys are content addresses, not known in advance'],
-      [this.provenanceKeys, options.eventsReason],
-    ]);
-    return { fn, deadLetterQueue };
-  }
-
-  /**
-   * GetSecretValue on the upstream credentials secret only (and kms:Decrypt through Secrets Manager when it has its
-   * own key).
-   */
-  private grantUpstreamCredentials(role: iam.IRole, props: ImageVaultProps): void {
-    const secret = props.upstreamCredentialsSecret;
-    if (!secret) return;
-    secret.grantRead(role);
-    // Secrets Manager decrypts with the reader's permissions. The secret's grantRead puts kms:Decrypt only into the
-    // key's policy, which an imported key does not let CDK change (the grant was silently lost): grant it to the role.
-    if (secret.encryptionKey)
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [secret.encryptionKey.keyArn],
-          conditions: {
-            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
-          },
-        }),
-      );
-  }
-
-  /** With Object Lock on: setting an entry's retention as it is written needs s3:PutObjectRetention too. */
-  private grantProvenanceLock(role: iam.IRole): void {
-    if (Object.keys(this.provenanceLock).length === 0) return;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObjectRetention'], resources: [this.provenanceKeys] }),
-    );
-    acknowledgeWildcards(role, [
-      [this.provenanceKeys, 'the provenance log entries, one object per entry, each locked as it is written'],
-    ]);
-  }
-
-  /**
-   * A trail for the management events EventBridge needs: this region only, write events only (PutImage is one),
-   * no data events, log file validation on, into its own SSE-S3 bucket (SSL only, access logged).
-   */
-  private createTrail(): cloudtrail.Trail {
-    const bucket = new s3.Bucket(this, 'TrailBucket', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-    });
-    logAccessInto(bucket, this.vault.accessLogsBucket, 'trail/');
-    return new cloudtrail.Trail(this, 'Trail', {
-      bucket,
-      isMultiRegionTrail: false,
-      includeGlobalServiceEvents: false,
-      managementEvents: cloudtrail.ReadWriteType.WRITE_ONLY,
-      enableFileValidation: true,
-      sendToCloudWatchLogs: false,
-    });
-  }
-
-  /**
-   * The Athena-ready layout: a Glue database and a table of the provenance log entries (JSON, one object per
-   * entry) under `<prefix>imagevault/provenance/`, read recursively. Columns: lib/infra/provenance-schema.ts.
-   */
-  private provenanceGlueTable(vaultPrefix: string): { database: glue.CfnDatabase; table: glue.CfnTable } {
-    const stack = Stack.of(this);
-    const databaseName = Names.uniqueResourceName(this, { maxLength: 64, separator: '_' })
-      .toLowerCase()
-      .replace(/[^a-z0-9_]/g, '_');
-    const database = new glue.CfnDatabase(this, 'ProvenanceDatabase', {
-      catalogId: stack.account,
-      databaseInput: {
-        name: databaseName,
-        description: 'imagevault provenance records (in-toto statements), for Athena',
-      },
-    });
-    const location = `s3://${this.bucket.bucketName}/${vaultPrefix ? `${vaultPrefix}/` : ''}${VAULT_DEFAULTS.provenanceLocation}`;
-    const table = new glue.CfnTable(this, 'ProvenanceTable', {
-      catalogId: stack.account,
-      databaseName,
-      tableInput: {
-        name: VAULT_DEFAULTS.provenanceTableName,
-        description:
-          'One row per provenance log entry {seq, time, repository, digest, statement, previous, hash}; the newest seq per (repository, digest) is its record',
-        tableType: 'EXTERNAL_TABLE',
-        parameters: { classification: 'json', EXTERNAL: 'TRUE' },
-        storageDescriptor: {
-          location,
-          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          columns: glueColumns(),
-          serdeInfo: {
-            serializationLibrary: PROVENANCE_SERDE,
-            parameters: {
-              // Pending identities (`_pending/`) share the prefix and have another shape: their rows are mostly null.
-              'ignore.malformed.json': 'true',
-              'case.insensitive': 'true',
-              ...serdeMappings(),
-            },
-          },
-          // Entries sit at `<repository>/@log/<seq>.json`, any number of levels below the location; `_pending/` is
-          // hidden from Athena (a leading `_`), as it should be.
-          parameters: { 'hive.input.dir.recursive': 'TRUE', 'mapred.input.dir.recursive': 'TRUE' },
-        },
-      },
-    });
-    // The construct-level dependency becomes the same DependsOn, on every aws-cdk-lib this package supports.
-    table.node.addDependency(database);
-    return { database, table };
   }
 
   /**
@@ -874,356 +414,6 @@ export class ImageVault extends Construct {
     }
     problems.throwIfAny(`ImageVault props (${this.node.path})`);
   }
-
-  /**
-   * A Node.js handler with its own role and log group (no managed policies), its code the prebundled
-   * `dist/lambdas/<entry>` of the package (see lib/infra/entries.ts).
-   */
-  private handler(
-    id: string,
-    options: Pick<
-      lambda.FunctionProps,
-      | 'memorySize'
-      | 'timeout'
-      | 'description'
-      | 'environment'
-      | 'retryAttempts'
-      | 'deadLetterQueue'
-      | 'reservedConcurrentExecutions'
-    > & { entry: HandlerName },
-  ): lambda.Function {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: VAULT_DEFAULTS.logRetention });
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `imagevault ${id.toLowerCase()} Lambda`,
-    });
-    logGroup.grantWrite(role);
-    const { entry, ...props } = options;
-    return new lambda.Function(this, `${id}Function`, {
-      ...props,
-      code: lambda.Code.fromAsset(handlerCode(entry)),
-      handler: 'index.handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      role,
-      logGroup,
-    });
-  }
-
-  /** sns:Publish on the alert topic, with the messaging key to encrypt the message. */
-  private grantAlert(role: iam.IRole): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.alertTopic.topicArn] }),
-    );
-    this.messagingKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-  }
-
-  private grantEcrAuth(role: iam.IRole): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-    );
-  }
-
-  private createAlarms(replica: VaultReplicaTarget | undefined): void {
-    const action = new cwActions.SnsAction(this.alertTopic);
-    const add = (id: string, props: cloudwatch.AlarmProps) => {
-      const alarm = new cloudwatch.Alarm(this, id, {
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        ...props,
-      });
-      alarm.addAlarmAction(action);
-      this.alarms.push(alarm);
-    };
-    add('DeadLetterAlarm', {
-      alarmDescription:
-        'imagevault: an ECR image action failed 3 times and is in the dead-letter queue. Next step: read the message and the snapshot logs, fix the cause, then redrive the DLQ (SQS console: "Start DLQ redrive").',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    add('SnapshotErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the snapshot Lambda failed (crash or timeout). SQS retries the batch; after 3 receives it goes to the DLQ. Next step: read the snapshot logs.',
-      metric: this.snapshotFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    add('UpstreamErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the upstream check Lambda failed, so moved upstream base tags are not being reported. Next step: read the upstream logs (a missing or malformed credentials secret is named there).',
-      metric: this.upstreamFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    const writers = [
-      {
-        id: 'Identity',
-        fn: this.identityFunction,
-        dlq: this.identityDeadLetterQueue,
-        lost: 'who pushed an image may be missing from its provenance record',
-        event: 'a CloudTrail PutImage event',
-      },
-      {
-        id: 'Scan',
-        fn: this.scanFunction,
-        dlq: this.scanDeadLetterQueue,
-        lost: "an image's scan findings may be missing from its provenance record",
-        event: 'an ECR/Inspector scan result',
-      },
-    ];
-    for (const w of writers) {
-      const name = w.id.toLowerCase();
-      add(`${w.id}ErrorsAlarm`, {
-        alarmDescription: `imagevault: the ${name} Lambda failed, so ${w.lost}. Lambda retries twice, then the event goes to the ${name} DLQ. Next step: read the ${name} logs.`,
-        metric: w.fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-      add(`${w.id}DeadLetterAlarm`, {
-        alarmDescription: `imagevault: ${w.event} could not be recorded and is in the ${name} dead-letter queue. Next step: read the message and the ${name} logs, fix the cause, then re-invoke the ${name} Lambda with the message body.`,
-        metric: w.dlq.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-    }
-    add('ReconcileErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the reconcile Lambda failed, so images missed by events are not being backfilled. Next step: read the reconcile logs.',
-      metric: this.reconcileFunction.metricErrors({
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-    if (replica) {
-      add('ReplicationLatencyAlarm', {
-        alarmDescription:
-          'imagevault: replication to the replica bucket is more than 15 minutes behind. Next step: check S3 replication metrics and the replication role; the primary vault is unaffected.',
-        metric: this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM),
-        threshold: VAULT_DEFAULTS.replicationLatencyAlarm.toSeconds(),
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-      add('ReplicationFailedAlarm', {
-        alarmDescription:
-          'imagevault: S3 failed to replicate objects to the replica bucket. Next step: check the replication role and the replica key (KMS) permissions.',
-        metric: this.replicationMetric(replica, 'OperationsFailedReplication', cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      });
-    }
-  }
-
-  private createSelfTestAlarm(): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, 'SelfTestAlarm', {
-      alarmDescription:
-        'imagevault self-test: `imagevault aws selftest` set this alarm to ALARM to check that alerts reach you. Nothing to do: no metric ever breaches it, so it returns to OK by itself.',
-      // Nothing publishes this metric; with missing data not breaching, only SetAlarmState moves the alarm.
-      metric: new cloudwatch.Metric({
-        namespace: 'imagevault',
-        metricName: 'SelfTest',
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(1),
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    alarm.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
-    this.alarms.push(alarm);
-    return alarm;
-  }
-
-  private replicationMetric(
-    replica: VaultReplicaTarget,
-    metricName: string,
-    statistic: string,
-  ): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName,
-      dimensionsMap: {
-        SourceBucket: this.bucket.bucketName,
-        DestinationBucket: replica.bucket.bucketName,
-        RuleId: REPLICATION_RULE_ID,
-      },
-      statistic,
-      period: Duration.minutes(5),
-    });
-  }
-
-  private createDashboard(replica: VaultReplicaTarget | undefined): cloudwatch.Dashboard {
-    const fiveMinutes = Duration.minutes(5);
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.days(7),
-    });
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Snapshot queue',
-        left: [
-          this.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, label: 'waiting' }),
-          this.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, label: 'oldest (s)' }),
-        ],
-        right: [
-          this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-            period: fiveMinutes,
-            label: 'dead letters',
-          }),
-        ],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Snapshot Lambda',
-        left: [
-          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.p(90) }),
-          this.snapshotFunction.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM }),
-        ],
-        right: [
-          this.snapshotFunction.metricErrors({ period: fiveMinutes }),
-          this.reconcileFunction.metricErrors({ period: fiveMinutes, label: 'Reconcile errors' }),
-        ],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Bytes copied into the vault',
-        left: [
-          new cloudwatch.Metric({
-            namespace: 'imagevault',
-            metricName: 'BytesCopied',
-            dimensionsMap: { service: 'imagevault-snapshot' },
-            statistic: cloudwatch.Stats.SUM,
-            period: fiveMinutes,
-          }),
-        ],
-      }),
-    );
-    if (replica) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Replication to the replica region',
-          left: [this.replicationMetric(replica, 'ReplicationLatency', cloudwatch.Stats.MAXIMUM)],
-          right: [this.replicationMetric(replica, 'OperationsPendingReplication', cloudwatch.Stats.MAXIMUM)],
-        }),
-      );
-    }
-    return dashboard;
-  }
-}
-
-/**
- * The EventBridge pattern of successful ECR pushes and deletes in the protected repositories: all of them for
- * '*', otherwise a prefix match per entry.
- */
-export function ecrImageActionPattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Image Action'],
-    detail: {
-      'action-type': ['PUSH', 'DELETE'],
-      result: ['SUCCESS'],
-      ...(all
-        ? {}
-        : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) }),
-    },
-  };
-}
-
-/** Successful pull-through cache syncs (an image cached from upstream) in the protected repositories. */
-export function ecrPullThroughCachePattern(repositories: readonly string[]): events.EventPattern {
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Pull Through Cache Action'],
-    detail: { 'sync-status': ['SUCCESS'], ...repositoryNameFilter(repositories) },
-  };
-}
-
-/** Successful replications of images into the protected repositories of this registry. */
-export function ecrReplicationPattern(repositories: readonly string[]): events.EventPattern {
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Replication Action'],
-    detail: { result: ['SUCCESS'], ...repositoryNameFilter(repositories) },
-  };
-}
-
-/** `repository-name` by prefix, or nothing for all repositories. */
-function repositoryNameFilter(repositories: readonly string[]): Record<string, unknown> {
-  return repositories.includes(ALL_REPOSITORIES)
-    ? {}
-    : { 'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))) };
-}
-
-/**
- * The EventBridge pattern of CloudTrail `ecr:PutImage` calls in the protected repositories (a failed call is
- * delivered too, and ignored by the handler with a log line).
- */
-export function ecrPutImagePattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['AWS API Call via CloudTrail'],
-    detail: {
-      eventSource: ['ecr.amazonaws.com'],
-      eventName: ['PutImage'],
-      ...(all
-        ? {}
-        : {
-            requestParameters: {
-              repositoryName: events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
-            },
-          }),
-    },
-  };
-}
-
-/** ECR basic scan results (`ECR Image Scan`) in the protected repositories; the detail names the repository. */
-export function ecrScanPattern(repositories: readonly string[]): events.EventPattern {
-  const all = repositories.includes(ALL_REPOSITORIES);
-  return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Image Scan'],
-    ...(all
-      ? {}
-      : {
-          detail: {
-            'repository-name': events.Match.anyOf(...repositories.map((r) => events.Match.prefix(r))),
-          },
-        }),
-  };
-}
-
-/**
- * Amazon Inspector scan results (`Inspector2 Scan`) for images in the protected repositories. Inspector names the
- * repository by ARN, so the prefixes are matched on `arn:…:repository/<prefix>` (EC2 and Lambda scans, with other
- * ARNs, never match).
- */
-export function inspectorScanPattern(scope: Construct, repositories: readonly string[]): events.EventPattern {
-  const arns = repositoryArns(scope, repositories).map((a) => a.replace(/\*$/, ''));
-  return {
-    source: ['aws.inspector2'],
-    detailType: ['Inspector2 Scan'],
-    detail: { 'repository-name': events.Match.anyOf(...arns.map((a) => events.Match.prefix(a))) },
-  };
 }
 
 /** The functions' PROVENANCE_LOCK_* variables: the bucket's Object Lock mode and the entries' retention. */
@@ -1234,13 +424,4 @@ function provenanceLockEnvironment(props: ImageVaultProps): Record<string, strin
     props.provenanceRetentionDays ??
     Math.max(VAULT_DEFAULTS.provenanceRetentionDays, props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
   return { PROVENANCE_LOCK_MODE: mode.toUpperCase(), PROVENANCE_LOCK_DAYS: String(days) };
-}
-
-/** ARNs of the protected repositories: `repository/*` for all, `repository/<prefix>*` per prefix. */
-function repositoryArns(scope: Construct, repositories: readonly string[]): string[] {
-  const stack = Stack.of(scope);
-  const names = repositories.includes(ALL_REPOSITORIES) ? ['*'] : repositories.map((r) => `${r}*`);
-  return names.map((resourceName) =>
-    stack.formatArn({ service: 'ecr', resource: 'repository', resourceName }),
-  );
 }

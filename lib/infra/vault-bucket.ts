@@ -3,6 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
+import { acknowledgeGranteeWildcards } from './acknowledge';
 import { checkInteger, checkObjectLock, Problems, type ObjectLockMode } from './validation';
 
 /** Storage settings shared by the vault bucket and its replica, so that both keep history the same way. */
@@ -122,6 +124,12 @@ export interface VaultBucketProps extends VaultStorageProps {
   readonly bucketName?: string;
   /** @default - no replication */
   readonly replica?: VaultReplicaTarget;
+  /**
+   * Key prefix of the vault inside the bucket: the named grants cover the vault's keys below it.
+   *
+   * @default '' (the vault is the whole bucket)
+   */
+  readonly vaultPrefix?: string;
 }
 
 /**
@@ -137,10 +145,16 @@ export class VaultBucket extends Construct {
   readonly accessLogsBucket: s3.Bucket;
   /** The role S3 replicates with, when there is a replica. */
   readonly replicationRole?: iam.Role;
+  /** Key prefix of the vault inside the bucket; '' for the whole bucket. */
+  readonly vaultPrefix: string;
+  /** Whether the bucket has Object Lock: entries of the provenance log are then locked as they are written. */
+  private readonly objectLock: boolean;
 
   constructor(scope: Construct, id: string, props: VaultBucketProps) {
     super(scope, id);
     const mode = props.objectLock ?? STORAGE_DEFAULTS.objectLock;
+    this.vaultPrefix = props.vaultPrefix ?? '';
+    this.objectLock = mode !== 'off';
     const lockDays = Duration.days(props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
 
     this.encryptionKey = new kms.Key(this, 'Key', {
@@ -297,15 +311,85 @@ export class VaultBucket extends Construct {
   }
 
   /**
-   * Write new objects, including multipart uploads and their abort. No delete: the vault only ever appends, and
-   * overwritten objects stay as noncurrent versions.
+   * The ARN of the vault's objects under `key`, one of the vault's keys or key prefixes (lib/content/keys.ts), with
+   * `*` for everything below a prefix: `arn:…:<bucket>/<vaultPrefix>/<key>`.
    */
-  grantWrite(grantee: iam.IGrantable): iam.Grant {
+  arnForVaultKeys(key: string): string {
+    return this.bucket.arnForObjects(this.vaultPrefix ? `${this.vaultPrefix}/${key}` : key);
+  }
+
+  /**
+   * What a snapshot writes: any new object (blobs and manifests are content addresses, not known in advance),
+   * including multipart uploads and their abort, and the retention of provenance entries under Object Lock. No
+   * delete: the vault only ever appends, and overwritten objects stay as noncurrent versions.
+   */
+  grantSnapshotWrite(grantee: iam.IGrantable): iam.Grant {
     this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
-    return iam.Grant.addToPrincipal({
+    const grant = iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
       resourceArns: [this.bucket.arnForObjects('*')],
     });
+    this.grantProvenanceRetention(grantee);
+    return grant;
+  }
+
+  /**
+   * What the reconcile writes: the OCI layout's index.json (rebuilt each run), tag history (a tag deleted in ECR
+   * without an event is recorded as a delete) and provenance entries (replication done, identity now unknown).
+   */
+  grantReconcileWrite(grantee: iam.IGrantable): iam.Grant {
+    const history = this.arnForVaultKeys(`${REPOSITORIES_PREFIX}*`);
+    const provenance = this.arnForVaultKeys(`${PROVENANCE_PREFIX}*`);
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [this.arnForVaultKeys(INDEX_FILE), history, provenance],
+    });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey');
+    this.grantProvenanceRetention(grantee);
+    acknowledgeGranteeWildcards(grantee, [
+      [history, 'tag history: one object per observation, per repository and tag'],
+      [provenance, 'the provenance logs: the refresh appends one object per entry'],
+    ]);
+    return grant;
+  }
+
+  /**
+   * Append to the provenance logs (and their pending identities and scans): new objects under
+   * `imagevault/provenance/` only, each locked as it is written under Object Lock.
+   */
+  grantProvenanceAppend(grantee: iam.IGrantable, reason: string): iam.Grant {
+    const provenance = this.arnForVaultKeys(`${PROVENANCE_PREFIX}*`);
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [provenance],
+    });
+    this.grantProvenanceRetention(grantee);
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [[provenance, reason]]);
+    return grant;
+  }
+
+  /** The upstream watcher's own state (observations, alerted transitions): new objects under `imagevault/upstream/`. */
+  grantUpstreamStateWrite(grantee: iam.IGrantable): iam.Grant {
+    const state = this.arnForVaultKeys(`${UPSTREAM_PREFIX}*`);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [state] });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [
+      [state, "the watcher's state: one object per observation and per alerted transition"],
+    ]);
+    return grant;
+  }
+
+  /** With Object Lock on: setting a provenance entry's retention as it is written needs s3:PutObjectRetention. */
+  private grantProvenanceRetention(grantee: iam.IGrantable): void {
+    if (!this.objectLock) return;
+    const provenance = this.arnForVaultKeys(`${PROVENANCE_PREFIX}*`);
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObjectRetention'], resourceArns: [provenance] });
+    acknowledgeGranteeWildcards(grantee, [
+      [provenance, 'the provenance log entries, one object per entry, each locked as it is written'],
+    ]);
   }
 }

@@ -1,0 +1,40 @@
+import { Duration } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { ALL_REPOSITORIES, type ProvenanceTrailMode } from './validation';
+
+/** Defaults and fixed sizes, named so that the README and the tests quote the same numbers. */
+export const VAULT_DEFAULTS = {
+  repositories: [ALL_REPOSITORIES],
+  reconcileEvery: Duration.hours(6),
+  vaultPrefix: '',
+  maxSnapshotConcurrency: 10,
+  reserveConcurrency: true,
+  /**
+   * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
+   * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not
+   * memory-bound. 3,008 MB (about 1.7 vCPUs) is where throughput stops growing much for this workload.
+   */
+  snapshotMemoryMb: 3008,
+  snapshotTimeout: Duration.minutes(15),
+  reconcileMemoryMb: 1024,
+  reconcileTimeout: Duration.minutes(15),
+  upstreamEvery: Duration.hours(1),
+  upstreamMemoryMb: 512,
+  upstreamTimeout: Duration.minutes(5),
+  /** Provenance records are kept at least a year under Object Lock: audits look back that far. */
+  provenanceRetentionDays: 365,
+  identityMemoryMb: 256,
+  identityTimeout: Duration.minutes(1),
+  /** Lambda's own retries of a failed asynchronous invocation (EventBridge invokes asynchronously). */
+  identityRetries: 2,
+  provenanceTrail: 'existing' as ProvenanceTrailMode,
+  provenanceTableName: 'provenance_log',
+  /** Small batches: one slow image cannot hold many others hostage until the visibility timeout. */
+  batchSize: 5,
+  maxReceiveCount: 3,
+  /** AWS's guidance for SQS event sources: at least six times the function timeout. */
+  visibilityTimeoutFactor: 6,
+  retention: Duration.days(14),
+  replicationLatencyAlarm: Duration.minutes(15),
+  logRetention: logs.RetentionDays.ONE_YEAR,
+};
