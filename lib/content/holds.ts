@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Digest, validateRepository } from '../oci';
 import { HOLDS_PREFIX } from './keys';
 import { ObjectExistsError, type ObjectStore } from './objectstore';

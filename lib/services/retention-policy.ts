@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /*
  * The retention policy: which images of which repositories the vault keeps. A JSON file:
