@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Readable, addAbortSignal } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
 import { blobKey, readAll, REF_NAME, type Vault } from '../content';
+import { writeTar, type TarEntry } from '../content/tar';
 import {
   MediaType,
   Reference,
@@ -63,12 +60,6 @@ export const DEFAULT_PLATFORM = 'linux/amd64';
 /** containers/image refuses configs over 4 MiB (iolimits.MaxConfigBodySize); so do we, before buffering one. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-/**
- * Fixed entry times make the archive a function of the image alone: exporting the same image twice gives the same
- * bytes. Loaders ignore them (layer contents carry their own times).
- */
-const EPOCH = new Date(0);
-
 /** Annotation containerd (and so `docker load` on Docker 25+ with the containerd store) names the image by. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 
@@ -80,8 +71,6 @@ interface ManifestItem {
   /** Foreign layers by diff ID, so `docker load` keeps them foreign (a later push leaves them out, as it must). */
   LayerSources?: Record<string, Descriptor>;
 }
-
-type Entry = { name: string; data: Buffer } | { name: string; blob: Descriptor };
 
 /**
  * Writes one image from the vault as a docker-archive tar: what `docker save` (Docker 25+) writes and `docker load`
@@ -184,9 +173,9 @@ export async function exportDockerArchive(
 
   // Blobs first (a layer used twice is written once), then the small JSON files: the order a walk of Docker's save
   // directory gives. No reader depends on it: skopeo and docker load both look entries up by name.
-  const entries: Entry[] = [];
+  const entries: TarEntry[] = [];
   const seen = new Set<string>();
-  const addBlob = (e: Entry) => {
+  const addBlob = (e: TarEntry) => {
     if (seen.has(e.name)) return;
     seen.add(e.name);
     entries.push(e);
@@ -386,86 +375,4 @@ function parseConfig(bytes: Buffer): { diffIds: string[]; platform?: Platform } 
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
-}
-
-/**
- * Streams the entries into a tar at `tmp` (created, never overwritten). Whichever side fails first — reading a blob
- * (not found, digest mismatch) or writing the file (disk full, no such directory) — aborts the other, so neither is
- * left waiting and the caller can remove the temp file. The first failure is the one reported: the other side's
- * error is only its consequence ("pack stream destroyed", an AbortError).
- */
-async function writeTar(vault: Vault, tmp: string, entries: Entry[]): Promise<void> {
-  const pack = tar.pack();
-  // A destroyed pack also emits its error as an event; the pipeline below already reports it, so only listen.
-  pack.on('error', () => undefined);
-  const abort = new AbortController();
-  abort.signal.addEventListener('abort', () => pack.destroy(abort.signal.reason as Error), { once: true });
-  const sink = pipeline(
-    Readable.from(pack),
-    createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
-    {
-      signal: abort.signal,
-    },
-  );
-  const source = (async () => {
-    for (const dir of directoriesOf(entries))
-      await addEntry(pack, { name: dir, type: 'directory' }, undefined, abort);
-    for (const e of entries) {
-      const body = 'data' in e ? Readable.from([e.data]) : await vault.fetch(e.blob);
-      await addEntry(pack, { name: e.name, size: 'data' in e ? e.data.length : e.blob.size }, body, abort);
-    }
-    pack.finalize();
-  })();
-  // abort() keeps the first reason it is given.
-  source.catch((e: unknown) => abort.abort(e));
-  sink.catch((e: unknown) => abort.abort(e));
-  await Promise.allSettled([source, sink]);
-  if (abort.signal.aborted) throw abort.signal.reason;
-}
-
-/** The directory entries `docker save` writes before the files in them (`blobs/`, `blobs/sha256/`). */
-function directoriesOf(entries: Entry[]): string[] {
-  const dirs = new Set<string>();
-  for (const e of entries) {
-    const parts = e.name.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) dirs.add(`${parts.slice(0, i).join('/')}/`);
-  }
-  return [...dirs].sort();
-}
-
-/**
- * Adds one entry and pumps `body` into it with backpressure: a write waits for the tar to drain, which waits for the
- * file, so at most a few buffers of a layer are in memory at once. Resolves when tar-stream has taken the entry.
- */
-async function addEntry(
-  pack: tar.Pack,
-  header: { name: string; size?: number; type?: 'directory' },
-  body: Readable | undefined,
-  abort: AbortController,
-): Promise<void> {
-  let settle!: (err?: Error | null) => void;
-  const taken = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-  // A failure while we are still pumping is reported by the pump: the callback's rejection and the entry's error
-  // event (streamx emits one on destroy) are duplicates, and must not surface as unhandled.
-  taken.catch(() => undefined);
-  const mode = header.type === 'directory' ? 0o755 : 0o644;
-  const entry = pack.entry({ ...header, mode, mtime: EPOCH, uid: 0, gid: 0, uname: '', gname: '' }, (err) =>
-    settle(err),
-  );
-  entry.on('error', () => undefined);
-  if (body) {
-    addAbortSignal(abort.signal, body);
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (!entry.write(chunk)) await once(entry, 'drain', { signal: abort.signal });
-      }
-    } catch (e) {
-      // Abort first, so that this error, not the broken pipe it causes on the file side, is the one reported.
-      abort.abort(e);
-      entry.destroy(e as Error);
-      throw e;
-    }
-    entry.end(undefined); // streamx's typings demand an argument; undefined means "no last chunk"
-  }
-  await taken;
 }
