@@ -16,7 +16,7 @@ import { Vault } from '../lib/content/vault';
 import { ecrCredentials } from '../lib/aws/ecr-auth';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
-import { Registries } from '../lib/services/registries';
+import { Registries } from '../lib/registry';
 import { createSnapshotHandler } from '../lib/aws/handlers/snapshot';
 import { snapshotConfig } from './config';
 

@@ -15,3 +15,4 @@ export {
   type RetryOptions,
 } from './retry';
 export { ecrRegistryHost, isEcrRegistry } from './ecr-host';
+export { Registries } from './pool';

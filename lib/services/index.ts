@@ -1,4 +1,4 @@
-export * from './registries';
+export { Registries } from '../registry';
 export * from './snapshot';
 export * from './snapshot-image';
 export * from './restore';

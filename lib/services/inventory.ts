@@ -10,7 +10,7 @@ import {
   type SourceResult,
 } from '../content/inventory';
 import { Digest, Reference } from '../oci';
-import type { Registries } from './registries';
+import type { Registries } from '../registry';
 import { snapshotImage } from './snapshot-image';
 
 /*

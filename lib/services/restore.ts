@@ -1,8 +1,7 @@
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
 import { Forgets, forgetOf, NotInVaultError, type Vault } from '../content';
 import type { Descriptor, Reference } from '../oci';
-import { RegistryError, type Repository } from '../registry';
-import type { Registries } from './registries';
+import { RegistryError, type Registries, type Repository } from '../registry';
 
 export interface RestoreRequest {
   /** The image in the vault: repository with a tag or a digest. */

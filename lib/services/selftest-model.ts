@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../content';
-import type { Registries } from './registries';
+import type { Registries } from '../registry';
 import type { RepositoryControl } from './restore';
 
 /*

@@ -6,9 +6,8 @@ import { RepositoryFilter, type ImageEvent } from '../events';
 import { buildDriftAlertOf, type AlertPublisher } from '../alerts';
 import { Reference } from '../oci';
 import type { LogRetention } from '../provenance';
-import { ecrRegistryHost } from '../registry';
+import { ecrRegistryHost, type Registries } from '../registry';
 import { SILENT_LOG, type Log } from './log';
-import type { Registries } from './registries';
 import { snapshotImage } from './snapshot-image';
 import { recordObservation } from './tag-history';
 

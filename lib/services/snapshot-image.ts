@@ -3,7 +3,7 @@ import type { Vault } from '../content';
 import { snapshotBaseDetector, type CandidateBases } from '../drift/base';
 import { compareWithPrevious, type BuildDrift } from '../drift/build-drift';
 import { recordProvenance, type LogRetention, type RecordProvenanceResult } from '../provenance';
-import type { Registries } from './registries';
+import type { Registries } from '../registry';
 import { Snapshotter, type SnapshotRequest, type SnapshotResult } from './snapshot';
 
 /*

@@ -9,8 +9,7 @@ import {
 } from '../content';
 import { BASE_EXTENSION, type BaseRecord } from '../drift/types';
 import { Reference, type Descriptor } from '../oci';
-import type { Repository } from '../registry';
-import type { Registries } from './registries';
+import type { Registries, Repository } from '../registry';
 import { followMovedTag, recordObservation } from './tag-history';
 
 /** The image just copied, as the snapshot hooks see it. */

@@ -43,7 +43,7 @@ import { Vault } from '../../lib/content/vault';
 import { Digest, MANIFEST_MEDIA_TYPES } from '../../lib/oci';
 import { Repository, staticCredentials } from '../../lib/registry';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
-import { Registries } from '../../lib/services/registries';
+import { Registries } from '../../lib/registry';
 import { SelfTest } from '../../lib/services/selftest';
 import type { SelfTestDeps, SelfTestOptions, SelfTestReport } from '../../lib/services/selftest-model';
 import { createSnapshotHandler } from '../../lib/aws/handlers/snapshot';

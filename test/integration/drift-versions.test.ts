@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault as VaultClass } from '../../lib/content/vault';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
-import { Registries } from '../../lib/services/registries';
+import { Registries } from '../../lib/registry';
 import { createUpstreamCheckHandler } from '../../lib/aws/handlers/upstream';
 import { testBucket } from '../testbed/env';
 import { tmpdir } from 'node:os';

@@ -14,7 +14,7 @@ import { Vault } from '../../lib/content/vault';
 import { ProvenanceLog } from '../../lib/provenance/log';
 import { staticCredentials } from '../../lib/registry/auth';
 import { SnsAlertPublisher } from '../../lib/aws/sns-alerts';
-import { Registries } from '../../lib/services/registries';
+import { Registries } from '../../lib/registry';
 import { createSnapshotHandler, type SnapshotHandler } from '../../lib/aws/handlers/snapshot';
 import { pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { testBucket, testbed } from '../testbed/env';

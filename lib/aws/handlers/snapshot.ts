@@ -4,7 +4,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseImageEvent, type ImageEvent } from '../../events';
 import { redactSecrets } from '../../registry';
-import type { Registries } from '../../services/registries';
+import type { Registries } from '../../registry';
 import { SnapshotEvents, type EventOutcome, type SnapshotEventDeps } from '../../services/snapshot-events';
 
 /*

@@ -5,7 +5,7 @@ import { RegistrySource, VaultFirstSource } from '../../drift/source';
 import { baseRecordOf } from '../../drift/build-drift';
 import type { BaseRecord, BaseRef, PlatformBase } from '../../drift/types';
 import { Reference } from '../../oci';
-import type { Registries } from '../../services/registries';
+import type { Registries } from '../../registry';
 import { dockerConfigCredentials } from '../../registry';
 import { timeoutsOf, type CommandContext } from '../context';
 import { out } from './format';

@@ -9,7 +9,7 @@ import { openVault } from '../../../lib/content/open';
 import type { UpstreamCheckReport } from '../../../lib/drift/upstream';
 import { UpstreamLog, upstreamPrefix } from '../../../lib/drift/upstream-state';
 import { parseRateLimitRemaining } from '../../../lib/registry';
-import type { Registries } from '../../../lib/services/registries';
+import type { Registries } from '../../../lib/registry';
 
 const D1 = `sha256:${'a'.repeat(64)}`;
 const D2 = `sha256:${'b'.repeat(64)}`;

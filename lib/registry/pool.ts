@@ -1,4 +1,4 @@
-import { RegistryClient, type RegistryClientOptions } from '../registry';
+import { RegistryClient, type RegistryClientOptions } from './client';
 
 /**
  * One client per registry host, so auth tokens and scheme detection are shared by every image of a run. It also
