@@ -7,7 +7,7 @@ import {
   DEFAULT_IDENTITY_WINDOW_HOURS,
   type IdentityStatus,
   type ProvenancePredicate,
-  type Pusher,
+  type PushedBy,
 } from './types';
 
 /*
@@ -91,7 +91,7 @@ export interface PushIdentity {
   region?: string;
   tags: string[];
   time: string;
-  pusher: Pusher;
+  pusher: PushedBy;
   sourceIp?: string;
   userAgent?: string;
   eventId?: string;
@@ -123,7 +123,7 @@ export function parsePutImageEvent(event: unknown): PushIdentity {
   const tag = rec.requestParameters.imageTag ?? rec.responseElements?.image.imageId.imageTag;
   const u = rec.userIdentity;
   const issuer = u.sessionContext?.sessionIssuer;
-  const pusher: Pusher = {
+  const pusher: PushedBy = {
     arn: u.arn ?? u.invokedBy ?? `${u.type}:${u.principalId ?? 'unknown'}`,
     type: u.type,
     ...(u.accountId ? { accountId: u.accountId } : {}),

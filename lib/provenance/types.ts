@@ -17,7 +17,8 @@ export interface ResourceDescriptor {
   digest: { sha256: string };
 }
 
-export interface Pusher {
+/** Who pushed an image, as CloudTrail names the caller of `ecr:PutImage`. */
+export interface PushedBy {
   /** The caller's ARN (an IAM user, or an assumed-role session `arn:aws:sts::…:assumed-role/ROLE/SESSION`). */
   arn: string;
   /** CloudTrail `userIdentity.type`: IAMUser, AssumedRole, Root, FederatedUser, AWSService, … */
@@ -34,7 +35,7 @@ export interface PushPredicate {
   time: string;
   /** Tags observed pointing at the digest. */
   tags: string[];
-  pusher?: Pusher;
+  pusher?: PushedBy;
   sourceIp?: string;
   userAgent?: string;
   identityStatus: IdentityStatus;

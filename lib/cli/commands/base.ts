@@ -13,7 +13,7 @@ import { newerForChains, newerKey, newerLine, type BaseNewer } from './newer';
 import { parseVaultRef } from '../vault-ref';
 
 /** Whether the base's tag still names what the image was built on (one HEAD per distinct tag). */
-export interface UpstreamState {
+export interface UpstreamTagStatus {
   /** What the tag points at now. */
   digest?: string;
   /** The digest recorded at detection the tag is compared with: the index's when the base is an index. */
@@ -22,7 +22,7 @@ export interface UpstreamState {
   error?: string;
 }
 
-export type BaseEntryReport = BaseRef & { upstream?: UpstreamState; newer?: BaseNewer };
+export type BaseEntryReport = BaseRef & { upstream?: UpstreamTagStatus; newer?: BaseNewer };
 
 export interface BaseReport {
   image: string;
@@ -101,7 +101,7 @@ export async function baseReport(
   }
   record ??= await detectBase(source, image, { candidates: options.candidates });
   const heads = new Map<string, Promise<string>>();
-  const upstream = async (b: BaseRef): Promise<UpstreamState | undefined> => {
+  const upstream = async (b: BaseRef): Promise<UpstreamTagStatus | undefined> => {
     if (options.upstream === false || b.method === 'previous-push' || !b.reference) return undefined;
     const recorded = b.indexDigest ?? b.manifestDigest;
     let ref: Reference;
