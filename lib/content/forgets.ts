@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { DescriptorSchema, Digest, validateRepository } from '../oci';
 import { FORGETS_PREFIX } from './keys';
-import { ObjectExistsError, type ObjectStore } from './objectstore';
+import { putNewRecord, type ObjectStore } from './objectstore';
 import type { ImageRecord } from './vault';
 
 /*
@@ -37,16 +37,7 @@ export class Forgets {
     const full = ForgetRecordSchema.parse(record);
     const d = Digest.parse(full.descriptor.digest);
     const key = `${repositoryPrefix(full.repository)}${d.algorithm}-${d.hex}/${timeKey(full.forgottenAt)}_${randomBytes(4).toString('hex')}.json`;
-    try {
-      await this.store.putBytes(key, Buffer.from(JSON.stringify(full, null, 2) + '\n'), {
-        ifNoneMatch: true,
-        contentType: 'application/json',
-      });
-    } catch (e) {
-      if (e instanceof ObjectExistsError)
-        throw new Error(`forget record ${key} already exists; not overwritten`);
-      throw e;
-    }
+    await putNewRecord(this.store, key, full, 'forget record');
     return full;
   }
 

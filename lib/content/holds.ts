@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { Digest, validateRepository } from '../oci';
 import { HOLDS_PREFIX } from './keys';
-import { ObjectExistsError, type ObjectStore } from './objectstore';
+import { putNewRecord, type ObjectStore } from './objectstore';
 
 /*
  * Legal holds: `imagevault/holds/<repository>/_digests/<alg>-<hex>/<time>_<rand>.json`, one record per hold or
@@ -48,16 +48,7 @@ export class Holds {
     validateRepository(record.repository);
     const full = HoldRecordSchema.parse({ ...record, at: new Date(record.at ?? Date.now()).toISOString() });
     const key = `${imagePrefix(full.repository, full.digest)}${timeKey(full.at)}_${full.action}_${randomBytes(4).toString('hex')}.json`;
-    try {
-      await this.store.putBytes(key, Buffer.from(JSON.stringify(full, null, 2) + '\n'), {
-        ifNoneMatch: true,
-        contentType: 'application/json',
-      });
-    } catch (e) {
-      if (e instanceof ObjectExistsError)
-        throw new Error(`hold record ${key} already exists; not overwritten`);
-      throw e;
-    }
+    await putNewRecord(this.store, key, full, 'hold record');
     return full;
   }
 

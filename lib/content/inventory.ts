@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { Digest, validateRepository } from '../oci';
 import { mapBounded } from './concurrency';
 import { INVENTORY_PREFIX } from './keys';
-import { ObjectExistsError, type ObjectStore } from './objectstore';
+import { putNewRecord, type ObjectStore } from './objectstore';
 
 /*
  * The in-use inventory: which image digests run where, as scans of ECS, Lambda and Kubernetes saw them.
@@ -217,13 +217,7 @@ export class Inventory implements InUse {
   async record(scan: ScanRecord): Promise<string> {
     const full = ScanRecordSchema.parse(scan);
     const key = `${SCANS}${timeKey(new Date(full.startedAt).toISOString())}_${randomBytes(4).toString('hex')}.json`;
-    try {
-      await this.store.putBytes(key, json(full), { ifNoneMatch: true, contentType: 'application/json' });
-    } catch (e) {
-      if (e instanceof ObjectExistsError)
-        throw new Error(`inventory scan ${key} already exists; not overwritten`);
-      throw e;
-    }
+    await putNewRecord(this.store, key, full, 'inventory scan');
     // One clock format for every comparison below (string order is time order).
     const seen = new Date(full.finishedAt).toISOString();
     await mapBounded(mergeSightings(full.sightings), IO_CONCURRENCY, async (s) => {

@@ -214,3 +214,24 @@ export interface PutBytesOptions {
   contentType?: string;
   retention?: Retention;
 }
+
+/**
+ * Writes `value` as a new JSON record at `key`, never over one already there: the append-only records (holds,
+ * forgets, inventory scans) are history. `what` names the record in the error.
+ */
+export async function putNewRecord(
+  store: ObjectStore,
+  key: string,
+  value: unknown,
+  what: string,
+): Promise<void> {
+  try {
+    await store.putBytes(key, Buffer.from(JSON.stringify(value, null, 2) + '\n'), {
+      ifNoneMatch: true,
+      contentType: 'application/json',
+    });
+  } catch (e) {
+    if (e instanceof ObjectExistsError) throw new Error(`${what} ${key} already exists; not overwritten`);
+    throw e;
+  }
+}
