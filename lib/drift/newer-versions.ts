@@ -1,8 +1,7 @@
 import type { Timeouts } from '../content/timeouts';
 import type { Vault } from '../content/vault';
 import { Reference } from '../oci';
-import type { CredentialProvider } from '../registry';
-import type { RetryOptions } from '../registry/retry';
+import type { CredentialProvider, RetryOptions } from '../registry';
 import { TagLister, type TagListerRequests } from './tag-lister';
 import { ANY_PLATFORM, baseUsers, deferReason, type BaseUser } from './upstream';
 import { TagListCache, fresh, type TagList, type TagPlatforms } from './version-cache';

@@ -1,6 +1,6 @@
 import type { BuildDrift } from '../../drift/build-drift';
 import type { Reference } from '../../oci';
-import { redactSecrets } from '../../registry/redact';
+import { redactSecrets } from '../../registry';
 import { Snapshotter, snapshotImage, type SkippedName, type SnapshotResult } from '../../services';
 import { isEcrHost, progressOf, type CommandContext } from '../context';
 import { ExitCode } from '../exit';
