@@ -38,6 +38,8 @@ export interface AppConfig {
   readonly objectLockDays?: number;
   /** Days before noncurrent versions move to a cheaper storage class. */
   readonly noncurrentTransitionDays: number;
+  /** Days before what gc deleted (noncurrent versions) expires. @default the construct's (30) */
+  readonly noncurrentExpirationDays?: number;
   /** Key prefix of the vault in its bucket; '' for the whole bucket. */
   readonly vaultPrefix: string;
   /** Repository prefix ('' for all) → candidate base references. @default none */
@@ -245,6 +247,9 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   const noncurrentTransitionDays =
     int('noncurrentTransitionDays') ?? CONTEXT_DEFAULTS.noncurrentTransitionDays;
   checkInteger(problems, 'noncurrentTransitionDays', noncurrentTransitionDays, 1, 36500);
+  const noncurrentExpirationDays = int('noncurrentExpirationDays');
+  if (noncurrentExpirationDays !== undefined)
+    checkInteger(problems, 'noncurrentExpirationDays', noncurrentExpirationDays, 1, 36500);
 
   const vaultPrefix = str('vaultPrefix', CONTEXT_DEFAULTS.vaultPrefix);
   checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
@@ -262,6 +267,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     objectLock,
     objectLockDays,
     noncurrentTransitionDays,
+    ...(noncurrentExpirationDays !== undefined ? { noncurrentExpirationDays } : {}),
     vaultPrefix,
     ...(candidateBases && Object.keys(candidateBases).length > 0
       ? { candidateBases: candidateBases as Record<string, string[]> }
@@ -294,6 +300,7 @@ export function addImageVaultStacks(
     objectLock: config.objectLock,
     objectLockDays: config.objectLockDays,
     noncurrentTransitionDays: config.noncurrentTransitionDays,
+    noncurrentExpirationDays: config.noncurrentExpirationDays,
   };
   const replica = new ReplicaStack(app, STACK_NAMES.replica, {
     env: { account: config.account, region: config.replicaRegion },

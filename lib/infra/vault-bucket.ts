@@ -3,7 +3,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
+import {
+  BLOBS_PREFIX,
+  GC_PREFIX,
+  INDEX_FILE,
+  PROVENANCE_PREFIX,
+  REFERRERS_PREFIX,
+  REPOSITORIES_PREFIX,
+  UPSTREAM_PREFIX,
+} from '../content/keys';
 import { acknowledgeGranteeWildcards } from './acknowledge';
 import { checkInteger, checkObjectLock, Problems, type ObjectLockMode } from './validation';
 
@@ -27,11 +35,24 @@ export interface VaultStorageProps {
 
   /**
    * Days after which a noncurrent object version (an overwritten index.json or image record) moves to
-   * `noncurrentStorageClass`. Nothing ever expires: current objects and all history stay.
+   * `noncurrentStorageClass`. Records and their history never expire (see `noncurrentExpirationDays` for what gc
+   * deletes).
    *
    * @default 30
    */
   readonly noncurrentTransitionDays?: number;
+
+  /**
+   * Days a version that garbage collection deleted stays as a noncurrent version before S3 removes it for good: the
+   * window in which `imagevault gc`'s delete (a delete marker) can still be undone, and after which its bytes stop
+   * being billed. Applies only to the keys gc deletes (blobs, referrer links, gc's own protocol files); the delete
+   * markers left once those versions are gone are removed too. Image records, tag history and provenance are never
+   * expired. Equal to `noncurrentTransitionDays` (the default), a deleted blob expires instead of moving to the
+   * cheaper class (S3 prefers expiry); longer, it moves first, and Glacier Instant Retrieval bills at least 90 days.
+   *
+   * @default 30
+   */
+  readonly noncurrentExpirationDays?: number;
 
   /**
    * Where noncurrent versions go after `noncurrentTransitionDays`. Glacier Instant Retrieval keeps them readable in
@@ -48,6 +69,7 @@ export const STORAGE_DEFAULTS = {
   objectLockDays: 30,
   noncurrentTransitionDays: 30,
   noncurrentStorageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  noncurrentExpirationDays: 30,
   /** Server access logs are kept this long; they are for audits, not for restores. */
   accessLogDays: 365,
 };
@@ -71,7 +93,16 @@ export function checkStorageProps(problems: Problems, props: VaultStorageProps):
     const min = IA_CLASSES.includes(storageClass.value) ? 30 : 1;
     checkInteger(problems, 'noncurrentTransitionDays', props.noncurrentTransitionDays, min, 36500);
   }
+  if (props.noncurrentExpirationDays !== undefined)
+    checkInteger(problems, 'noncurrentExpirationDays', props.noncurrentExpirationDays, 1, 36500);
 }
+
+/**
+ * The keys garbage collection deletes (lib/services/gc.ts): unneeded blobs, the referrer links of deleted
+ * manifests, and its own protocol files. Only their noncurrent versions expire; only the retention role may delete
+ * them (VaultBucket.grantGarbageCollection).
+ */
+export const GC_DELETED_PREFIXES = [BLOBS_PREFIX, REFERRERS_PREFIX, GC_PREFIX] as const;
 
 /** Where the vault replicates to: a bucket in another region, encrypted with that region's key. */
 export interface VaultReplicaTarget {
@@ -134,7 +165,8 @@ export interface VaultBucketProps extends VaultStorageProps {
 
 /**
  * A versioned bucket encrypted with its own customer managed key, with server access logs in a separate bucket and
- * lifecycle rules that never expire anything. Props are validated by the constructs that use it.
+ * lifecycle rules that expire nothing but the noncurrent versions of what garbage collection deleted. Props are validated
+ * by the constructs that use it.
  */
 export class VaultBucket extends Construct {
   /** The versioned, KMS-encrypted bucket. */
@@ -212,6 +244,15 @@ export class VaultBucket extends Construct {
             },
           ],
         },
+        // What gc deleted: noncurrent versions expire after a window, then their lone delete markers go.
+        ...GC_DELETED_PREFIXES.map((key) => ({
+          id: `expire-deleted-${key.replace(/^imagevault\//, '').replace(/\/$/, '')}`,
+          prefix: this.vaultKey(key),
+          noncurrentVersionExpiration: Duration.days(
+            props.noncurrentExpirationDays ?? STORAGE_DEFAULTS.noncurrentExpirationDays,
+          ),
+          expiredObjectDeleteMarker: true,
+        })),
       ],
       objectLockEnabled: mode !== 'off' ? true : undefined,
       objectLockDefaultRetention:
@@ -315,7 +356,12 @@ export class VaultBucket extends Construct {
    * `*` for everything below a prefix: `arn:…:<bucket>/<vaultPrefix>/<key>`.
    */
   arnForVaultKeys(key: string): string {
-    return this.bucket.arnForObjects(this.vaultPrefix ? `${this.vaultPrefix}/${key}` : key);
+    return this.bucket.arnForObjects(this.vaultKey(key));
+  }
+
+  /** A vault key (lib/content/keys.ts) as the bucket's key: `<vaultPrefix>/<key>`. */
+  private vaultKey(key: string): string {
+    return this.vaultPrefix ? `${this.vaultPrefix}/${key}` : key;
   }
 
   /**

@@ -32,6 +32,7 @@ describe('app context (cdk.json)', () => {
       objectLock: 'off',
       objectLockDays: null,
       noncurrentTransitionDays: 30,
+      noncurrentExpirationDays: null,
       vaultPrefix: '',
       provenanceTrail: 'existing',
       provenanceRetentionDays: null,
@@ -179,6 +180,22 @@ describe('app context (cdk.json)', () => {
     expect(problemsOf({ objectLock: 'on' })).toEqual([
       `objectLock "on" must be one of 'off', 'governance', 'compliance'`,
     ]);
+  });
+
+  it('reads noncurrentExpirationDays and passes it to both buckets', () => {
+    expect(config({ noncurrentExpirationDays: '14' }).noncurrentExpirationDays).toBe(14);
+    expect(problemsOf({ noncurrentExpirationDays: '0' })).toEqual([
+      'noncurrentExpirationDays 0 must be a whole number from 1 to 36500',
+    ]);
+    const { vault, replica } = appFromContext({ noncurrentExpirationDays: 14 });
+    for (const stack of [vault, replica])
+      Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'blobs/', NoncurrentVersionExpiration: { NoncurrentDays: 14 } }),
+          ]),
+        },
+      });
   });
 
   it('rejects noncurrentTransitionDays that are not a number', () => {

@@ -98,8 +98,15 @@ describe('vault bucket', () => {
     });
   });
 
-  it('aborts incomplete multipart uploads after 1 day and moves noncurrent versions to Glacier IR after 30 days', () => {
+  it('aborts incomplete multipart uploads after 1 day, moves noncurrent versions to Glacier IR after 30 days and expires what gc deleted after 30 days', () => {
     const bucket = resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET);
+    const expire = (id: string, prefix: string) => ({
+      Id: `expire-deleted-${id}`,
+      Status: 'Enabled',
+      Prefix: prefix,
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      ExpiredObjectDeleteMarker: true,
+    });
     expect((bucket.Properties as Record<string, unknown>).LifecycleConfiguration).toEqual({
       Rules: [
         {
@@ -112,16 +119,22 @@ describe('vault bucket', () => {
           Status: 'Enabled',
           NoncurrentVersionTransitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
         },
+        expire('blobs', 'blobs/'),
+        expire('referrers', 'imagevault/referrers/'),
+        expire('gc', 'imagevault/gc/'),
       ],
     });
   });
 
-  it('never expires anything in the vault', () => {
-    const rules = JSON.stringify(
+  it('expires nothing but noncurrent versions of the keys gc deletes: records, history and provenance stay', () => {
+    const rules = (
       (resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET).Properties as Record<string, unknown>)
-        .LifecycleConfiguration,
-    );
-    expect(rules).not.toMatch(/Expiration/);
+        .LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
+    ).Rules;
+    const expiring = rules.filter((r) => JSON.stringify(r).includes('Expiration'));
+    expect(expiring.map((r) => r.Prefix)).toEqual(['blobs/', 'imagevault/referrers/', 'imagevault/gc/']);
+    // No rule expires current objects, and none has an empty prefix (the whole bucket).
+    expect(JSON.stringify(rules)).not.toMatch(/"ExpirationInDays"|"ExpirationDate"/);
   });
 
   it('has no Object Lock by default', () => {
@@ -218,6 +231,11 @@ describe('cross-region replication', () => {
         Rules: Match.arrayWith([
           Match.objectLike({
             NoncurrentVersionTransitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+          }),
+          Match.objectLike({
+            Prefix: 'blobs/',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+            ExpiredObjectDeleteMarker: true,
           }),
         ]),
       },

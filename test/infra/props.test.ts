@@ -144,6 +144,24 @@ describe('ImageVault props', () => {
     });
   });
 
+  describe('noncurrentExpirationDays', () => {
+    it('expires what gc deleted after the given days, under the vault prefix only', () => {
+      // GIVEN / WHEN
+      const t = vaultStack({ noncurrentExpirationDays: 7, vaultPrefix: 'team-a' }).template();
+      // THEN
+      const rules = (bucketProps(t).LifecycleConfiguration as { Rules: Array<Record<string, unknown>> })
+        .Rules;
+      expect(rules.filter((r) => r.NoncurrentVersionExpiration)).toEqual([
+        expect.objectContaining({
+          Prefix: 'team-a/blobs/',
+          NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+        }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/referrers/' }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/gc/' }),
+      ]);
+    });
+  });
+
   describe('noncurrentTransitionDays and noncurrentStorageClass', () => {
     it('moves noncurrent versions after the given days', () => {
       const t = vaultStack({ noncurrentTransitionDays: 90 }).template();
