@@ -60,6 +60,22 @@ export interface AppConfig {
   readonly provenanceRetentionDays?: number;
   /** Reserve Lambda concurrency for the snapshot (its maximum) and the reconcile (1). */
   readonly reserveConcurrency: boolean;
+  /** The scheduled in-use inventory. */
+  readonly inventory: boolean;
+  /** Its EventBridge schedule expression. */
+  readonly inventorySchedule: string;
+  /** More regions whose ECS and Lambda it scans. @default none */
+  readonly inventoryRegions?: string[];
+  /** EKS clusters (names, in `region`) whose pods it lists. @default none */
+  readonly eksClusters?: string[];
+  /** Give the inventory's role an EKS access entry on each cluster. @default the construct's (true) */
+  readonly eksAccessEntries?: boolean;
+  /** The retention policy; unset, no retention function (nothing can delete). @default none */
+  readonly retentionPolicy?: Record<string, unknown>;
+  /** The retention function's EventBridge schedule expression. */
+  readonly retentionSchedule?: string;
+  /** gc's grace period in hours. @default the construct's (24) */
+  readonly gcGraceHours?: number;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -74,6 +90,9 @@ export const CONTEXT_DEFAULTS = {
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   vaultPrefix: '',
   reserveConcurrency: true,
+  inventory: true,
+  inventorySchedule: 'rate(15 minutes)',
+  retentionSchedule: 'rate(1 day)',
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
 };
@@ -256,6 +275,49 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
 
   const reserveConcurrency = bool('reserveConcurrency', CONTEXT_DEFAULTS.reserveConcurrency);
 
+  const inventory = bool('inventory', CONTEXT_DEFAULTS.inventory);
+  const schedule = (key: string, fallback: string, example: string) => {
+    const v = str(key, fallback);
+    if (!RATE.test(v) && !CRON.test(v))
+      problems.add(`${key} ${JSON.stringify(v)} must be an EventBridge schedule: ${example}`);
+    return v;
+  };
+  const inventorySchedule = schedule(
+    'inventorySchedule',
+    CONTEXT_DEFAULTS.inventorySchedule,
+    "'rate(15 minutes)' or 'cron(0/15 * * * ? *)'",
+  );
+  const inventoryRegions = get('inventoryRegions') === undefined ? undefined : list('inventoryRegions', []);
+  const eksClusters = get('eksClusters') === undefined ? undefined : list('eksClusters', []);
+  const eksAccessEntries = get('eksAccessEntries') === undefined ? undefined : bool('eksAccessEntries', true);
+  let retentionPolicy = get('retentionPolicy') as unknown;
+  if (typeof retentionPolicy === 'string') {
+    try {
+      retentionPolicy = JSON.parse(retentionPolicy) as unknown;
+    } catch {
+      problems.add(`retentionPolicy ${JSON.stringify(retentionPolicy)} is not a JSON object`);
+      retentionPolicy = undefined;
+    }
+  }
+  if (
+    retentionPolicy !== undefined &&
+    (typeof retentionPolicy !== 'object' || Array.isArray(retentionPolicy))
+  ) {
+    problems.add(
+      `retentionPolicy ${JSON.stringify(retentionPolicy)} must be a JSON object ({"rules": [...]})`,
+    );
+    retentionPolicy = undefined;
+  }
+  const retentionSchedule =
+    get('retentionSchedule') === undefined
+      ? undefined
+      : schedule(
+          'retentionSchedule',
+          CONTEXT_DEFAULTS.retentionSchedule,
+          "'rate(1 day)' or 'cron(0 3 * * ? *)'",
+        );
+  const gcGraceHours = int('gcGraceHours');
+
   problems.throwIfAny('imagevault context (cdk.json or -c)');
   return {
     account: env.CDK_DEFAULT_ACCOUNT || undefined,
@@ -282,6 +344,14 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     provenanceTrail,
     ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
     reserveConcurrency,
+    inventory,
+    inventorySchedule,
+    ...(inventoryRegions ? { inventoryRegions } : {}),
+    ...(eksClusters ? { eksClusters } : {}),
+    ...(eksAccessEntries !== undefined ? { eksAccessEntries } : {}),
+    ...(retentionPolicy !== undefined ? { retentionPolicy: retentionPolicy as Record<string, unknown> } : {}),
+    ...(retentionSchedule !== undefined ? { retentionSchedule } : {}),
+    ...(gcGraceHours !== undefined ? { gcGraceHours } : {}),
   };
 }
 
@@ -325,6 +395,17 @@ export function addImageVaultStacks(
     provenanceTrail: config.provenanceTrail,
     provenanceRetentionDays: config.provenanceRetentionDays,
     reserveConcurrency: config.reserveConcurrency,
+    inventory: config.inventory,
+    // The default schedule stays the construct's, unless the inventory is off (it then takes no schedule).
+    ...(config.inventory && { inventorySchedule: events.Schedule.expression(config.inventorySchedule) }),
+    inventoryRegions: config.inventoryRegions,
+    eksClusters: config.eksClusters,
+    eksAccessEntries: config.eksAccessEntries,
+    retentionPolicy: config.retentionPolicy,
+    ...(config.retentionSchedule && {
+      retentionSchedule: events.Schedule.expression(config.retentionSchedule),
+    }),
+    gcGraceHours: config.gcGraceHours,
   });
   return { vault, replica };
 }

@@ -5,8 +5,10 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
   BLOBS_PREFIX,
+  FORGETS_PREFIX,
   GC_PREFIX,
   INDEX_FILE,
+  INVENTORY_PREFIX,
   PROVENANCE_PREFIX,
   REFERRERS_PREFIX,
   REPOSITORIES_PREFIX,
@@ -425,6 +427,53 @@ export class VaultBucket extends Construct {
     this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
     acknowledgeGranteeWildcards(grantee, [
       [state, "the watcher's state: one object per observation and per alerted transition"],
+    ]);
+    return grant;
+  }
+
+  /** The in-use inventory's records (scans, where each digest runs, each source's state): `imagevault/inventory/`. */
+  grantInventoryWrite(grantee: iam.IGrantable): iam.Grant {
+    const inventory = this.arnForVaultKeys(`${INVENTORY_PREFIX}*`);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [inventory] });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [
+      [inventory, 'the inventory: one record per scan, per source and per running workload'],
+    ]);
+    return grant;
+  }
+
+  /**
+   * What retention and gc do: append forget records (`imagevault/retention/forgotten/`) and gc's protocol files
+   * (`imagevault/gc/`), and delete — the only grant that may — under GC_DELETED_PREFIXES only: the blobs no kept
+   * image needs, the referrer links of deleted manifests, gc's own files. On a versioned bucket a delete is a marker;
+   * deleting a version (s3:DeleteObjectVersion) and bypassing governance retention are denied outright, so that no
+   * other grant can add them to this role. With Object Lock, it reads a blob's retention to report what stays billed.
+   */
+  grantRetention(grantee: iam.IGrantable): iam.Grant {
+    const forgets = this.arnForVaultKeys(`${FORGETS_PREFIX}*`);
+    const gc = this.arnForVaultKeys(`${GC_PREFIX}*`);
+    const deletable = GC_DELETED_PREFIXES.map((p) => this.arnForVaultKeys(`${p}*`));
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [forgets, gc],
+    }).combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: deletable }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['s3:DeleteObjectVersion', 's3:BypassGovernanceRetention'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    const blobs = this.arnForVaultKeys(`${BLOBS_PREFIX}*`);
+    if (this.objectLock)
+      iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectRetention'], resourceArns: [blobs] });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [
+      [forgets, 'forget records: one object per image forgotten'],
+      [gc, "gc's protocol files: runs, marks, sweeps, rescues and writers' sessions"],
+      [blobs, 'blobs are content addresses: gc deletes the ones no kept image needs'],
+      [this.arnForVaultKeys(`${REFERRERS_PREFIX}*`), 'referrer links of manifests gc deleted'],
     ]);
     return grant;
   }

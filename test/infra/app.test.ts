@@ -37,6 +37,13 @@ describe('app context (cdk.json)', () => {
       provenanceTrail: 'existing',
       provenanceRetentionDays: null,
       reserveConcurrency: true,
+      inventory: true,
+      inventorySchedule: 'rate(15 minutes)',
+      inventoryRegions: [],
+      eksClusters: [],
+      retentionPolicy: null,
+      retentionSchedule: null,
+      gcGraceHours: null,
     });
   });
 
@@ -65,6 +72,8 @@ describe('app context (cdk.json)', () => {
       vaultPrefix: '',
       provenanceTrail: 'existing',
       reserveConcurrency: true,
+      inventory: true,
+      inventorySchedule: 'rate(15 minutes)',
     });
   });
 
@@ -247,7 +256,7 @@ describe('the app (bin/app.ts)', () => {
     }
   });
 
-  it('bundles the five handlers locally with esbuild: minified, with source maps, no Docker', () => {
+  it('bundles the six handlers (retention off) locally with esbuild: minified, with source maps, no Docker', () => {
     // GIVEN the app as `cdk synth` runs it, its Lambda code bundled by npm run build
     const { app, vault } = appFromContext({});
     // WHEN
@@ -261,7 +270,7 @@ describe('the app (bin/app.ts)', () => {
         (f as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key.replace(/\.zip$/, ''),
       )
       .filter((hash) => existsSync(path.join(assembly.directory, `asset.${hash}`, 'index.js.map')));
-    expect(keys).toHaveLength(5);
+    expect(keys).toHaveLength(6);
     for (const hash of keys) {
       expect(readdirSync(path.join(assembly.directory, `asset.${hash}`)).sort()).toEqual([
         'index.js',
