@@ -269,10 +269,12 @@ export function repositoryApp(context: Record<string, unknown> = {}): Deployment
     objectLock: 'governance',
     upstreamCredentialsSecretArn: UPSTREAM_SECRET.secretArn,
     upstreamCredentialsKeyArn: UPSTREAM_SECRET.keyArn,
+    eksClusters: ['prod-eks'],
+    retentionPolicy: { rules: [{ prefix: '', keepLast: 5 }] },
     ...context,
   });
   return {
-    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key)",
+    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key, EKS, retention)",
     stacks: stacksOf(app),
     external: {
       secretKeys: { [UPSTREAM_SECRET.secretArn]: UPSTREAM_SECRET.keyArn },
