@@ -9,6 +9,7 @@ import {
   GC_PREFIX,
   INDEX_FILE,
   INVENTORY_PREFIX,
+  INVENTORY_RUNNING_PREFIX,
   PROVENANCE_PREFIX,
   REFERRERS_PREFIX,
   REPOSITORIES_PREFIX,
@@ -47,9 +48,9 @@ export interface VaultStorageProps {
   /**
    * Days a version that garbage collection deleted stays as a noncurrent version before S3 removes it for good: the
    * window in which `imagevault gc`'s delete (a delete marker) can still be undone, and after which its bytes stop
-   * being billed. Applies only to the keys gc deletes (blobs, referrer links, gc's own protocol files); the delete
-   * markers left once those versions are gone are removed too. Image records, tag history and provenance are never
-   * expired. Equal to `noncurrentTransitionDays` (the default), a deleted blob expires instead of moving to the
+   * being billed. Applies only to the keys gc deletes (blobs, referrer links, gc's own protocol files), whose lone
+   * delete markers are removed too, and to the old versions of the inventory's running records (rewritten by every
+   * scan; the scan records keep the history). Image records, tag history and provenance are never expired. Equal to `noncurrentTransitionDays` (the default), a deleted blob expires instead of moving to the
    * cheaper class (S3 prefers expiry); longer, it moves first, and Glacier Instant Retrieval bills at least 90 days.
    *
    * @default 30
@@ -255,6 +256,15 @@ export class VaultBucket extends Construct {
           ),
           expiredObjectDeleteMarker: true,
         })),
+        // Every inventory scan rewrites each running record (its last-seen time); the scan records keep the whole
+        // history, so the old versions are only cost: they go after the same window.
+        {
+          id: 'expire-inventory-running-history',
+          prefix: this.vaultKey(INVENTORY_RUNNING_PREFIX),
+          noncurrentVersionExpiration: Duration.days(
+            props.noncurrentExpirationDays ?? STORAGE_DEFAULTS.noncurrentExpirationDays,
+          ),
+        },
       ],
       objectLockEnabled: mode !== 'off' ? true : undefined,
       objectLockDefaultRetention:

@@ -122,17 +122,28 @@ describe('vault bucket', () => {
         expire('blobs', 'blobs/'),
         expire('referrers', 'imagevault/referrers/'),
         expire('gc', 'imagevault/gc/'),
+        {
+          Id: 'expire-inventory-running-history',
+          Status: 'Enabled',
+          Prefix: 'imagevault/inventory/running/',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        },
       ],
     });
   });
 
-  it('expires nothing but noncurrent versions of the keys gc deletes: records, history and provenance stay', () => {
+  it('expires nothing but noncurrent versions of the keys gc deletes and of the rewritten running records: records, history and provenance stay', () => {
     const rules = (
       (resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET).Properties as Record<string, unknown>)
         .LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
     ).Rules;
     const expiring = rules.filter((r) => JSON.stringify(r).includes('Expiration'));
-    expect(expiring.map((r) => r.Prefix)).toEqual(['blobs/', 'imagevault/referrers/', 'imagevault/gc/']);
+    expect(expiring.map((r) => r.Prefix)).toEqual([
+      'blobs/',
+      'imagevault/referrers/',
+      'imagevault/gc/',
+      'imagevault/inventory/running/',
+    ]);
     // No rule expires current objects, and none has an empty prefix (the whole bucket).
     expect(JSON.stringify(rules)).not.toMatch(/"ExpirationInDays"|"ExpirationDate"/);
   });

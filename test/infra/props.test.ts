@@ -158,6 +158,7 @@ describe('ImageVault props', () => {
         }),
         expect.objectContaining({ Prefix: 'team-a/imagevault/referrers/' }),
         expect.objectContaining({ Prefix: 'team-a/imagevault/gc/' }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/inventory/running/' }),
       ]);
     });
   });
