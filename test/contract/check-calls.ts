@@ -45,7 +45,7 @@ export function cachedDeployments(): Deployment[] {
     'test/infra/support.ts',
   ].sort();
   for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
-  const dir = path.join(tmpdir(), 'imagevault-contract');
+  const dir = path.join(process.env.IMAGEVAULT_SHARED_TMPDIR ?? tmpdir(), 'imagevault-contract');
   const file = path.join(dir, `deployments-${hash.digest('hex').slice(0, 16)}.json`);
   let inputs: DeploymentInput[];
   if (existsSync(file)) {
