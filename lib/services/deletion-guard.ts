@@ -53,7 +53,14 @@ export interface DeletedImage {
 
 /** What the guard found and did. */
 export type GuardOutcome =
-  | { readonly guarded: false; readonly reason: 'not running' | 'still in the registry' }
+  | {
+      readonly guarded: false;
+      /**
+       * `back in the registry`: the digest and every tag the deletion took point at it again (a second delivery
+       * after a restore): nothing was lost, nothing to say. `still in the registry`: only a tag went.
+       */
+      readonly reason: 'not running' | 'still in the registry' | 'back in the registry';
+    }
   | {
       readonly guarded: true;
       readonly runningIn: readonly InUsePlacement[];
@@ -79,12 +86,14 @@ export class DeletionGuard {
       (e) => e.running && pulledFrom(e, registry),
     );
     if (running.length === 0) return { guarded: false, reason: 'not running' };
-    if (!image.knownMissing && (await this.present(registries, registry, repository, digest, log)))
-      return { guarded: false, reason: 'still in the registry' };
+    const tags = image.tags.length > 0 ? [...image.tags] : await this.lastTags(repository, digest);
+    if (!image.knownMissing && (await this.present(registries, registry, repository, digest, log))) {
+      const back = await this.tagsAt(registries, registry, repository, digest, tags);
+      return { guarded: false, reason: back ? 'back in the registry' : 'still in the registry' };
+    }
 
     const vault = this.deps.vault;
     const record = await vault.image(repository, digest);
-    const tags = image.tags.length > 0 ? [...image.tags] : await this.lastTags(repository, digest);
     const runningIn = running.map((e) => ({
       where: e.where,
       instances: e.placement.instances,
@@ -131,6 +140,25 @@ export class DeletionGuard {
         log.warn('could not tell whether the registry still has the image', { reason: oneLine(e) });
       return false;
     }
+  }
+
+  /** Whether every tag resolves to `digest` in the registry (a failure to ask counts as no). */
+  private async tagsAt(
+    registries: Registries,
+    registry: string,
+    repository: string,
+    digest: string,
+    tags: readonly string[],
+  ): Promise<boolean> {
+    const repo = registries.get(registry).repository(repository);
+    for (const tag of tags) {
+      const at = await repo.resolve(tag).then(
+        (d) => d.digest,
+        () => undefined,
+      );
+      if (at !== digest) return false;
+    }
+    return true;
   }
 
   /** The digest first (what the workloads pull), then each tag where the repository allows it. */
@@ -201,12 +229,19 @@ export function pulledFrom(entry: InUseEntry, registry: string): boolean {
   }
 }
 
-/** The control plane as the guard uses it: asked, never told to create a repository. */
+/** The control plane as the guard uses it: asked once per restore, never told to create a repository. */
 function describeOnly(control: RepositoryControl): RepositoryControl {
+  const known = new Map<string, ReturnType<RepositoryControl['describeRepository']>>();
+  const describe = (registry: string, repository: string) => {
+    const key = `${registry}/${repository}`;
+    let state = known.get(key);
+    if (!state) known.set(key, (state = control.describeRepository(registry, repository)));
+    return state;
+  };
   return {
-    describeRepository: (registry, repository) => control.describeRepository(registry, repository),
+    describeRepository: describe,
     ensureRepository: async (registry, repository) => {
-      const state = await control.describeRepository(registry, repository);
+      const state = await describe(registry, repository);
       if (!state)
         throw new RestoreError(
           `repository ${repository} no longer exists in ${registry}; it is not recreated automatically`,
