@@ -126,6 +126,16 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
     await expect(skopeoDigest(`${registry}/${repository}@${digest}`)).rejects.toThrow(/manifest unknown/i);
   };
 
+  /** DELETE of every blob too, as ECR's garbage collection of an image's layers does: the restore must upload them. */
+  const deleteBlobs = async (repository: string, image: BuiltImage): Promise<void> => {
+    for (const d of [image.config, ...image.layers]) {
+      const res = await fetch(`http://${registry}/v2/${repository}/blobs/${d.digest}`, { method: 'DELETE' });
+      expect(res.status).toBe(202);
+      const head = await fetch(`http://${registry}/v2/${repository}/blobs/${d.digest}`, { method: 'HEAD' });
+      expect(head.status).toBe(404);
+    }
+  };
+
   const deleteEvent = (repository: string, digest: string, tag?: string) =>
     sqsRecord(
       ecrEvent({
@@ -166,6 +176,7 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
       { cluster: 'prod', service: 'api', registry },
     );
     await deleteFromRegistry(repository, image.digest);
+    await deleteBlobs(repository, image);
     sns.reset();
     sns.on(PublishCommand).resolves({ MessageId: 'm-2' });
 
@@ -173,7 +184,12 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
     const event = deleteEvent(repository, image.digest, 'v1');
     await run(handler(true), event);
 
-    // Assess: one critical alert naming where it runs, the task, the snapshot and the restore command
+    // Assess: every blob was uploaded again (none was left in the registry)
+    for (const d of [image.config, ...image.layers]) {
+      const head = await fetch(`http://${registry}/v2/${repository}/blobs/${d.digest}`, { method: 'HEAD' });
+      expect([d.digest, head.status]).toEqual([d.digest, 200]);
+    }
+    // one critical alert naming where it runs, the task, the snapshot and the restore command
     const alerts = published();
     expect(alerts).toHaveLength(1);
     const [alert] = alerts;
