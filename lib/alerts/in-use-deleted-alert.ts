@@ -35,7 +35,12 @@ export type GuardRestore =
       }[];
     }
   /** One line, no stack trace, credentials removed. */
-  | { readonly status: 'failed'; readonly reason: string };
+  | { readonly status: 'failed'; readonly reason: string }
+  /**
+   * Found in the registry again, by digest and with its tags, when the deletion was handled: restored by an earlier
+   * delivery of the same event (whose alert may not have gone out) or by someone. Nothing was pushed.
+   */
+  | { readonly status: 'back' };
 
 /** An image in use was deleted from its registry (seen by its DELETE event, or by reconcile without one). */
 export interface InUseDeletedAlert {
@@ -59,7 +64,7 @@ export interface InUseDeletedAlert {
 export function inUseDeletedText(
   a: InUseDeletedAlert,
   omitted: ReadonlyMap<string, number>,
-): { subject: string; lines: string[] } {
+): { subject: string; lines: string[]; severity: 'critical' | 'warning' } {
   const img = a.image;
   const name = `${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ''}`;
   const command = restoreCommand(img.repository, img.digest, img.registry, img.tag, a.store);
@@ -90,13 +95,20 @@ export function inUseDeletedText(
     '',
     ...restoreLines(a, name, command),
   ];
-  const what = a.restore.status === 'restored' ? 'IN USE image DELETED, restored:' : 'IN USE image DELETED:';
+  const what =
+    a.restore.status === 'restored'
+      ? 'IN USE image DELETED, restored:'
+      : a.restore.status === 'back'
+        ? 'IN USE image DELETED, back:'
+        : 'IN USE image DELETED:';
   const short = img.tag ? `${img.repository}:${img.tag}` : `${img.repository}@untagged`;
   const digest = ` (${img.digest.slice(0, img.digest.indexOf(':') + 13)}...)`;
   const head = `[imagevault] ${what} `;
   const room = 99 - head.length - digest.length;
   const fitted = short.length <= room ? short : `...${short.slice(short.length - room + 3)}`;
-  return { subject: `${head}${fitted}${digest}`, lines };
+  // Critical while it is gone or was just restored; a repeat that finds it back is for the record.
+  const severity = a.restore.status === 'back' ? 'warning' : 'critical';
+  return { subject: `${head}${fitted}${digest}`, lines, severity };
 }
 
 function restoreLines(a: InUseDeletedAlert, name: string, command: string): string[] {
@@ -128,6 +140,13 @@ function restoreLines(a: InUseDeletedAlert, name: string, command: string): stri
       return [
         'Next step: the vault never snapshotted this digest and cannot restore it. Rebuild the image or find',
         'another copy, before the workloads above restart.',
+      ];
+    case 'back':
+      return [
+        'It is in the registry again, by digest and with its tags: restored by an earlier delivery of this event, or by',
+        'someone else. Nothing was pushed now.',
+        '',
+        'Next step: find out who deleted it (CloudTrail: BatchDeleteImage) and keep it from happening again.',
       ];
     case 'off':
       return [

@@ -138,7 +138,7 @@ function formatBounded(alert: Alert, full: Alert, omitted: Omitted): FormattedAl
       return {
         subject: fit(t.subject),
         message: withJson(t.lines, alert, omitted),
-        attributes: { kind: alert.kind, repository: alert.image.repository, severity: 'critical' },
+        attributes: { kind: alert.kind, repository: alert.image.repository, severity: t.severity },
       };
     }
   }

@@ -13,8 +13,9 @@ import { RestoreError, Restorer, TagConflictError, type RepositoryControl } from
  * when the in-use inventory says it runs now, a critical `in-use-deleted` alert names where, the snapshot and the
  * command to restore it; with autoRestore it is pushed back from the vault, bit for bit, first.
  *
- * Idempotent by looking: a digest the registry has again (restored, or only a tag of it was deleted) is not guarded,
- * so a second delivery of the same event, or the next reconcile, restores nothing and alerts nothing.
+ * Idempotent by looking: a digest the registry has again is never pushed twice. A second delivery of the same event
+ * (SQS delivers again when the first one failed, its alert perhaps) says it is back, as a warning; the next
+ * reconcile finds it in ECR's list and sends nothing.
  */
 
 export interface DeletionGuardDeps {
@@ -53,14 +54,7 @@ export interface DeletedImage {
 
 /** What the guard found and did. */
 export type GuardOutcome =
-  | {
-      readonly guarded: false;
-      /**
-       * `back in the registry`: the digest and every tag the deletion took point at it again (a second delivery
-       * after a restore): nothing was lost, nothing to say. `still in the registry`: only a tag went.
-       */
-      readonly reason: 'not running' | 'still in the registry' | 'back in the registry';
-    }
+  | { readonly guarded: false; readonly reason: 'not running' | 'still in the registry' }
   | {
       readonly guarded: true;
       readonly runningIn: readonly InUsePlacement[];
@@ -87,10 +81,13 @@ export class DeletionGuard {
     );
     if (running.length === 0) return { guarded: false, reason: 'not running' };
     const tags = image.tags.length > 0 ? [...image.tags] : await this.lastTags(repository, digest);
-    if (!image.knownMissing && (await this.present(registries, registry, repository, digest, log))) {
-      const back = await this.tagsAt(registries, registry, repository, digest, tags);
-      return { guarded: false, reason: back ? 'back in the registry' : 'still in the registry' };
-    }
+    // Present with every tag the deletion took: undone already, by an earlier delivery of this event or by
+    // someone; said again (the earlier alert may be what failed) but nothing is pushed. Present without them: only
+    // a tag went, and the workloads can still pull the digest.
+    const present =
+      !image.knownMissing && (await this.present(registries, registry, repository, digest, log));
+    if (present && !(await this.tagsAt(registries, registry, repository, digest, tags)))
+      return { guarded: false, reason: 'still in the registry' };
 
     const vault = this.deps.vault;
     const record = await vault.image(repository, digest);
@@ -100,11 +97,13 @@ export class DeletionGuard {
       lastSeen: e.lastSeen,
     }));
     log.warn('in-use image deleted', { repository, digest, runningIn: runningIn.map((p) => p.where) });
-    const restore: GuardRestore = !this.autoRestore
-      ? { status: 'off' }
-      : !record
-        ? { status: 'not-in-vault' }
-        : await this.restore(registries, image, tags, log);
+    const restore: GuardRestore = present
+      ? { status: 'back' }
+      : !this.autoRestore
+        ? { status: 'off' }
+        : !record
+          ? { status: 'not-in-vault' }
+          : await this.restore(registries, image, tags, log);
     await this.deps.publisher.publish({
       kind: 'in-use-deleted',
       image: { registry, repository, ...(tags[0] && { tag: tags[0] }), digest },

@@ -202,9 +202,8 @@ export class SnapshotEvents {
           },
           history,
         );
-      // The guard's critical alert already names these tags and the snapshot: one mail, not two. A delivery that
-      // finds the image and its tags back (restored by an earlier delivery) has nothing left to report.
-      if (guard?.guarded || (guard && guard.reason === 'back in the registry')) continue;
+      // The guard's alert already names these tags and the snapshot: one mail, not two.
+      if (guard?.guarded) continue;
       // Alerted even on a duplicate delivery: a second mail is better than none when the first publish failed.
       await this.deps.publisher.publish({
         kind: 'image-deleted',

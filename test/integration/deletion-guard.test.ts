@@ -59,6 +59,9 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
   let registry: string;
   let dir: string;
   let seq = 0;
+  /** Every registry request the snapshot function made (`PUT /v2/…`), to see what it pushed. */
+  let requests: string[] = [];
+  const pushes = () => requests.filter((r) => !/^(GET|HEAD) /.test(r));
 
   const published = (): Published[] =>
     sns.commandCalls(PublishCommand).map((c) => {
@@ -76,7 +79,11 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
     const publisher = new SnsAlertPublisher(new SNSClient({ region: REGION }), TOPIC);
     return createSnapshotHandler({
       vault,
-      registries: () => new Registries({ credentials: staticCredentials({}) }),
+      registries: () =>
+        new Registries({
+          credentials: staticCredentials({}),
+          onRequest: (r) => requests.push(`${r.method} ${new URL(r.url, 'http://registry').pathname}`),
+        }),
       publisher,
       logger: new Logger({ logLevel: 'SILENT' }),
       metrics: new Metrics({ namespace: 'imagevault-test', serviceName: 'snapshot' }),
@@ -182,6 +189,7 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
 
     // Act: the DELETE event reaches the snapshot function, autoRestoreInUse on
     const event = deleteEvent(repository, image.digest, 'v1');
+    requests = [];
     await run(handler(true), event);
 
     // Assess: every blob was uploaded again (none was left in the registry)
@@ -209,11 +217,25 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
     expect(await skopeoDigest(`${registry}/${repository}@${image.digest}`)).toBe(image.digest);
     expect(await skopeoDigest(`${registry}/${repository}:v1`)).toBe(image.digest);
 
-    // Act again: a second delivery of the event finds it back; nothing is restored or alerted twice
+    expect(pushes()).toEqual(
+      expect.arrayContaining([
+        `PUT /v2/${repository}/manifests/${image.digest}`,
+        `PUT /v2/${repository}/manifests/v1`,
+      ]),
+    );
+
+    // Act again: a second delivery of the event (SQS delivers again when the first failed, its alert perhaps)
     sns.reset();
     sns.on(PublishCommand).resolves({ MessageId: 'm-3' });
+    requests = [];
     await run(handler(true), { ...event, attributes: { ...event.attributes, ApproximateReceiveCount: '2' } });
-    expect(published()).toEqual([]);
+
+    // Assess: it is back, said as a warning; nothing is pushed twice
+    expect(pushes()).toEqual([]);
+    expect(published().map((p) => [p.kind, p.severity, p.subject.slice(0, 40)])).toEqual([
+      ['in-use-deleted', 'warning', '[imagevault] IN USE image DELETED, back:'],
+    ]);
+    expect(published()[0].message).toContain('It is in the registry again, by digest and with its tags');
   });
 
   it('with autoRestoreInUse off alerts with the exact restore command and pushes nothing; the command works', async () => {
@@ -230,7 +252,9 @@ describe('deletion guard (real registry, radosgw, skopeo)', () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm-4' });
 
     // Act
+    requests = [];
     await run(handler(false), deleteEvent(repository, image.digest, 'stable'));
+    expect(pushes()).toEqual([]);
 
     // Assess: the alert gives the command; the registry still has nothing
     const [alert, ...more] = published();
