@@ -58,6 +58,8 @@ export interface AppConfig {
   readonly provenanceRetentionDays?: number;
   /** Reserve Lambda concurrency for the snapshot (its maximum) and the reconcile (1). */
   readonly reserveConcurrency: boolean;
+  /** Push a deleted image that still runs back from the vault (the deletion guard). */
+  readonly autoRestoreInUse: boolean;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -72,6 +74,7 @@ export const CONTEXT_DEFAULTS = {
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   vaultPrefix: '',
   reserveConcurrency: true,
+  autoRestoreInUse: false,
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
 };
@@ -250,6 +253,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
 
   const reserveConcurrency = bool('reserveConcurrency', CONTEXT_DEFAULTS.reserveConcurrency);
+  const autoRestoreInUse = bool('autoRestoreInUse', CONTEXT_DEFAULTS.autoRestoreInUse);
 
   problems.throwIfAny('imagevault context (cdk.json or -c)');
   return {
@@ -276,6 +280,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     provenanceTrail,
     ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
     reserveConcurrency,
+    autoRestoreInUse,
   };
 }
 
@@ -318,6 +323,7 @@ export function addImageVaultStacks(
     provenanceTrail: config.provenanceTrail,
     provenanceRetentionDays: config.provenanceRetentionDays,
     reserveConcurrency: config.reserveConcurrency,
+    autoRestoreInUse: config.autoRestoreInUse,
   });
   return { vault, replica };
 }

@@ -129,10 +129,22 @@ export class DeployedFunctions {
       if (!prefixes.includes('*') && !prefixes.some((p) => repository.startsWith(p))) return false;
     }
     if (action === 's3:PutObjectRetention' && call.input.ObjectLockMode) return !!env.PROVENANCE_LOCK_MODE;
+    // The deletion guard pushes (and asks ECR about tag immutability) only where autoRestoreInUse is on.
+    if (call.principal === 'snapshot' && GUARD_RESTORE_ACTIONS.has(action))
+      return env.AUTO_RESTORE_IN_USE === 'true';
     if (action === 'secretsmanager:GetSecretValue') return !!env.UPSTREAM_CREDENTIALS_SECRET;
     return true;
   }
 }
+
+/** What only the deletion guard's restore asks of ECR, of the snapshot function's calls. */
+const GUARD_RESTORE_ACTIONS: ReadonlySet<string> = new Set([
+  'ecr:InitiateLayerUpload',
+  'ecr:UploadLayerPart',
+  'ecr:CompleteLayerUpload',
+  'ecr:PutImage',
+  'ecr:DescribeRepositories',
+]);
 
 /** The ECR repository a call is about, if it is about one. */
 function repositoryOf(call: RecordedCall): string | undefined {

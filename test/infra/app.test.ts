@@ -36,6 +36,7 @@ describe('app context (cdk.json)', () => {
       provenanceTrail: 'existing',
       provenanceRetentionDays: null,
       reserveConcurrency: true,
+      autoRestoreInUse: false,
     });
   });
 
@@ -64,6 +65,7 @@ describe('app context (cdk.json)', () => {
       vaultPrefix: '',
       provenanceTrail: 'existing',
       reserveConcurrency: true,
+      autoRestoreInUse: false,
     });
   });
 
