@@ -205,6 +205,8 @@ export interface SnapshotConfig extends CommonConfig {
   readonly credentialsSecret?: string;
   /** Object Lock on provenance entries. @default none */
   readonly provenanceRetention?: LogRetention;
+  /** Push a deleted image that runs back from the vault (the deletion guard). @default false */
+  readonly autoRestoreInUse: boolean;
 }
 
 export interface ReconcileConfig extends CommonConfig {
@@ -229,7 +231,7 @@ function commonConfig(env: Env): CommonConfig {
  * VAULT_BUCKET, VAULT_PREFIX (may be empty), ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT (default 3),
  * METRICS_PER_REPOSITORY (default false), CANDIDATE_BASES (default none), UPSTREAM_CREDENTIALS_SECRET (default none:
  * other registries anonymously), PROVENANCE_LOCK_MODE and PROVENANCE_LOCK_DAYS (default none), IMAGEVAULT_TIMEOUT and
- * IMAGEVAULT_IDLE_TIMEOUT (default: the clients').
+ * IMAGEVAULT_IDLE_TIMEOUT (default: the clients'), AUTO_RESTORE_IN_USE (default false).
  */
 export function snapshotConfig(env: Env = process.env): SnapshotConfig {
   const secret = optionalString('UPSTREAM_CREDENTIALS_SECRET', '', env);
@@ -240,6 +242,7 @@ export function snapshotConfig(env: Env = process.env): SnapshotConfig {
     metricsPerRepository: boolean('METRICS_PER_REPOSITORY', false, env),
     candidates: candidateBases('CANDIDATE_BASES', env),
     provenanceRetention: provenanceRetention(env),
+    autoRestoreInUse: boolean('AUTO_RESTORE_IN_USE', false, env),
   };
 }
 

@@ -4,20 +4,23 @@
  *
  * Environment: VAULT_BUCKET, VAULT_PREFIX, ALERT_TOPIC_ARN, REPOSITORY_PREFIXES, MAX_RECEIVE_COUNT,
  * METRICS_PER_REPOSITORY, CANDIDATE_BASES, UPSTREAM_CREDENTIALS_SECRET, PROVENANCE_LOCK_MODE, PROVENANCE_LOCK_DAYS,
- * IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+ * IMAGEVAULT_TIMEOUT, IMAGEVAULT_IDLE_TIMEOUT, AUTO_RESTORE_IN_USE (see ./config), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
  * The two timeouts (seconds; unset: 300 and 60) bound every registry and S3 request, as the CLI's do.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { Inventory } from '../lib/content/inventory';
 import { S3ObjectStore } from '../lib/content/s3';
 import { Vault } from '../lib/content/vault';
 import { ecrCredentials } from '../lib/aws/ecr-auth';
+import { EcrRepositories } from '../lib/aws/ecr-repositories';
 import { secretsManagerCredentials } from '../lib/aws/secrets-credentials';
 import { SnsAlertPublisher } from '../lib/aws/sns-alerts';
 import { Registries } from '../lib/registry';
 import { createSnapshotHandler } from '../lib/aws/handlers/snapshot';
+import { DeletionGuard } from '../lib/services/deletion-guard';
 import { snapshotConfig } from './config';
 
 const config = snapshotConfig();
@@ -33,13 +36,24 @@ const credentials = ecrCredentials({
     : async () => undefined,
 });
 
+const vault = new Vault(
+  new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
+);
+const publisher = new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn);
+
 export const handler = createSnapshotHandler({
-  vault: new Vault(
-    new S3ObjectStore({ bucket: config.vaultBucket, prefix: config.vaultPrefix, timeouts: config.timeouts }),
-  ),
+  vault,
   // One set of clients per execution environment: connections and tokens are reused across invocations.
   registries: new Registries({ credentials, ...config.timeouts }),
-  publisher: new SnsAlertPublisher(new SNSClient({}), config.alertTopicArn),
+  publisher,
+  // A deleted image that still runs: alerted, and pushed back from the vault when AUTO_RESTORE_IN_USE is on.
+  guard: new DeletionGuard({
+    vault,
+    inUse: new Inventory(vault.store),
+    publisher,
+    autoRestore: config.autoRestoreInUse,
+    ...(config.autoRestoreInUse && { repositories: new EcrRepositories() }),
+  }),
   logger,
   metrics,
   repositories: config.repositories,

@@ -1,3 +1,4 @@
+import type { InUseDeletedAlert } from './in-use-deleted-alert';
 import type { NewerVersionsAlert } from './newer-versions-alert';
 import type { BuildDrift } from '../drift/build-drift';
 import type { LayerChange } from '../drift/diff';
@@ -165,7 +166,8 @@ export type Alert =
   | UpstreamMovedAlert
   | BuildDriftAlert
   | RegistryDriftAlert
-  | NewerVersionsAlert;
+  | NewerVersionsAlert
+  | InUseDeletedAlert;
 
 /** Sends alerts somewhere people and machines see them (lib/aws/sns-alerts.ts: an SNS topic). */
 export interface AlertPublisher {

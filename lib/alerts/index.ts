@@ -1,3 +1,4 @@
 export * from './alert';
 export * from './text';
 export * from './newer-versions-alert';
+export * from './in-use-deleted-alert';

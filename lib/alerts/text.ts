@@ -11,6 +11,8 @@ import type {
   SnapshotFailedAlert,
   UpstreamMovedAlert,
 } from './alert';
+import { restoreCommand } from './commands';
+import { inUseDeletedText } from './in-use-deleted-alert';
 import { newerVersionsText } from './newer-versions-alert';
 
 /*
@@ -130,19 +132,16 @@ function formatBounded(alert: Alert, full: Alert, omitted: Omitted): FormattedAl
         attributes: { kind: alert.kind, repository: t.repository, severity: 'warning' },
       };
     }
+    case 'in-use-deleted': {
+      // Its text lives with its shape (./in-use-deleted-alert), as the weekly digest's does.
+      const t = inUseDeletedText(alert, omitted);
+      return {
+        subject: fit(t.subject),
+        message: withJson(t.lines, alert, omitted),
+        attributes: { kind: alert.kind, repository: alert.image.repository, severity: t.severity },
+      };
+    }
   }
-}
-
-/** `sha256:abcd1234`: enough of a digest for a subject line. */
-/** The exact command that puts `digest` back as registry/repository[:tag] from the vault. */
-function restoreCommand(
-  repository: string,
-  digest: string,
-  registry: string,
-  tag: string | undefined,
-  store: string,
-): string {
-  return `imagevault restore ${repository}@${digest} --to ${registry}/${repository}${tag ? `:${tag}` : ''} --store ${store}`;
 }
 
 /** The command that shows an image's bases and what changed in them. */
@@ -150,6 +149,7 @@ function baseCommand(img: AlertImage, store: string): string {
   return `imagevault base ${img.repository}@${img.digest} --store ${store}`;
 }
 
+/** `sha256:abcd1234`: enough of a digest for a subject line. */
 function shortDigest(digest: string, hex: number): string {
   return digest.slice(0, digest.indexOf(':') + 1 + hex);
 }

@@ -301,7 +301,7 @@ export class Vault implements Storage, ReferrerLister {
     const manifests: Descriptor[] = [];
     for (const repository of await this.repositories()) {
       for (const tag of await this.tags(repository)) {
-        const last = await this.latest(repository, tag);
+        const last = await this.newest(repository, tag);
         if (!last || last.action !== 'push') continue;
         const d = last.descriptor;
         const entry: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
@@ -312,7 +312,36 @@ export class Vault implements Storage, ReferrerLister {
     }
     await this.layout.writeIndex(manifests);
   }
+
+  /**
+   * The same as `latest(repository, tag)`, reading only the newest entries instead of the whole history: keys start
+   * with the observation time (timeKey, fixed width), so their order is the history's first order, and only the
+   * entries sharing the newest time are read to break the tie by record time. A history with a key of another
+   * shape is read whole. Rebuilding index.json after every snapshot read every entry of every tag before.
+   */
+  private async newest(repository: string, tag: string): Promise<TagObservation | undefined> {
+    const prefix = tagPrefix(repository, tag);
+    const keys: string[] = [];
+    for await (const obj of this.store.list(prefix)) keys.push(obj.key);
+    const times = keys.map((k) => HISTORY_KEY.exec(k.slice(prefix.length))?.[1]);
+    if (times.some((t) => t === undefined)) return this.latest(repository, tag);
+    const newestTime = (times as string[]).reduce((a, b) => (b > a ? b : a), '');
+    const candidates: TagObservation[] = [];
+    for (const [i, key] of keys.entries()) {
+      if (times[i] !== newestTime) continue;
+      const bytes = await this.store.getBytes(key);
+      if (bytes) candidates.push(TagObservationSchema.parse(JSON.parse(bytes.toString('utf8'))));
+    }
+    // None readable (removed meanwhile): the whole history decides.
+    if (candidates.length === 0) return this.latest(repository, tag);
+    return candidates
+      .sort((a, b) => cmp(a.observedAt, b.observedAt) || cmp(a.recordedAt, b.recordedAt))
+      .pop();
+  }
 }
+
+/** A history entry's key after its tag's prefix: `<timeKey(observedAt)>_<16 hex>_<8 hex>.json`. */
+const HISTORY_KEY = /^(\d{8}T\d{9}Z)_[0-9a-f]{16}_[0-9a-f]{8}\.json$/;
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value, null, 2) + '\n');

@@ -200,7 +200,10 @@ function arrival(
   };
 }
 
-/** The event reconcile enqueues: an ECR push event's shape, `source: imagevault.reconcile`, a fresh id. */
+/**
+ * The event reconcile enqueues: an ECR push event's shape, `source: imagevault.reconcile`, a fresh id. A DELETE is
+ * a running digest gone from ECR without an event, for the snapshot function's deletion guard.
+ */
 export function reconcileEvent(init: {
   account: string;
   region: string;
@@ -209,6 +212,8 @@ export function reconcileEvent(init: {
   tag?: string;
   time: Date | string;
   id?: string;
+  /** @default 'PUSH' */
+  action?: 'PUSH' | 'DELETE';
 }): ImageActionEvent {
   return {
     version: '0',
@@ -223,7 +228,7 @@ export function reconcileEvent(init: {
       result: 'SUCCESS',
       'repository-name': init.repository,
       'image-digest': init.digest,
-      'action-type': 'PUSH',
+      'action-type': init.action ?? 'PUSH',
       ...(init.tag !== undefined && { 'image-tag': init.tag }),
     },
   };

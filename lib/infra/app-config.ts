@@ -76,6 +76,8 @@ export interface AppConfig {
   readonly retentionSchedule?: string;
   /** gc's grace period in hours. @default the construct's (24) */
   readonly gcGraceHours?: number;
+  /** Push a deleted image that still runs back from the vault (the deletion guard). */
+  readonly autoRestoreInUse: boolean;
 }
 
 /** Context defaults; cdk.json repeats them so that they are visible (and documented in the README). */
@@ -93,6 +95,7 @@ export const CONTEXT_DEFAULTS = {
   inventory: true,
   inventorySchedule: 'rate(15 minutes)',
   retentionSchedule: 'rate(1 day)',
+  autoRestoreInUse: false,
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
 };
@@ -274,6 +277,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
 
   const reserveConcurrency = bool('reserveConcurrency', CONTEXT_DEFAULTS.reserveConcurrency);
+  const autoRestoreInUse = bool('autoRestoreInUse', CONTEXT_DEFAULTS.autoRestoreInUse);
 
   const inventory = bool('inventory', CONTEXT_DEFAULTS.inventory);
   const schedule = (key: string, fallback: string, example: string) => {
@@ -352,6 +356,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     ...(retentionPolicy !== undefined ? { retentionPolicy: retentionPolicy as Record<string, unknown> } : {}),
     ...(retentionSchedule !== undefined ? { retentionSchedule } : {}),
     ...(gcGraceHours !== undefined ? { gcGraceHours } : {}),
+    autoRestoreInUse,
   };
 }
 
@@ -406,6 +411,7 @@ export function addImageVaultStacks(
       retentionSchedule: events.Schedule.expression(config.retentionSchedule),
     }),
     gcGraceHours: config.gcGraceHours,
+    autoRestoreInUse: config.autoRestoreInUse,
   });
   return { vault, replica };
 }

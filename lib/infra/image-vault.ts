@@ -120,6 +120,17 @@ export interface ImageVaultProps extends VaultStorageProps, InventoryScanOptions
   readonly reserveConcurrency?: boolean;
 
   /**
+   * The deletion guard's automatic restore: when ECR deletes an image that the in-use inventory says runs (its
+   * DELETE event, or reconcile finding the digest gone), the snapshot function pushes it back from the vault, bit
+   * for bit, and sets its tags again where the repository allows; the critical `in-use-deleted` alert says what was
+   * done. Off, the alert gives the restore command and nothing is pushed: the snapshot function then has no ECR
+   * push permission at all.
+   *
+   * @default false
+   */
+  readonly autoRestoreInUse?: boolean;
+
+  /**
    * Candidate bases per repository prefix, for base detection when an image claims no base that verifies: each
    * is tried, and taken when its layers are a strict prefix of the image's. `''` applies to every repository,
    * e.g. `{ '': ['docker.io/library/ruby:2.7'], 'team-a/': ['registry.example.com/base/node:20'] }`. Passed to the
@@ -304,6 +315,7 @@ export class ImageVault extends Construct {
       reserveConcurrency: reserve,
       candidateBases: props.candidateBases,
       upstreamCredentialsSecret: props.upstreamCredentialsSecret,
+      autoRestoreInUse: props.autoRestoreInUse ?? VAULT_DEFAULTS.autoRestoreInUse,
     });
     this.queue = this.snapshot.queue;
     this.deadLetterQueue = this.snapshot.deadLetterQueue;

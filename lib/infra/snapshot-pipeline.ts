@@ -42,6 +42,8 @@ export interface SnapshotPipelineProps {
   readonly candidateBases?: Record<string, string[]>;
   /** @default - none: candidate bases are read anonymously */
   readonly upstreamCredentialsSecret?: secretsmanager.ISecret;
+  /** The deletion guard pushes a deleted image that runs back into its repository. */
+  readonly autoRestoreInUse: boolean;
 }
 
 /**
@@ -121,6 +123,7 @@ export class SnapshotPipeline extends Construct {
         // Base detection reads candidate bases from upstream registries: with the upstream login, not anonymously
         // from Lambda's shared addresses (Docker Hub rate-limits anonymous pulls per address).
         ...upstreamCredentialsEnvironment(props.upstreamCredentialsSecret),
+        ...(props.autoRestoreInUse && { AUTO_RESTORE_IN_USE: 'true' }),
         ...props.lockEnvironment,
       },
       ...(props.reserveConcurrency && { reservedConcurrentExecutions: props.maxConcurrency }),
@@ -143,6 +146,24 @@ export class SnapshotPipeline extends Construct {
         resources: protectedRepositories,
       }),
     );
+    if (props.autoRestoreInUse) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          // The deletion guard's restore: exactly the distribution API's push (BatchCheckLayerAvailability is
+          // granted above), and DescribeRepositories for tag immutability. No CreateRepository: a repository deleted
+          // with its images is restored by a person, with the command the alert gives.
+          actions: [
+            'ecr:InitiateLayerUpload',
+            'ecr:UploadLayerPart',
+            'ecr:CompleteLayerUpload',
+            'ecr:PutImage',
+            'ecr:DescribeRepositories',
+          ],
+          resources: protectedRepositories,
+        }),
+      );
+    }
+    // The deletion guard reads the in-use inventory (imagevault/inventory/…) through the vault's read grant.
     vault.grantRead(role);
     vault.grantSnapshotWrite(role);
     alerts.grantPublish(role);

@@ -9,6 +9,8 @@ export const VAULT_DEFAULTS = {
   vaultPrefix: '',
   maxSnapshotConcurrency: 10,
   reserveConcurrency: true,
+  /** Pushing into ECR is opt-in: off, the vault's functions only ever read from the registry. */
+  autoRestoreInUse: false,
   /**
    * Lambda gives CPU and network bandwidth in proportion to memory (one full vCPU at 1,769 MB); a snapshot is
    * hashing (SHA-256 of every byte) plus TLS plus parallel multipart uploads, so it is CPU- and network-bound, not

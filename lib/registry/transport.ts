@@ -94,8 +94,9 @@ export function isLoopback(hostname: string): boolean {
  * The HTTP layer of one registry, in go-containerregistry's order: ping (scheme and auth challenge) → user agent
  * → auth (basic or bearer, tokens cached per scope) → retry. Shared by every Repository of a RegistryClient.
  *
- * Scheme: https always. Loopback hosts, and any host when `insecure`, may also speak plain http: the first request
- * pings `https://host/v2/` and falls back to `http://` when that fails to connect or handshake, and the answer is
+ * Scheme: https always. Loopback hosts, and any host when `insecure`, may also speak plain http. With `insecure`
+ * the first request pings `https://host/v2/` and falls back to `http://` when that fails to connect or handshake; a
+ * loopback host is pinged over http first and over https when no registry answered that (see ping()). The answer is
  * kept for the life of the transport (as go-containerregistry does), so a local TLS registry still gets TLS.
  */
 export class Transport {
@@ -236,23 +237,41 @@ export class Transport {
     return this.origin;
   }
 
-  /** Finds the scheme and learns the auth challenge from `GET /v2/`, so later requests can authorize up front. */
+  /**
+   * Finds the scheme and learns the auth challenge from `GET /v2/`, so later requests can authorize up front.
+   *
+   * A loopback host is asked over plain HTTP first: traffic there never leaves the machine, so plain HTTP is allowed
+   * for it anyway, and a local test or mirror registry almost always speaks it — trying TLS first cost every command a
+   * failed handshake. The ping carries no credentials. Only an answer that comes from a registry (the distribution
+   * API version header, or 200/401) settles on HTTP; anything else (a TLS server's 400 to a plain request, a reset)
+   * tries HTTPS, so a local TLS registry still gets TLS. Non-loopback hosts with `insecure` keep HTTPS first.
+   */
   private async ping(): Promise<URL> {
     const https = new URL(`https://${this.host}/`);
     if (!this.options.insecure && !isLoopback(https.hostname)) return this.pingWithRetries(https);
+    if (isLoopback(https.hostname)) {
+      const http = new URL(`http://${this.host}/`);
+      const plain = await this.pingOnce(http).catch(() => undefined);
+      if (plain && isRegistryAnswer(plain)) return this.learnPing(plain, http);
+      if (plain) discard(plain.body);
+      try {
+        return this.learnPing(await this.pingOnce(https), https);
+      } catch {
+        return this.pingWithRetries(http);
+      }
+    }
     let res: TransportResponse;
     try {
-      res = await this.roundTrip(
-        'GET',
-        new URL('/v2/', https),
-        this.headers(undefined, undefined),
-        undefined,
-      );
+      res = await this.pingOnce(https);
     } catch {
       // No TLS there (or nothing listening): plain HTTP is allowed for this host.
       return this.pingWithRetries(new URL(`http://${this.host}/`));
     }
     return this.learnPing(res, https);
+  }
+
+  private pingOnce(base: URL): Promise<TransportResponse> {
+    return this.roundTrip('GET', new URL('/v2/', base), this.headers(undefined, undefined), undefined);
   }
 
   /** Any status settles the scheme; a 5xx or a reset is retried like any other request. */
@@ -416,6 +435,15 @@ function basic(cred: Credential): string {
 
 function scopeKey(scopes: readonly string[]): string {
   return [...scopes].sort().join(' ');
+}
+
+/** A `/v2/` answer from a registry, not from some other server on the port (a TLS server refusing plain HTTP). */
+function isRegistryAnswer(res: TransportResponse): boolean {
+  return (
+    header(res.headers, 'docker-distribution-api-version') !== undefined ||
+    res.status === 200 ||
+    res.status === 401
+  );
 }
 
 /** The first value of a response header. */

@@ -1,5 +1,5 @@
 import type { CopyEvent } from '../copy';
-import { NotInVaultError, type TagObservation, type Vault } from '../content';
+import { Forgets, forgetOf, imageId, NotInVaultError, type TagObservation, type Vault } from '../content';
 import { InvalidReferenceError, Reference, validateRepository, type Descriptor } from '../oci';
 import { DEFAULT_PARALLEL } from './defaults';
 import type { RestoreResult, Restorer } from './restore';
@@ -139,6 +139,9 @@ export class BulkRestorer {
     for (const repository of repositories) {
       for (const tag of await this.vault.tags(repository)) jobs.push({ repository, tag });
     }
+    // Retention's forgets, read once: an image it forgot may have lost its content to gc, so it is named as such
+    // here rather than failing later on a missing blob.
+    const forgets = await new Forgets(this.vault.store).newest();
     const images: BulkImage[] = [];
     const notYetPushed: string[] = [];
     const failed: { image: string; error: string }[] = [];
@@ -152,6 +155,18 @@ export class BulkRestorer {
           if (seen.length === 0) notYetPushed.push(image);
           else failed.push({ image, error: `${image} has only delete observations in ${this.vault.url}` });
           return;
+        }
+        const digest = push.descriptor.digest;
+        if (forgets.has(imageId(repository, digest))) {
+          const record = await this.vault.image(repository, digest);
+          const forgotten = record && forgetOf(record, forgets);
+          if (forgotten) {
+            failed.push({
+              image,
+              error: `${image}${when ? ` at ${when}` : ''} is ${repository}@${digest}, forgotten by retention at ${forgotten.forgottenAt} (${forgotten.reason}); gc may have deleted its content`,
+            });
+            return;
+          }
         }
         const last = seen[seen.length - 1];
         images.push({

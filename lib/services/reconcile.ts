@@ -1,4 +1,5 @@
 import type { TagObservation, Vault } from '../content';
+import type { InUse, InUseEntry } from '../content/inventory';
 import { ecrRegistryHost } from '../registry';
 import {
   RepositoryFilter,
@@ -9,6 +10,7 @@ import {
 } from '../events';
 import { ProvenanceLog, refreshProvenance, type LogRetention } from '../provenance';
 import type { Alert, AlertPublisher, ReconcileGap } from '../alerts';
+import { pulledFrom } from './deletion-guard';
 import { SILENT_LOG, type Log } from './log';
 
 /*
@@ -81,6 +83,11 @@ export interface ReconcileDeps {
   readonly refreshProvenance?: boolean;
   /** Object Lock on provenance entries the refresh appends. @default none (the bucket's default retention) */
   readonly provenanceRetention?: LogRetention;
+  /**
+   * The in-use inventory: a digest running now that ECR no longer has at all is sent to the snapshot queue as a
+   * DELETE, for the deletion guard there (lib/services/deletion-guard.ts). @default none: not checked
+   */
+  readonly inUse?: InUse;
 }
 
 export interface ReconcileSummary {
@@ -99,6 +106,8 @@ export interface ReconcileSummary {
   readonly recent: number;
   /** Provenance entries appended because a pending answer changed (replicated, identity now unknown). */
   readonly provenanceUpdated: number;
+  /** Running digests ECR no longer has, sent to the deletion guard. */
+  readonly inUseDeleted: number;
 }
 
 export class Reconciler {
@@ -148,15 +157,19 @@ export class Reconciler {
     let archived = 0;
     const seen = new Map<string, Repo>();
     let deleted = 0;
+    let inUseDeleted = 0;
+    const running = await this.runningDigests();
     for await (const repo of this.protectedRepositories()) {
       repositories++;
       seen.set(repo.name, repo);
       const pending: ImageActionEvent[] = [];
       const ecrTags = new Set<string>();
+      const ecrDigests = new Set<string>();
       for await (const image of this.images(repo)) {
         images++;
         for (const t of image.imageTags ?? []) ecrTags.add(t);
         if (!image.imageDigest) continue;
+        ecrDigests.add(image.imageDigest);
         if (image.imageStatus && NOT_PULLABLE.has(image.imageStatus)) {
           archived++;
           continue;
@@ -169,7 +182,10 @@ export class Reconciler {
         pending.push(...found.events);
         gaps.push(...found.gaps);
       }
-      deleted += await this.deletedTags(repo, ecrTags, started);
+      const gone = this.goneWhileRunning(repo, running, ecrDigests);
+      deleted += await this.deletedTags(repo, ecrTags, started, gone);
+      pending.push(...this.guardEvents(repo, gone, started));
+      inUseDeleted += gone.size;
       if (pending.length > 0) {
         await this.deps.queue.send(pending);
         enqueued += pending.length;
@@ -185,7 +201,13 @@ export class Reconciler {
     if (account) {
       for (const name of await this.deps.vault.repositories()) {
         if (!seen.has(name) && this.repositories.matches(name)) {
-          deleted += await this.deletedTags({ name, account }, new Set(), started);
+          const repo = { name, account };
+          const gone = this.goneWhileRunning(repo, running, new Set());
+          deleted += await this.deletedTags(repo, new Set(), started, gone);
+          const guard = this.guardEvents(repo, gone, started);
+          if (guard.length > 0) await this.deps.queue.send(guard);
+          enqueued += guard.length;
+          inUseDeleted += gone.size;
         }
       }
     }
@@ -202,6 +224,7 @@ export class Reconciler {
       deleted,
       recent,
       provenanceUpdated,
+      inUseDeleted,
     };
     this.logger.info('reconciled', { ...summary, archived });
     if (this.unpublished > 0)
@@ -257,7 +280,12 @@ export class Reconciler {
    * Registry drift: tags the vault last saw pushed that ECR no longer has, deleted without a DELETE event reaching
    * us. Each is recorded as a delete (so it is reported once) and alerted with the snapshot to restore from.
    */
-  private async deletedTags(repo: Repo, ecrTags: Set<string>, now: Date): Promise<number> {
+  private async deletedTags(
+    repo: Repo,
+    ecrTags: Set<string>,
+    now: Date,
+    goneWhileRunning: ReadonlySet<string>,
+  ): Promise<number> {
     const vault = this.deps.vault;
     let count = 0;
     for (const tag of await vault.tags(repo.name)) {
@@ -272,6 +300,9 @@ export class Reconciler {
         observedAt: now.toISOString(),
         source: { kind: 'reconcile', detail: 'tag no longer in ECR' },
       });
+      count++;
+      // Its digest runs and is gone: the deletion guard's critical alert names this tag, one mail instead of two.
+      if (goneWhileRunning.has(last.descriptor.digest)) continue;
       const record = await vault.image(repo.name, last.descriptor.digest);
       await this.publish({
         kind: 'registry-drift',
@@ -288,10 +319,64 @@ export class Reconciler {
         }),
         store: vault.url,
       });
-      count++;
     }
     if (count > 0) this.logger.warn('tags deleted without an event', { repository: repo.name, tags: count });
     return count;
+  }
+
+  /**
+   * Every (repository, digest, workload) running now, by repository; empty without an inventory. An
+   * inventory that cannot be read is logged and checks nothing this run: the guard refuses to answer short, and
+   * the rest of the run (snapshots, drift) must still happen.
+   */
+  private async runningDigests(): Promise<Map<string, InUseEntry[]>> {
+    const out = new Map<string, InUseEntry[]>();
+    if (!this.deps.inUse) return out;
+    try {
+      for (const e of await this.deps.inUse.inUseSince(new Date(0))) {
+        if (e.running) out.set(e.repository, [...(out.get(e.repository) ?? []), e]);
+      }
+    } catch (e) {
+      this.logger.error('in-use inventory unreadable; deletions of running images not checked this run', {
+        error: (e as Error).message,
+      });
+    }
+    return out;
+  }
+
+  /** The running digests of a repository that ECR does not list at all (its list was read whole). */
+  private goneWhileRunning(
+    repo: Repo,
+    running: Map<string, InUseEntry[]>,
+    ecrDigests: ReadonlySet<string>,
+  ): Set<string> {
+    const registry = this.registryFor(repo.account, this.deps.region);
+    const gone = new Set<string>();
+    for (const e of running.get(repo.name) ?? []) {
+      if (!ecrDigests.has(e.digest) && pulledFrom(e, registry)) gone.add(e.digest);
+    }
+    if (gone.size > 0)
+      this.logger.warn('running images gone from ECR', { repository: repo.name, digests: [...gone] });
+    return gone;
+  }
+
+  /**
+   * One DELETE per running digest gone from ECR, onto the snapshot queue: the snapshot function's deletion guard
+   * alerts and (with autoRestoreInUse) restores it, where the registry clients and the push grant are. Sent again
+   * by every run while the digest stays gone and running: a running image nobody can pull again is an outage
+   * waiting for the next task start. A restored one is in ECR's list again and not sent.
+   */
+  private guardEvents(repo: Repo, gone: ReadonlySet<string>, now: Date): ImageActionEvent[] {
+    return [...gone].map((digest) =>
+      reconcileEvent({
+        account: repo.account,
+        region: this.deps.region,
+        repository: repo.name,
+        digest,
+        time: now,
+        action: 'DELETE',
+      }),
+    );
   }
 
   private async alert(gaps: ReconcileGap[], at: Date): Promise<void> {

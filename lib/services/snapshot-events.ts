@@ -7,6 +7,7 @@ import { buildDriftAlertOf, type AlertPublisher } from '../alerts';
 import { Reference } from '../oci';
 import type { LogRetention } from '../provenance';
 import { ecrRegistryHost, type Registries } from '../registry';
+import type { DeletionGuard, GuardOutcome } from './deletion-guard';
 import { SILENT_LOG, type Log } from './log';
 import { snapshotImage } from './snapshot-image';
 import { recordObservation } from './tag-history';
@@ -19,7 +20,9 @@ import { recordObservation } from './tag-history';
  *   Idempotent on (repository, digest): a second delivery finds every blob present (0 bytes copied) and the
  *   tag's history already holding an observation with this event's id, so it appends nothing.
  * - DELETE: recorded in the tag's history as a `delete` observation (the vault removes nothing) and alerted,
- *   naming the snapshot to restore.
+ *   naming the snapshot to restore. A digest that is gone and still runs goes to the deletion guard, whose critical
+ *   alert (and restore, when on) replaces the ordinary one. Reconcile sends a DELETE of its own for a running digest
+ *   gone from ECR without an event, so both paths meet here, where the registry clients are.
  *
  * The vault's OCI index.json is NOT rewritten here: writeLayoutIndex lists every tag's whole history, so its cost
  * grows with the vault, while a batch adds a handful of images. Reconcile rewrites it once per run instead (the
@@ -43,6 +46,8 @@ export interface SnapshotEventDeps {
   readonly candidates?: CandidateBases;
   /** Object Lock on each provenance entry. @default none (the bucket's default retention, if any) */
   readonly provenanceRetention?: LogRetention;
+  /** Checks each deleted digest against the in-use inventory. @default none: deletes are only recorded and alerted */
+  readonly guard?: DeletionGuard;
 }
 
 /** What became of one message. */
@@ -53,7 +58,7 @@ export type EventOutcome =
       readonly bytesCopied: number;
       readonly tagRecorded: boolean;
     }
-  | { readonly outcome: 'deleted'; readonly tags: readonly string[] }
+  | { readonly outcome: 'deleted'; readonly tags: readonly string[]; readonly guard?: GuardOutcome }
   | { readonly outcome: 'ignored'; readonly reason: string };
 
 /** What processEvent did, and for a snapshot the copy's figures (the handler's metrics). */
@@ -98,7 +103,7 @@ export class SnapshotEvents {
     if (event.result !== 'SUCCESS')
       return { outcome: { outcome: 'ignored', reason: `result is ${event.result}` } };
     await this.init();
-    return event.action === 'PUSH' ? this.push(event, registries, log) : this.delete(event);
+    return event.action === 'PUSH' ? this.push(event, registries, log) : this.delete(event, registries, log);
   }
 
   /** Releases the connections of the registry clients this instance used. */
@@ -168,14 +173,17 @@ export class SnapshotEvents {
     }
   }
 
-  private async delete(event: ImageEvent): Promise<ProcessedEvent> {
+  private async delete(event: ImageEvent, registries: Registries, log: Log): Promise<ProcessedEvent> {
     const vault = this.deps.vault;
     const image = await vault.image(event.repository, event.digest);
     // A delete naming no tag is of a digest: the tags the vault last saw on it were deleted with it. An untagged
     // image the vault never held (a lifecycle policy expiring untagged images) is routine and not alerted.
     const tags = event.tag ? [event.tag] : image ? await this.tagsAt(event.repository, event.digest) : [];
+    const guard = await this.guard(event, tags, registries, log);
     if (tags.length === 0)
-      return { outcome: { outcome: 'ignored', reason: 'untagged image deleted; no tag to record' } };
+      return guard?.guarded
+        ? { outcome: { outcome: 'deleted', tags, guard } }
+        : { outcome: { outcome: 'ignored', reason: 'untagged image deleted; no tag to record' } };
     for (const tag of tags) {
       const history = await vault.history(event.repository, tag);
       const descriptor =
@@ -194,6 +202,8 @@ export class SnapshotEvents {
           },
           history,
         );
+      // The guard's alert already names these tags and the snapshot: one mail, not two.
+      if (guard?.guarded) continue;
       // Alerted even on a duplicate delivery: a second mail is better than none when the first publish failed.
       await this.deps.publisher.publish({
         kind: 'image-deleted',
@@ -211,7 +221,36 @@ export class SnapshotEvents {
         store: vault.url,
       });
     }
-    return { outcome: { outcome: 'deleted', tags } };
+    return { outcome: { outcome: 'deleted', tags, ...(guard && { guard }) } };
+  }
+
+  /** The deletion guard's verdict on the deleted digest, when there is a guard. */
+  private async guard(
+    event: ImageEvent,
+    tags: readonly string[],
+    registries: Registries,
+    log: Log,
+  ): Promise<GuardOutcome | undefined> {
+    const guard = this.deps.guard;
+    if (!guard) return undefined;
+    const registry = this.registryOf(event);
+    this.hostsUsed.add(registry);
+    const outcome = await guard.check(
+      {
+        registry,
+        repository: event.repository,
+        digest: event.digest,
+        tags,
+        deletedAt: event.time,
+        detectedBy: { origin: event.origin, id: event.id },
+        // Reconcile sends a DELETE only for a digest missing from ECR's own list of the repository's images.
+        knownMissing: event.origin === 'reconcile',
+      },
+      registries,
+      log,
+    );
+    if (!outcome.guarded) log.debug('deletion guard: nothing to do', { reason: outcome.reason });
+    return outcome;
   }
 
   /** Tags whose latest observation is a push of `digest`. */

@@ -57,9 +57,13 @@ export async function followMovedTag(
 ): Promise<TagObservation | undefined> {
   const { repository, tag } = recorded;
   try {
+    // The registry is asked while the history is read (both after `recorded` was written, which is what the
+    // reasoning above needs): the round trip no longer follows the read. Unused when a later entry exists.
+    const resolving = repo.resolve(tag);
+    resolving.catch(() => undefined);
     const latest = await vault.latest(repository, tag, { action: 'push' });
     if (latest && latest.observedAt > recorded.observedAt) return undefined;
-    const now = await repo.resolve(tag);
+    const now = await resolving;
     if (now.digest === recorded.descriptor.digest) return undefined;
     const held = await vault.image(repository, now.digest);
     if (!held) return undefined;

@@ -45,7 +45,7 @@ export function cachedDeployments(): Deployment[] {
     'test/infra/support.ts',
   ].sort();
   for (const f of files) hash.update(f).update(readFileSync(path.join(root, f)));
-  const dir = path.join(tmpdir(), 'imagevault-contract');
+  const dir = path.join(process.env.IMAGEVAULT_SHARED_TMPDIR ?? tmpdir(), 'imagevault-contract');
   const file = path.join(dir, `deployments-${hash.digest('hex').slice(0, 16)}.json`);
   let inputs: DeploymentInput[];
   if (existsSync(file)) {
@@ -135,6 +135,9 @@ export class DeployedFunctions {
       if (!prefixes.includes('*') && !prefixes.some((p) => repository.startsWith(p))) return false;
     }
     if (action === 's3:PutObjectRetention' && call.input.ObjectLockMode) return !!env.PROVENANCE_LOCK_MODE;
+    // The deletion guard pushes (and asks ECR about tag immutability) only where autoRestoreInUse is on.
+    if (call.principal === 'snapshot' && GUARD_RESTORE_ACTIONS.has(action))
+      return env.AUTO_RESTORE_IN_USE === 'true';
     if (action === 'secretsmanager:GetSecretValue') return !!env.UPSTREAM_CREDENTIALS_SECRET;
     // The inventory asks only for the clusters it is given.
     if (action === 'eks:DescribeCluster')
@@ -145,6 +148,14 @@ export class DeployedFunctions {
 
 /** Handlers whose function a deployment may lack: the retention function exists only with a policy. */
 const OPTIONAL_HANDLERS = new Set<string>(['retention', 'inventory']);
+/** What only the deletion guard's restore asks of ECR, of the snapshot function's calls. */
+const GUARD_RESTORE_ACTIONS: ReadonlySet<string> = new Set([
+  'ecr:InitiateLayerUpload',
+  'ecr:UploadLayerPart',
+  'ecr:CompleteLayerUpload',
+  'ecr:PutImage',
+  'ecr:DescribeRepositories',
+]);
 
 /** The ECR repository a call is about, if it is about one. */
 function repositoryOf(call: RecordedCall): string | undefined {

@@ -271,10 +271,12 @@ export function repositoryApp(context: Record<string, unknown> = {}): Deployment
     upstreamCredentialsKeyArn: UPSTREAM_SECRET.keyArn,
     eksClusters: ['prod-eks'],
     retentionPolicy: { rules: [{ prefix: '', keepLast: 5 }] },
+    // The deletion guard's restore: its pushes are checked here (the consumer apps leave it off, and push nothing).
+    autoRestoreInUse: true,
     ...context,
   });
   return {
-    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key, EKS, retention)",
+    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key, autoRestoreInUse, EKS, retention)",
     stacks: stacksOf(app),
     external: {
       secretKeys: { [UPSTREAM_SECRET.secretArn]: UPSTREAM_SECRET.keyArn },

@@ -5,6 +5,7 @@
  */
 import { checkRecordedCalls, DeniedCallsError, DeployedFunctions } from './check-calls';
 import { modelOf, repositoryApp, type Deployment, type Statement } from './deployment';
+import { evaluate } from './evaluate';
 import type { RecordedCall } from './recorder';
 import { deployedKey, iamRequestsOf, UnmappedCallError } from './sdk-actions';
 
@@ -132,6 +133,34 @@ describe('the recorded-call checks', () => {
       expect((error as Error).message).toMatch(
         /kms:GenerateDataKey on arn:aws:kms:\S+ as \S+ .*— for SNS Publish/,
       );
+    });
+  });
+
+  describe("the deletion guard's pushes (autoRestoreInUse)", () => {
+    const pushes = [
+      call({ service: 'ECR registry', operation: 'POST', input: { path: '/v2/team/app/blobs/uploads/' } }),
+      call({ service: 'ECR registry', operation: 'PUT', input: { path: '/v2/team/app/blobs/uploads/u-1' } }),
+      call({ service: 'ECR registry', operation: 'PUT', input: { path: '/v2/team/app/manifests/v1' } }),
+      call({ service: 'ECR', operation: 'DescribeRepositories', input: { repositoryNames: ['team/app'] } }),
+    ];
+
+    it('are allowed where the app turns the restore on (this repository app)', async () => {
+      await expect(checkRecordedCalls(pushes, [d])).resolves.toEqual({ requests: 4 });
+    });
+
+    it('are denied where it is off, and the check does not ask them of that deployment', async () => {
+      // GIVEN the same app with the restore off
+      const off = modelOf(repositoryApp({ autoRestoreInUse: false }));
+      const offFunctions = new DeployedFunctions(off);
+      // THEN the snapshot role may not push…
+      const role = offFunctions.principalOf(pushes[0])!;
+      const resource = `arn:aws:ecr:${names.region}:${names.account}:repository/team/app`;
+      for (const action of ['ecr:PutImage', 'ecr:InitiateLayerUpload', 'ecr:CompleteLayerUpload']) {
+        const decision = await evaluate(off, { principal: role, action, resource });
+        expect([action, decision.allowed, decision.result]).toEqual([action, false, 'ImplicitlyDenied']);
+      }
+      // …and a function configured without AUTO_RESTORE_IN_USE never makes those calls, so none is checked there
+      await expect(checkRecordedCalls(pushes, [off])).resolves.toEqual({ requests: 0 });
     });
   });
 });

@@ -44,6 +44,7 @@ describe('app context (cdk.json)', () => {
       retentionPolicy: null,
       retentionSchedule: null,
       gcGraceHours: null,
+      autoRestoreInUse: false,
     });
   });
 
@@ -74,6 +75,7 @@ describe('app context (cdk.json)', () => {
       reserveConcurrency: true,
       inventory: true,
       inventorySchedule: 'rate(15 minutes)',
+      autoRestoreInUse: false,
     });
   });
 

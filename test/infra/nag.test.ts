@@ -26,8 +26,9 @@ describe('cdk-nag AwsSolutions', () => {
     expect(nagViolations(appFromContext().app)).toEqual([]);
   });
 
-  it('finds nothing unacknowledged with repository prefixes, Object Lock and e-mail alerts', () => {
+  it('finds nothing unacknowledged with repository prefixes, Object Lock, e-mail alerts and autoRestoreInUse', () => {
     const { app } = appFromContext({
+      autoRestoreInUse: true,
       repositories: ['team-a/', 'payments'],
       objectLock: 'compliance',
       objectLockDays: 365,

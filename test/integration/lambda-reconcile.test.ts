@@ -179,6 +179,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       deleted: 0,
       recent: 1,
       provenanceUpdated: 0,
+      inUseDeleted: 0,
     });
     expect(ecr.commandCalls(DescribeRepositoriesCommand).map((c) => c.args[0].input.nextToken)).toEqual([
       undefined,
@@ -301,6 +302,7 @@ describe('Class: Reconciler (mocked ECR pages, radosgw vault)', () => {
       deleted: 0,
       recent: 1,
       provenanceUpdated: 0,
+      inUseDeleted: 0,
     });
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);

@@ -171,6 +171,40 @@ describe('imagevault retention plan / apply', () => {
     expect((await cli('--store', store, 'verify')).code).toBe(0);
   });
 
+  it('list marks a forgotten image, and a bulk restore at a time it was tagged names it as forgotten', async () => {
+    const listed = await cliJson<{ images: { digest: string; forgotten?: { reason: string } }[] }>(
+      '--store',
+      store,
+      'list',
+      'team/app',
+    );
+    const forgotten = listed.images.filter((i) => i.forgotten).map((i) => i.digest);
+    expect(forgotten).toContain(dev[2].manifest.digest);
+    expect(forgotten).not.toContain(dev[4].manifest.digest);
+    const human = await cli('--store', store, 'list', 'team/app');
+    const line = human.stdout.split('\n').find((l) => l.includes(`@${dev[2].manifest.digest}`));
+    expect(line).toMatch(/FORGOTTEN \S+ \(/);
+    // On day 3 team/app:dev was C, which retention forgot: the bulk restore says so in one line and fails.
+    const atDay3 = new Date(Date.parse(day(3)) + 3600_000).toISOString();
+    const r = await cli(
+      '--store',
+      store,
+      'restore',
+      '--all',
+      '--prefix',
+      'team/app',
+      '--at',
+      atDay3,
+      '--dry-run',
+      '--to',
+      `${testbed().registry}/bulk`,
+    );
+    expect(r.code).toBe(1);
+    const failed = r.stdout.split('\n').filter((l) => l.startsWith('FAILED'));
+    expect(failed).toEqual([expect.stringContaining('team/app:dev at ')]);
+    expect(failed[0]).toContain(`${dev[2].manifest.digest}, forgotten by retention`);
+  });
+
   it.each([
     ['{"rules": []}', 'rules: needs at least one rule'],
     ['{"rules": [{"prefix": "team/"}]}', 'rules[0]: keeps nothing'],

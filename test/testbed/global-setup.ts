@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { SCRIPT, TESTBED_DIR } from './env';
 
 /**
@@ -19,4 +21,9 @@ export default function globalSetup(): void {
     execFileSync('bash', [SCRIPT, 'stop', TESTBED_DIR], { stdio: 'ignore' });
     throw e;
   }
+  // Every temporary directory of the run (the tests', the CLI's they spawn, CDK's cdk.out) goes under one that the
+  // teardown removes: thousands left behind per run once filled the disk, and radosgw will not start on a full one.
+  // Caches meant to outlive the run (test/contract's synthesized templates) stay in the machine's own.
+  process.env.IMAGEVAULT_SHARED_TMPDIR = tmpdir();
+  process.env.TMPDIR = mkdtempSync(path.join(tmpdir(), 'imagevault-run-'));
 }

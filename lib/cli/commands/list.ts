@@ -1,3 +1,4 @@
+import { Forgets, forgetOf } from '../../content';
 import { validateRepository } from '../../oci';
 import type { CommandContext } from '../context';
 import { mib, out } from './format';
@@ -27,13 +28,19 @@ export async function listCommand(ctx: CommandContext, repository?: string): Pro
         observedAt: last.observedAt,
       });
   }
-  const images = (await vault.images(repository)).map((i) => ({
-    digest: i.descriptor.digest,
-    mediaType: i.descriptor.mediaType,
-    bytes: i.bytes,
-    referrers: i.referrers.length,
-    lastSnapshotAt: i.lastSnapshotAt,
-  }));
+  // Retention forgets without erasing: a forgotten image is still listed, marked, since gc may delete its content.
+  const forgets = await new Forgets(vault.store).newest(repository);
+  const images = (await vault.images(repository)).map((i) => {
+    const forgotten = forgetOf(i, forgets);
+    return {
+      digest: i.descriptor.digest,
+      mediaType: i.descriptor.mediaType,
+      bytes: i.bytes,
+      referrers: i.referrers.length,
+      lastSnapshotAt: i.lastSnapshotAt,
+      ...(forgotten && { forgotten: { at: forgotten.forgottenAt, reason: forgotten.reason } }),
+    };
+  });
   out(opts.json, { store: vault.url, repository, tags, images }, () =>
     [
       ...tags.map(
@@ -42,7 +49,7 @@ export async function listCommand(ctx: CommandContext, repository?: string): Pro
       ),
       ...images.map(
         (i) =>
-          `${repository}@${i.digest}\t${mib(i.bytes)}\t${i.referrers} referrers\tsnapshot ${i.lastSnapshotAt}`,
+          `${repository}@${i.digest}\t${mib(i.bytes)}\t${i.referrers} referrers\tsnapshot ${i.lastSnapshotAt}${i.forgotten ? `\tFORGOTTEN ${i.forgotten.at} (${i.forgotten.reason})` : ''}`,
       ),
     ].join('\n'),
   );

@@ -22,6 +22,10 @@ export async function snapshotCommand(
   const registries = ctx.registries();
   const progress = progressOf(opts);
   const vault = await ctx.vault();
+  // What killed runs left among the blobs is cleared (only what is past the grace period, so never a write of this
+  // run or of a concurrent one). The sweep walks every blob's directory: it runs while the images copy, not after.
+  const sweeping = vault.leftovers({ remove: true, prefix: 'blobs/' });
+  sweeping.catch(() => undefined);
   const snap = new Snapshotter(vault, registries);
   const drifts: BuildDrift[] = [];
   const targets: Reference[] = [];
@@ -66,8 +70,7 @@ export async function snapshotCommand(
     }
   }
   await vault.writeLayoutIndex();
-  // The next write clears what killed runs left among the blobs (only what is past the grace period).
-  const leftovers = await vault.leftovers({ remove: true, prefix: 'blobs/' });
+  const leftovers = await sweeping;
   progress.stop();
   const cleared = leftovers.reduce((n, l) => n + (l.size ?? 0), 0);
   out(

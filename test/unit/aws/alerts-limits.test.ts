@@ -117,6 +117,25 @@ const alerts: Alert[] = [
     detectedAt: '2026-03-04T00:00:00.000Z',
     store: STORE,
   },
+  {
+    kind: 'in-use-deleted',
+    image: image(1),
+    tags: TAGS.concat(many((i) => `${TAG.slice(0, 100)}-${i}`)),
+    detectedBy: { origin: 'ecr-event', id: lines },
+    deletedAt: '2026-03-05T00:00:00.000Z',
+    runningIn: many((i) => ({
+      where: `kubernetes:prod-é/${'n'.repeat(200)}/Deployment/app-${i}`,
+      instances: many((p) => `app-${i}-pod-${p}-${'x'.repeat(40)}`, 10),
+      lastSeen: '2026-03-05T00:00:00.000Z',
+    })),
+    lastSnapshot: { digest: digest(1), snapshottedAt: '2026-03-01T10:00:05.123Z' },
+    restore: {
+      status: 'restored',
+      digest: digest(1),
+      tags: many((i) => ({ name: `tag-${i}`, restored: false, reason: lines })),
+    },
+    store: STORE,
+  },
 ];
 
 /** SNS's limits on what is published: https://docs.aws.amazon.com/sns/latest/api/API_Publish.html */
@@ -177,6 +196,19 @@ describe('Function: formatAlert (SNS limits)', () => {
     expect(f.message).toContain(
       `more images, not listed here; list them all: imagevault drift check --reference docker.io/library/ruby:2.7 --store ${STORE}`,
     );
+  });
+
+  it('lists the first places a deleted image runs, counts the rest, and says how to list them all', () => {
+    // Act
+    const f = formatAlert(alerts[alerts.length - 1]);
+
+    // Assess: critical, still naming the restore, and cut where it had to be
+    expect(f.attributes.severity).toBe('critical');
+    expect(f.subject).toMatch(
+      /^\[imagevault\] IN USE image DELETED, restored: \.\.\.t+ \(sha256:0{12}\.\.\.\)$/,
+    );
+    expect(f.message).toMatch(/more workloads, not listed here; all of them: imagevault inventory --store /);
+    expect(f.message).toContain(`reports the same digest: ${digest(1)}.`);
   });
 
   it('cuts a long reason and says by how much', () => {

@@ -142,5 +142,22 @@ describe('Class: Vault', () => {
         }),
       ]);
     });
+
+    it('names in index.json what the whole history ends on, ties in observation time broken by record time', async () => {
+      // Prepare: two observations in the same millisecond (the later recorded one wins), an older one recorded last,
+      // and a second tag whose newest observation is a delete
+      const vault = await tempVault();
+      await vault.recordTag({ ...obs('a', '2026-01-03T00:00:00Z'), recordedAt: '2026-01-03T00:00:02Z' });
+      await vault.recordTag({ ...obs('b', '2026-01-03T00:00:00Z'), recordedAt: '2026-01-03T00:00:03Z' });
+      await vault.recordTag({ ...obs('c', '2026-01-02T00:00:00Z'), recordedAt: '2026-01-04T00:00:00Z' });
+      await vault.recordTag({ ...obs('d', '2026-01-01T00:00:00Z'), tag: 'gone' });
+      await vault.recordTag({ ...obs('d', '2026-01-02T00:00:00Z'), tag: 'gone', action: 'delete' });
+      // Act
+      await vault.writeLayoutIndex();
+      // Assess
+      const index = JSON.parse(readFileSync(path.join(fileURLToPath(vault.url), 'index.json'), 'utf8'));
+      expect((await vault.latest('team/app', 'prod'))?.descriptor.digest).toBe(desc('b').digest);
+      expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual([desc('b').digest]);
+    });
   });
 });

@@ -118,6 +118,7 @@ describe('Function: reconcile handler module', () => {
       deleted: 0,
       recent: 0,
       provenanceUpdated: 0,
+      inUseDeleted: 0,
     });
     const batch = m.sent()[0];
     expect(batch.QueueUrl).toBe(ENV.QUEUE_URL);
