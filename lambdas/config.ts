@@ -4,6 +4,7 @@ import { versionRulesProblems, type VersionWatchRules } from '../lib/drift/versi
 import { Reference } from '../lib/oci/reference';
 import { TimeoutSettingError, timeoutsFromEnv, type Timeouts } from '../lib/content/timeouts';
 import type { LogRetention } from '../lib/provenance/log';
+import { parsePolicy, type RetentionPolicy } from '../lib/services/retention-policy';
 
 /**
  * Configuration of the Lambda functions, read from environment variables through typed helpers. Each helper throws
@@ -350,4 +351,98 @@ export type ScanConfig = IdentityConfig;
 /** What identityConfig reads. */
 export function scanConfig(env: Env = process.env): ScanConfig {
   return identityConfig(env);
+}
+
+/** A comma-separated list (empty entries dropped); `fallback` when unset or empty. */
+function list(name: string, fallback: string[], env: Env): string[] {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/** An EKS cluster name: 1–100 letters, digits, `-` and `_`, starting with a letter or digit. */
+const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
+
+export interface InventoryConfig {
+  readonly vaultBucket: string;
+  /** Key prefix in the bucket; '' is the bucket root. */
+  readonly vaultPrefix: string;
+  /** The snapshot queue: gaps in this account's ECR go there. */
+  readonly queueUrl: string;
+  readonly repositories: RepositoryFilter;
+  /** The function's own region: its ECS, Lambda and EKS, and the ECR gaps are enqueued from. */
+  readonly region: string;
+  /** Every region whose ECS and Lambda are scanned, the function's first. */
+  readonly regions: string[];
+  /** EKS clusters (in the function's region) whose pods are scanned. */
+  readonly eksClusters: string[];
+  /** S3 request and idle timeouts. @default the S3 store's (300 s, 60 s) */
+  readonly timeouts: Timeouts;
+}
+
+/**
+ * VAULT_BUCKET, VAULT_PREFIX (may be empty), QUEUE_URL, REPOSITORY_PREFIXES, AWS_REGION (set by Lambda),
+ * INVENTORY_REGIONS (optional, comma-separated: more regions whose ECS and Lambda are scanned), EKS_CLUSTERS
+ * (optional, comma-separated cluster names), IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional).
+ */
+export function inventoryConfig(env: Env = process.env): InventoryConfig {
+  const region = requiredString('AWS_REGION', env);
+  const extra = list('INVENTORY_REGIONS', [], env);
+  const bad = extra.filter((r) => !REGION.test(r));
+  if (bad.length > 0)
+    throw new ConfigError('INVENTORY_REGIONS', `not AWS regions: ${bad.map((r) => `"${r}"`).join(', ')}`);
+  const clusters = list('EKS_CLUSTERS', [], env);
+  const badClusters = clusters.filter((c) => !CLUSTER_NAME.test(c));
+  if (badClusters.length > 0)
+    throw new ConfigError(
+      'EKS_CLUSTERS',
+      `not EKS cluster names: ${badClusters.map((c) => `"${c}"`).join(', ')}`,
+    );
+  return {
+    vaultBucket: requiredString('VAULT_BUCKET', env),
+    vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+    queueUrl: queueUrl('QUEUE_URL', env),
+    repositories: repositoryFilter('REPOSITORY_PREFIXES', env),
+    region,
+    regions: [...new Set([region, ...extra])],
+    eksClusters: clusters,
+    timeouts: timeouts(env),
+  };
+}
+
+export interface RetentionConfig {
+  readonly vaultBucket: string;
+  /** Key prefix in the bucket; '' is the bucket root. */
+  readonly vaultPrefix: string;
+  /** The policy, checked as `imagevault retention` checks a policy file. */
+  readonly policy: RetentionPolicy;
+  /** gc's grace period: blobs younger than this are never marked. @default 24 hours */
+  readonly graceMs: number;
+  /** S3 request and idle timeouts. @default the S3 store's (300 s, 60 s) */
+  readonly timeouts: Timeouts;
+}
+
+/**
+ * VAULT_BUCKET, VAULT_PREFIX (may be empty), RETENTION_POLICY (the policy's JSON), GC_GRACE_HOURS (optional: 24),
+ * IMAGEVAULT_TIMEOUT and IMAGEVAULT_IDLE_TIMEOUT (optional).
+ */
+export function retentionConfig(env: Env = process.env): RetentionConfig {
+  let policy: RetentionPolicy;
+  try {
+    policy = parsePolicy(requiredString('RETENTION_POLICY', env), 'RETENTION_POLICY');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError('RETENTION_POLICY', (e as Error).message.replace(/^RETENTION_POLICY: /, ''));
+  }
+  return {
+    vaultBucket: requiredString('VAULT_BUCKET', env),
+    vaultPrefix: optionalString('VAULT_PREFIX', '', env).replace(/^\/+|\/+$/g, ''),
+    policy,
+    graceMs: integer('GC_GRACE_HOURS', 24, 1, env) * 3_600_000,
+    timeouts: timeouts(env),
+  };
 }

@@ -4,7 +4,8 @@
  *   dist/lambdas/<name>/index.js(.map)  each Lambda handler bundled with esbuild, as NodejsFunction bundled them:
  *                                       minified, CommonJS for Node 24, a source map without the sources, and the
  *                                       AWS SDK versions of our lock file inside (not the runtime's)
- *   dist/constructs/                    lib/infra compiled by tsc (tsconfig.constructs.json), with declarations
+ *   dist/constructs/                    lib/infra compiled by tsc (tsconfig.constructs.json), with declarations, and
+ *                                       retention-policy.bundle.js: the retention policy's checks with zod inside
  *
  * The constructs take their Lambda code from dist/lambdas (lib/infra/entries.ts), from the sources or installed.
  *
@@ -15,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { HANDLER_NAMES, handlerBundleDir } from '../lib/infra/entries';
+import { POLICY_CHECK_BUNDLE } from '../lib/infra/retention-policy-check';
 
 const root = path.resolve(__dirname, '..');
 
@@ -43,6 +45,18 @@ async function main(): Promise<void> {
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.constructs.json'], {
     cwd: root,
     stdio: 'inherit',
+  });
+  // The retention policy's checks for the constructs, with zod inside (lib/infra/retention-policy-check.ts).
+  await build({
+    entryPoints: ['lib/services/retention-policy.ts'],
+    outfile: POLICY_CHECK_BUNDLE,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    logLevel: 'warning',
+    absWorkingDir: root,
   });
   const size = (name: string) => statSync(path.join(root, handlerBundleDir(name as never), 'index.js')).size;
   const total = HANDLER_NAMES.reduce((sum, n) => sum + size(n), 0);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { Digest, validateRepository } from '../oci';
 import { mapBounded } from './concurrency';
-import { INVENTORY_PREFIX } from './keys';
+import { INVENTORY_PREFIX, INVENTORY_RUNNING_PREFIX } from './keys';
 import { putNewRecord, type ObjectStore } from './objectstore';
 
 /*
@@ -22,7 +22,7 @@ import { putNewRecord, type ObjectStore } from './objectstore';
  * `@` starts no repository path component, so `<repository>/@sha256` can never collide with a repository name.
  */
 const SCANS = `${INVENTORY_PREFIX}scans/`;
-const RUNNING = `${INVENTORY_PREFIX}running/`;
+const RUNNING = INVENTORY_RUNNING_PREFIX;
 const SOURCES = `${INVENTORY_PREFIX}sources/`;
 
 /** Records read or written at once: each is a round trip on S3, and a scan may see hundreds of workloads. */

@@ -27,6 +27,8 @@ export const PROVENANCE_PREFIX = `${META_PREFIX}provenance/`;
 export const UPSTREAM_PREFIX = `${META_PREFIX}upstream/`;
 /** The in-use inventory: scans (appended), where each digest runs, per source state (lib/content/inventory.ts). */
 export const INVENTORY_PREFIX = `${META_PREFIX}inventory/`;
+/** Where each running digest was last seen: rewritten by every scan (the scans under `scans/` keep the history). */
+export const INVENTORY_RUNNING_PREFIX = `${INVENTORY_PREFIX}running/`;
 /** Legal holds: append-only hold and release records (lib/content/holds.ts). */
 export const HOLDS_PREFIX = `${META_PREFIX}holds/`;
 /** Retention's forget records: append-only, one per image forgotten (lib/content/forgets.ts). */

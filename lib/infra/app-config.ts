@@ -38,6 +38,8 @@ export interface AppConfig {
   readonly objectLockDays?: number;
   /** Days before noncurrent versions move to a cheaper storage class. */
   readonly noncurrentTransitionDays: number;
+  /** Days before what gc deleted (noncurrent versions) expires. @default the construct's (30) */
+  readonly noncurrentExpirationDays?: number;
   /** Key prefix of the vault in its bucket; '' for the whole bucket. */
   readonly vaultPrefix: string;
   /** Repository prefix ('' for all) → candidate base references. @default none */
@@ -58,6 +60,22 @@ export interface AppConfig {
   readonly provenanceRetentionDays?: number;
   /** Reserve Lambda concurrency for the snapshot (its maximum) and the reconcile (1). */
   readonly reserveConcurrency: boolean;
+  /** The scheduled in-use inventory. */
+  readonly inventory: boolean;
+  /** Its EventBridge schedule expression. */
+  readonly inventorySchedule: string;
+  /** More regions whose ECS and Lambda it scans. @default none */
+  readonly inventoryRegions?: string[];
+  /** EKS clusters (names, in `region`) whose pods it lists. @default none */
+  readonly eksClusters?: string[];
+  /** Give the inventory's role an EKS access entry on each cluster. @default the construct's (true) */
+  readonly eksAccessEntries?: boolean;
+  /** The retention policy; unset, no retention function (nothing can delete). @default none */
+  readonly retentionPolicy?: Record<string, unknown>;
+  /** The retention function's EventBridge schedule expression. */
+  readonly retentionSchedule?: string;
+  /** gc's grace period in hours. @default the construct's (24) */
+  readonly gcGraceHours?: number;
   /** Push a deleted image that still runs back from the vault (the deletion guard). */
   readonly autoRestoreInUse: boolean;
 }
@@ -74,6 +92,9 @@ export const CONTEXT_DEFAULTS = {
   provenanceTrail: 'existing' as ProvenanceTrailMode,
   vaultPrefix: '',
   reserveConcurrency: true,
+  inventory: true,
+  inventorySchedule: 'rate(15 minutes)',
+  retentionSchedule: 'rate(1 day)',
   autoRestoreInUse: false,
   /** When neither the `region` context nor CDK_DEFAULT_REGION says (an offline synth). */
   region: 'us-east-1',
@@ -248,12 +269,58 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   const noncurrentTransitionDays =
     int('noncurrentTransitionDays') ?? CONTEXT_DEFAULTS.noncurrentTransitionDays;
   checkInteger(problems, 'noncurrentTransitionDays', noncurrentTransitionDays, 1, 36500);
+  const noncurrentExpirationDays = int('noncurrentExpirationDays');
+  if (noncurrentExpirationDays !== undefined)
+    checkInteger(problems, 'noncurrentExpirationDays', noncurrentExpirationDays, 1, 36500);
 
   const vaultPrefix = str('vaultPrefix', CONTEXT_DEFAULTS.vaultPrefix);
   checkKeyPrefix(problems, 'vaultPrefix', vaultPrefix);
 
   const reserveConcurrency = bool('reserveConcurrency', CONTEXT_DEFAULTS.reserveConcurrency);
   const autoRestoreInUse = bool('autoRestoreInUse', CONTEXT_DEFAULTS.autoRestoreInUse);
+
+  const inventory = bool('inventory', CONTEXT_DEFAULTS.inventory);
+  const schedule = (key: string, fallback: string, example: string) => {
+    const v = str(key, fallback);
+    if (!RATE.test(v) && !CRON.test(v))
+      problems.add(`${key} ${JSON.stringify(v)} must be an EventBridge schedule: ${example}`);
+    return v;
+  };
+  const inventorySchedule = schedule(
+    'inventorySchedule',
+    CONTEXT_DEFAULTS.inventorySchedule,
+    "'rate(15 minutes)' or 'cron(0/15 * * * ? *)'",
+  );
+  const inventoryRegions = get('inventoryRegions') === undefined ? undefined : list('inventoryRegions', []);
+  const eksClusters = get('eksClusters') === undefined ? undefined : list('eksClusters', []);
+  const eksAccessEntries = get('eksAccessEntries') === undefined ? undefined : bool('eksAccessEntries', true);
+  let retentionPolicy = get('retentionPolicy') as unknown;
+  if (typeof retentionPolicy === 'string') {
+    try {
+      retentionPolicy = JSON.parse(retentionPolicy) as unknown;
+    } catch {
+      problems.add(`retentionPolicy ${JSON.stringify(retentionPolicy)} is not a JSON object`);
+      retentionPolicy = undefined;
+    }
+  }
+  if (
+    retentionPolicy !== undefined &&
+    (typeof retentionPolicy !== 'object' || Array.isArray(retentionPolicy))
+  ) {
+    problems.add(
+      `retentionPolicy ${JSON.stringify(retentionPolicy)} must be a JSON object ({"rules": [...]})`,
+    );
+    retentionPolicy = undefined;
+  }
+  const retentionSchedule =
+    get('retentionSchedule') === undefined
+      ? undefined
+      : schedule(
+          'retentionSchedule',
+          CONTEXT_DEFAULTS.retentionSchedule,
+          "'rate(1 day)' or 'cron(0 3 * * ? *)'",
+        );
+  const gcGraceHours = int('gcGraceHours');
 
   problems.throwIfAny('imagevault context (cdk.json or -c)');
   return {
@@ -266,6 +333,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     objectLock,
     objectLockDays,
     noncurrentTransitionDays,
+    ...(noncurrentExpirationDays !== undefined ? { noncurrentExpirationDays } : {}),
     vaultPrefix,
     ...(candidateBases && Object.keys(candidateBases).length > 0
       ? { candidateBases: candidateBases as Record<string, string[]> }
@@ -280,6 +348,14 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     provenanceTrail,
     ...(provenanceRetentionDays !== undefined ? { provenanceRetentionDays } : {}),
     reserveConcurrency,
+    inventory,
+    inventorySchedule,
+    ...(inventoryRegions ? { inventoryRegions } : {}),
+    ...(eksClusters ? { eksClusters } : {}),
+    ...(eksAccessEntries !== undefined ? { eksAccessEntries } : {}),
+    ...(retentionPolicy !== undefined ? { retentionPolicy: retentionPolicy as Record<string, unknown> } : {}),
+    ...(retentionSchedule !== undefined ? { retentionSchedule } : {}),
+    ...(gcGraceHours !== undefined ? { gcGraceHours } : {}),
     autoRestoreInUse,
   };
 }
@@ -299,6 +375,7 @@ export function addImageVaultStacks(
     objectLock: config.objectLock,
     objectLockDays: config.objectLockDays,
     noncurrentTransitionDays: config.noncurrentTransitionDays,
+    noncurrentExpirationDays: config.noncurrentExpirationDays,
   };
   const replica = new ReplicaStack(app, STACK_NAMES.replica, {
     env: { account: config.account, region: config.replicaRegion },
@@ -323,6 +400,17 @@ export function addImageVaultStacks(
     provenanceTrail: config.provenanceTrail,
     provenanceRetentionDays: config.provenanceRetentionDays,
     reserveConcurrency: config.reserveConcurrency,
+    inventory: config.inventory,
+    // The default schedule stays the construct's, unless the inventory is off (it then takes no schedule).
+    ...(config.inventory && { inventorySchedule: events.Schedule.expression(config.inventorySchedule) }),
+    inventoryRegions: config.inventoryRegions,
+    eksClusters: config.eksClusters,
+    eksAccessEntries: config.eksAccessEntries,
+    retentionPolicy: config.retentionPolicy,
+    ...(config.retentionSchedule && {
+      retentionSchedule: events.Schedule.expression(config.retentionSchedule),
+    }),
+    gcGraceHours: config.gcGraceHours,
     autoRestoreInUse: config.autoRestoreInUse,
   });
   return { vault, replica };

@@ -14,7 +14,15 @@ export function projectRoot(from: string = __dirname): string {
 }
 
 /** The Lambda handlers, each `lambdas/<name>.ts` exporting `handler`. */
-export const HANDLER_NAMES = ['snapshot', 'reconcile', 'upstream', 'identity', 'scan'] as const;
+export const HANDLER_NAMES = [
+  'snapshot',
+  'reconcile',
+  'upstream',
+  'identity',
+  'scan',
+  'inventory',
+  'retention',
+] as const;
 
 /** One of HANDLER_NAMES. */
 export type HandlerName = (typeof HANDLER_NAMES)[number];

@@ -14,6 +14,13 @@ import { Construct } from 'constructs';
 import { versionRulesProblems, type VersionWatchRules } from '../drift/version-rules';
 import { acknowledgeGranteeWildcard, acknowledgeWildcards } from './acknowledge';
 import { Alerts } from './alerts';
+import {
+  checkInventoryOptions,
+  INVENTORY_DEFAULTS,
+  InventoryScan,
+  type InventoryScanOptions,
+} from './inventory-scan';
+import { checkRetentionOptions, RetentionRun, type RetentionRunOptions } from './retention-run';
 import { Monitoring } from './monitoring';
 import { ProvenancePipeline } from './provenance-pipeline';
 import { Reconcile } from './reconcile';
@@ -52,7 +59,7 @@ export {
 } from './event-patterns';
 
 /** Props of ImageVault; the storage props (Object Lock, noncurrent versions) are the replica's too. */
-export interface ImageVaultProps extends VaultStorageProps {
+export interface ImageVaultProps extends VaultStorageProps, InventoryScanOptions, RetentionRunOptions {
   /**
    * Which ECR repositories (in this account and region) are protected: `['*']` for all, or repository name
    * prefixes such as `['team-a/', 'payments']`. Decides the event rule's filter, the Lambdas' IAM scope and what
@@ -248,6 +255,10 @@ export class ImageVault extends Construct {
   readonly provenanceDatabase: glue.CfnDatabase;
   /** `<database>.provenance_log`: one row per log entry. */
   readonly provenanceTable: glue.CfnTable;
+  /** The scheduled in-use inventory, unless `inventory: false`. */
+  readonly inventoryScan?: InventoryScan;
+  /** Scheduled retention and gc, when a `retentionPolicy` is given: the only role that may delete. */
+  readonly retentionRun?: RetentionRun;
   /** The alarms, the self-test alarm and the dashboard. */
   readonly monitoring: Monitoring;
   /** The alarms, each publishing to `alertTopic`; their descriptions say what to do next. */
@@ -361,6 +372,26 @@ export class ImageVault extends Construct {
       reconcileFunction: this.reconcileFunction,
     });
     this.alarms = this.monitoring.alarms;
+    this.inventoryScan =
+      (props.inventory ?? INVENTORY_DEFAULTS.inventory)
+        ? new InventoryScan(this, 'InventoryScan', {
+            ...pick(props, 'inventorySchedule', 'inventoryRegions', 'eksClusters', 'eksAccessEntries'),
+            vault: this.vault,
+            alerts: this.alerts,
+            repositories,
+            snapshotQueue: this.queue,
+          })
+        : undefined;
+    this.retentionRun = props.retentionPolicy
+      ? new RetentionRun(this, 'RetentionRun', {
+          ...pick(props, 'retentionSchedule', 'gcGraceHours'),
+          retentionPolicy: props.retentionPolicy,
+          vault: this.vault,
+          alerts: this.alerts,
+          reserveConcurrency: reserve,
+        })
+      : undefined;
+    for (const part of [this.inventoryScan, this.retentionRun]) if (part) this.alarms.push(part.errorsAlarm);
     this.selfTestAlarm = this.monitoring.selfTestAlarm;
     this.dashboard = this.monitoring.dashboard;
     // The parts' resources keep the logical IDs they had as direct children of this construct.
@@ -396,6 +427,8 @@ export class ImageVault extends Construct {
     if (props.newerVersionsDigestDays !== undefined)
       checkInteger(problems, 'newerVersionsDigestDays', props.newerVersionsDigestDays, 1, 365);
     checkProvenanceTrail(problems, 'provenanceTrail', props.provenanceTrail);
+    checkInventoryOptions(problems, props);
+    checkRetentionOptions(problems, props, props.inventory ?? INVENTORY_DEFAULTS.inventory);
     checkProvenanceRetention(
       problems,
       props.objectLock ?? STORAGE_DEFAULTS.objectLock,
@@ -436,4 +469,11 @@ function provenanceLockEnvironment(props: ImageVaultProps): Record<string, strin
     props.provenanceRetentionDays ??
     Math.max(VAULT_DEFAULTS.provenanceRetentionDays, props.objectLockDays ?? STORAGE_DEFAULTS.objectLockDays);
   return { PROVENANCE_LOCK_MODE: mode.toUpperCase(), PROVENANCE_LOCK_DAYS: String(days) };
+}
+
+/** The named props that are set (a part's props out of ImageVault's). */
+function pick<T extends object, K extends keyof T>(props: T, ...keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (props[k] !== undefined) out[k] = props[k];
+  return out;
 }

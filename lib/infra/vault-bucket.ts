@@ -3,7 +3,18 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { INDEX_FILE, PROVENANCE_PREFIX, REPOSITORIES_PREFIX, UPSTREAM_PREFIX } from '../content/keys';
+import {
+  BLOBS_PREFIX,
+  FORGETS_PREFIX,
+  GC_PREFIX,
+  INDEX_FILE,
+  INVENTORY_PREFIX,
+  INVENTORY_RUNNING_PREFIX,
+  PROVENANCE_PREFIX,
+  REFERRERS_PREFIX,
+  REPOSITORIES_PREFIX,
+  UPSTREAM_PREFIX,
+} from '../content/keys';
 import { acknowledgeGranteeWildcards } from './acknowledge';
 import { checkInteger, checkObjectLock, Problems, type ObjectLockMode } from './validation';
 
@@ -27,11 +38,24 @@ export interface VaultStorageProps {
 
   /**
    * Days after which a noncurrent object version (an overwritten index.json or image record) moves to
-   * `noncurrentStorageClass`. Nothing ever expires: current objects and all history stay.
+   * `noncurrentStorageClass`. Records and their history never expire (see `noncurrentExpirationDays` for what gc
+   * deletes).
    *
    * @default 30
    */
   readonly noncurrentTransitionDays?: number;
+
+  /**
+   * Days a version that garbage collection deleted stays as a noncurrent version before S3 removes it for good: the
+   * window in which `imagevault gc`'s delete (a delete marker) can still be undone, and after which its bytes stop
+   * being billed. Applies only to the keys gc deletes (blobs, referrer links, gc's own protocol files), whose lone
+   * delete markers are removed too, and to the old versions of the inventory's running records (rewritten by every
+   * scan; the scan records keep the history). Image records, tag history and provenance are never expired. Equal to `noncurrentTransitionDays` (the default), a deleted blob expires instead of moving to the
+   * cheaper class (S3 prefers expiry); longer, it moves first, and Glacier Instant Retrieval bills at least 90 days.
+   *
+   * @default 30
+   */
+  readonly noncurrentExpirationDays?: number;
 
   /**
    * Where noncurrent versions go after `noncurrentTransitionDays`. Glacier Instant Retrieval keeps them readable in
@@ -48,6 +72,7 @@ export const STORAGE_DEFAULTS = {
   objectLockDays: 30,
   noncurrentTransitionDays: 30,
   noncurrentStorageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  noncurrentExpirationDays: 30,
   /** Server access logs are kept this long; they are for audits, not for restores. */
   accessLogDays: 365,
 };
@@ -71,7 +96,16 @@ export function checkStorageProps(problems: Problems, props: VaultStorageProps):
     const min = IA_CLASSES.includes(storageClass.value) ? 30 : 1;
     checkInteger(problems, 'noncurrentTransitionDays', props.noncurrentTransitionDays, min, 36500);
   }
+  if (props.noncurrentExpirationDays !== undefined)
+    checkInteger(problems, 'noncurrentExpirationDays', props.noncurrentExpirationDays, 1, 36500);
 }
+
+/**
+ * The keys garbage collection deletes (lib/services/gc.ts): unneeded blobs, the referrer links of deleted
+ * manifests, and its own protocol files. Only their noncurrent versions expire; only the retention role may delete
+ * them (VaultBucket.grantGarbageCollection).
+ */
+export const GC_DELETED_PREFIXES = [BLOBS_PREFIX, REFERRERS_PREFIX, GC_PREFIX] as const;
 
 /** Where the vault replicates to: a bucket in another region, encrypted with that region's key. */
 export interface VaultReplicaTarget {
@@ -134,7 +168,8 @@ export interface VaultBucketProps extends VaultStorageProps {
 
 /**
  * A versioned bucket encrypted with its own customer managed key, with server access logs in a separate bucket and
- * lifecycle rules that never expire anything. Props are validated by the constructs that use it.
+ * lifecycle rules that expire nothing but the noncurrent versions of what garbage collection deleted. Props are validated
+ * by the constructs that use it.
  */
 export class VaultBucket extends Construct {
   /** The versioned, KMS-encrypted bucket. */
@@ -211,6 +246,24 @@ export class VaultBucket extends Construct {
               ),
             },
           ],
+        },
+        // What gc deleted: noncurrent versions expire after a window, then their lone delete markers go.
+        ...GC_DELETED_PREFIXES.map((key) => ({
+          id: `expire-deleted-${key.replace(/^imagevault\//, '').replace(/\/$/, '')}`,
+          prefix: this.vaultKey(key),
+          noncurrentVersionExpiration: Duration.days(
+            props.noncurrentExpirationDays ?? STORAGE_DEFAULTS.noncurrentExpirationDays,
+          ),
+          expiredObjectDeleteMarker: true,
+        })),
+        // Every inventory scan rewrites each running record (its last-seen time); the scan records keep the whole
+        // history, so the old versions are only cost: they go after the same window.
+        {
+          id: 'expire-inventory-running-history',
+          prefix: this.vaultKey(INVENTORY_RUNNING_PREFIX),
+          noncurrentVersionExpiration: Duration.days(
+            props.noncurrentExpirationDays ?? STORAGE_DEFAULTS.noncurrentExpirationDays,
+          ),
         },
       ],
       objectLockEnabled: mode !== 'off' ? true : undefined,
@@ -315,7 +368,12 @@ export class VaultBucket extends Construct {
    * `*` for everything below a prefix: `arn:…:<bucket>/<vaultPrefix>/<key>`.
    */
   arnForVaultKeys(key: string): string {
-    return this.bucket.arnForObjects(this.vaultPrefix ? `${this.vaultPrefix}/${key}` : key);
+    return this.bucket.arnForObjects(this.vaultKey(key));
+  }
+
+  /** A vault key (lib/content/keys.ts) as the bucket's key: `<vaultPrefix>/<key>`. */
+  private vaultKey(key: string): string {
+    return this.vaultPrefix ? `${this.vaultPrefix}/${key}` : key;
   }
 
   /**
@@ -379,6 +437,53 @@ export class VaultBucket extends Construct {
     this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
     acknowledgeGranteeWildcards(grantee, [
       [state, "the watcher's state: one object per observation and per alerted transition"],
+    ]);
+    return grant;
+  }
+
+  /** The in-use inventory's records (scans, where each digest runs, each source's state): `imagevault/inventory/`. */
+  grantInventoryWrite(grantee: iam.IGrantable): iam.Grant {
+    const inventory = this.arnForVaultKeys(`${INVENTORY_PREFIX}*`);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [inventory] });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [
+      [inventory, 'the inventory: one record per scan, per source and per running workload'],
+    ]);
+    return grant;
+  }
+
+  /**
+   * What retention and gc do: append forget records (`imagevault/retention/forgotten/`) and gc's protocol files
+   * (`imagevault/gc/`), and delete — the only grant that may — under GC_DELETED_PREFIXES only: the blobs no kept
+   * image needs, the referrer links of deleted manifests, gc's own files. On a versioned bucket a delete is a marker;
+   * deleting a version (s3:DeleteObjectVersion) and bypassing governance retention are denied outright, so that no
+   * other grant can add them to this role. With Object Lock, it reads a blob's retention to report what stays billed.
+   */
+  grantRetention(grantee: iam.IGrantable): iam.Grant {
+    const forgets = this.arnForVaultKeys(`${FORGETS_PREFIX}*`);
+    const gc = this.arnForVaultKeys(`${GC_PREFIX}*`);
+    const deletable = GC_DELETED_PREFIXES.map((p) => this.arnForVaultKeys(`${p}*`));
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [forgets, gc],
+    }).combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: deletable }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['s3:DeleteObjectVersion', 's3:BypassGovernanceRetention'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    const blobs = this.arnForVaultKeys(`${BLOBS_PREFIX}*`);
+    if (this.objectLock)
+      iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectRetention'], resourceArns: [blobs] });
+    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    acknowledgeGranteeWildcards(grantee, [
+      [forgets, 'forget records: one object per image forgotten'],
+      [gc, "gc's protocol files: runs, marks, sweeps, rescues and writers' sessions"],
+      [blobs, 'blobs are content addresses: gc deletes the ones no kept image needs'],
+      [this.arnForVaultKeys(`${REFERRERS_PREFIX}*`), 'referrer links of manifests gc deleted'],
     ]);
     return grant;
   }

@@ -53,6 +53,13 @@ export interface GcOptions {
    * of the protocol's interleavings set it lower. @default CLOCK_SKEW_MS (5 minutes)
    */
   readonly clockSkewMs?: number;
+  /**
+   * Asked between steps (before each sweep, each delete, the mark and the tidy-up): true ends the run cleanly before
+   * a time limit (a Lambda's 15 minutes). A sweep stopped so records what it deleted (`done/<k>`, which releases the
+   * snapshots waiting for it) and hands the rest of its mark to a new mark, swept by a later run once the snapshots
+   * running now have ended. @default never
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 export interface SweepReport {
@@ -66,6 +73,8 @@ export interface SweepReport {
   versioned: boolean;
   /** True when an earlier sweep of this mark was interrupted and this one finished it. */
   resumed: boolean;
+  /** Stopped before its end (`shouldStop`): the blobs not yet deleted, handed to a new mark. */
+  carriedOver?: { mark: string; blobs: number };
 }
 
 export interface GcReport {
@@ -81,6 +90,8 @@ export interface GcReport {
   marked?: { mark: string; blobs: number; bytes: number; digests: string[] };
   /** Protocol files of ended writers and finished sweeps removed. */
   tidied: number;
+  /** True when `shouldStop` ended the run early: what is left is done by the next run. */
+  stopped?: boolean;
 }
 
 /** Thrown when gc cannot run on this store (it cannot delete). */
@@ -126,7 +137,12 @@ export async function collectGarbage(vault: Vault, options: GcOptions = {}): Pro
   // Sweep the marks earlier runs left, oldest first.
   const marks = await openMarks(store);
   const sessions = await listSessions(store);
+  const stop = () => {
+    if (!dryRun && options.shouldStop?.()) report.stopped = true;
+    return report.stopped === true;
+  };
   for (const { id, at, mark } of marks) {
+    if (stop()) break;
     // Writers that began before the mark may have read the marks before it existed: wait for them to end.
     const blocking = sessions.filter(
       (s) =>
@@ -140,11 +156,11 @@ export async function collectGarbage(vault: Vault, options: GcOptions = {}): Pro
       emit({ phase: 'waiting', mark: id, writers: blocking.length, until: until.toISOString() });
       continue;
     }
-    report.swept.push(await sweep(vault, id, mark, dryRun, options, emit));
+    report.swept.push(await sweep(vault, id, mark, dryRun, { ...options, shouldStop: stop }, emit));
   }
 
   // Mark: unneeded now and older than the grace period. No new mark while one waits: it would only pile up.
-  if (report.waiting.length === 0) {
+  if (report.waiting.length === 0 && !stop()) {
     const needed = await neededBlobs(vault, options.inUse, report, emit);
     const cutoff = now.getTime() - graceMs;
     const candidates: MarkFile['candidates'] = [];
@@ -173,7 +189,7 @@ export async function collectGarbage(vault: Vault, options: GcOptions = {}): Pro
       emit({ phase: 'mark', mark: run, candidates: candidates.length, bytes });
     }
   }
-  if (!dryRun) report.tidied = await tidy(vault, now);
+  if (!dryRun && !stop()) report.tidied = await tidy(vault, now);
   return report;
 }
 
@@ -207,7 +223,21 @@ async function sweep(
   };
   report.deleted = { blobs: doomed.length, bytes: doomed.reduce((n, c) => n + c.size, 0) };
   if (!dryRun && canDelete(store)) {
+    let deleted = doomed.length;
     for (const [n, c] of doomed.entries()) {
+      if (options.shouldStop?.()) {
+        // The rest becomes a new mark before this one ends: never unmarked, and swept only after every writer that
+        // began before it has ended, as any mark is.
+        const rest = doomed.slice(n);
+        const next = newId();
+        const file: MarkFile = { run: next, graceMs: mark.graceMs, candidates: rest };
+        await store.putBytes(`${GC_KEYS.marks}${next}.json`, Buffer.from(JSON.stringify(file)), {
+          ifNoneMatch: true,
+        });
+        report.carriedOver = { mark: next, blobs: rest.length };
+        deleted = n;
+        break;
+      }
       emit({ phase: 'sweep', mark: id, done: n, total: doomed.length, digest: c.digest });
       const r = await store.delete(blobKey(c.digest));
       report.versioned ||= r.versioned;
@@ -219,8 +249,12 @@ async function sweep(
           until: r.retention.until.toISOString(),
         });
     }
+    report.deleted = {
+      blobs: deleted,
+      bytes: doomed.slice(0, deleted).reduce((n, c) => n + c.size, 0),
+    };
     // Referrer links to manifests now gone would name content the vault no longer has.
-    const gone = new Set(doomed.map((c) => c.digest));
+    const gone = new Set(doomed.slice(0, deleted).map((c) => c.digest));
     for await (const obj of store.list(REFERRERS_PREFIX)) {
       const name = obj.key.slice(obj.key.lastIndexOf('/') + 1).replace(/\.json$/, '');
       if (gone.has(name.replace('-', ':'))) await store.delete(obj.key);

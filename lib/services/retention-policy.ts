@@ -95,9 +95,19 @@ export function parsePolicy(text: string, source: string): RetentionPolicy {
   } catch (e) {
     throw new PolicyError(`${source}: not JSON: ${(e as Error).message}`);
   }
+  const problems = policyProblems(raw);
+  if (problems.length > 0) throw new PolicyError(`${source}: ${problems.join('; ')}`);
+  return PolicySchema.parse(raw);
+}
+
+/**
+ * Every problem of a parsed policy, each naming the field and its value (`rules[0].keepWithin "30x": is not a
+ * duration…`); none for a good one. The infrastructure checks a policy given as a prop or context with it at synth.
+ */
+export function policyProblems(raw: unknown): string[] {
   const parsed = PolicySchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => {
+  if (parsed.success) return [];
+  return parsed.error.issues.map((i) => {
     const at = i.path
       .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
       .join('')
@@ -105,7 +115,6 @@ export function parsePolicy(text: string, source: string): RetentionPolicy {
     const value = valueAt(raw, i.path);
     return `${at || '(policy)'}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${i.message}`;
   });
-  throw new PolicyError(`${source}: ${problems.join('; ')}`);
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -37,11 +37,11 @@ describe.each(Object.entries(FLAG_SETS))(
       expect(synth.warnings).toEqual(unflagged ? [expect.stringContaining(DEFAULT_STRENGTH_WARNING)] : []);
     });
 
-    it('runs the five Lambdas on Node.js 24, arm64, from the prebundled code', () => {
+    it('runs the six Lambdas (the inventory on, retention off) on Node.js 24, arm64, from the prebundled code', () => {
       const functions = vault.findResources('AWS::Lambda::Function', {
         Properties: { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' },
       });
-      expect(Object.keys(functions)).toHaveLength(5);
+      expect(Object.keys(functions)).toHaveLength(6);
     });
 
     it('replicates into the replica through its stack outputs, with the replica region key', () => {

@@ -74,9 +74,13 @@ export class DeployedFunctions {
 
   /** The function that runs a handler (its POWERTOOLS_SERVICE_NAME is `imagevault-<handler>`). */
   fn(handler: string): ResolvedResource {
-    const fn = this.functions.find((f) => envOf(f).POWERTOOLS_SERVICE_NAME === `imagevault-${handler}`);
+    const fn = this.find(handler);
     if (!fn) throw new Error(`${this.deployment.name}: no function runs the ${handler} handler`);
     return fn;
+  }
+
+  private find(handler: string): ResolvedResource | undefined {
+    return this.functions.find((f) => envOf(f).POWERTOOLS_SERVICE_NAME === `imagevault-${handler}`);
   }
 
   env(handler: string): Record<string, string> {
@@ -90,6 +94,8 @@ export class DeployedFunctions {
         (r) => r.type === 'AWS::IAM::Role' && r.logicalId.startsWith('OnCallRestore'),
       )?.arn;
     }
+    // Retention is deployed only with a policy: where there is none, nothing makes its calls.
+    if (OPTIONAL_HANDLERS.has(call.principal) && !this.find(call.principal)) return undefined;
     return String(this.fn(call.principal).properties.Role);
   }
 
@@ -133,10 +139,15 @@ export class DeployedFunctions {
     if (call.principal === 'snapshot' && GUARD_RESTORE_ACTIONS.has(action))
       return env.AUTO_RESTORE_IN_USE === 'true';
     if (action === 'secretsmanager:GetSecretValue') return !!env.UPSTREAM_CREDENTIALS_SECRET;
+    // The inventory asks only for the clusters it is given.
+    if (action === 'eks:DescribeCluster')
+      return (env.EKS_CLUSTERS ?? '').split(',').includes(String(call.input.name));
     return true;
   }
 }
 
+/** Handlers whose function a deployment may lack: the retention function exists only with a policy. */
+const OPTIONAL_HANDLERS = new Set<string>(['retention', 'inventory']);
 /** What only the deletion guard's restore asks of ECR, of the snapshot function's calls. */
 const GUARD_RESTORE_ACTIONS: ReadonlySet<string> = new Set([
   'ecr:InitiateLayerUpload',

@@ -269,12 +269,14 @@ export function repositoryApp(context: Record<string, unknown> = {}): Deployment
     objectLock: 'governance',
     upstreamCredentialsSecretArn: UPSTREAM_SECRET.secretArn,
     upstreamCredentialsKeyArn: UPSTREAM_SECRET.keyArn,
+    eksClusters: ['prod-eks'],
+    retentionPolicy: { rules: [{ prefix: '', keepLast: 5 }] },
     // The deletion guard's restore: its pushes are checked here (the consumer apps leave it off, and push nothing).
     autoRestoreInUse: true,
     ...context,
   });
   return {
-    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key, autoRestoreInUse)",
+    name: "this repository's app (replica, trail, Object Lock, imported secret with its own key, autoRestoreInUse, EKS, retention)",
     stacks: stacksOf(app),
     external: {
       secretKeys: { [UPSTREAM_SECRET.secretArn]: UPSTREAM_SECRET.keyArn },

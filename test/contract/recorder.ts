@@ -19,7 +19,10 @@ export type Principal = HandlerName | 'vault-reader';
 /** One SDK call, as the client was asked to send it. */
 export interface RecordedCall {
   readonly principal: Principal;
-  /** The client's service id: `S3`, `SNS`, `SQS`, `ECR`, `Secrets Manager`; `ECR registry` for the data plane. */
+  /**
+   * The client's service id: `S3`, `SNS`, `SQS`, `ECR`, `Secrets Manager`, `ECS`, `Lambda`, `EKS`; `ECR registry` for
+   * the data plane.
+   */
   readonly service: string;
   /** The operation: the command's class name without `Command` (`PutObject`). */
   readonly operation: string;
@@ -59,6 +62,11 @@ const KEPT_INPUT = [
   'imageId',
   'filter',
   'path',
+  'cluster',
+  'tasks',
+  'FunctionName',
+  'Qualifier',
+  'name',
 ];
 
 /**

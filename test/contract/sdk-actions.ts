@@ -152,6 +152,60 @@ export function iamRequestsOf(call: RecordedCall, names: DeployedNames): IamRequ
       break;
     }
   }
+  switch (call.service) {
+    // Listings without a resource of their own are authorized on "*" (the IAM reference lists no resource type for
+    // ListClusters and ListFunctions; for ListTasks see test/contract/README.md).
+    case 'ECS':
+      if (call.operation === 'ListClusters')
+        return [{ action: 'ecs:ListClusters', resource: '*', context: base }];
+      if (call.operation === 'ListTasks') {
+        // Its resource type is the container instance; without one given, it stands for "any in the cluster" (as
+        // DescribeRepositories does above), so a policy scoped to some instances fails here as it would on AWS.
+        const cluster = String(input.cluster ?? 'default')
+          .split('/')
+          .pop();
+        return [
+          {
+            action: 'ecs:ListTasks',
+            resource: `arn:${partition}:ecs:${region}:${account}:container-instance/${cluster}/any-instance`,
+            context: base,
+          },
+        ];
+      }
+      if (call.operation === 'DescribeTasks') {
+        // A test's task ARNs, moved into the deployment's account and region.
+        return ((input.tasks as string[] | undefined) ?? []).map((arn) => ({
+          action: 'ecs:DescribeTasks',
+          resource: `arn:${partition}:ecs:${region}:${account}:task/${arn.slice(arn.indexOf(':task/') + 6)}`,
+          context: base,
+        }));
+      }
+      break;
+    case 'Lambda':
+      if (call.operation === 'ListFunctions')
+        return [{ action: 'lambda:ListFunctions', resource: '*', context: base }];
+      if (call.operation === 'GetFunction') {
+        const qualifier = input.Qualifier ? `:${String(input.Qualifier)}` : '';
+        return [
+          {
+            action: 'lambda:GetFunction',
+            resource: `arn:${partition}:lambda:${region}:${account}:function:${String(input.FunctionName)}${qualifier}`,
+            context: base,
+          },
+        ];
+      }
+      break;
+    case 'EKS':
+      if (call.operation === 'DescribeCluster')
+        return [
+          {
+            action: 'eks:DescribeCluster',
+            resource: `arn:${partition}:eks:${region}:${account}:cluster/${String(input.name)}`,
+            context: base,
+          },
+        ];
+      break;
+  }
   if (call.service === 'ECR registry') {
     // The ping: ECR answers it for any caller with a token (GetAuthorizationToken is checked when it is fetched).
     if (input.path === '/v2/' || input.path === '/v2') return [];

@@ -12,6 +12,9 @@ const SDK_MODULES: Record<string, string> = {
   '@aws-sdk/client-sqs': 'SQS',
   '@aws-sdk/client-ecr': 'ECR',
   '@aws-sdk/client-secrets-manager': 'Secrets Manager',
+  '@aws-sdk/client-ecs': 'ECS',
+  '@aws-sdk/client-lambda': 'Lambda',
+  '@aws-sdk/client-eks': 'EKS',
 };
 
 /**
@@ -22,9 +25,11 @@ function recordingModule(moduleName: string, service: string): object {
   const real = jest.requireActual<Record<string, unknown>>(moduleName);
   const { record } = jest.requireActual<typeof import('./recorder')>('./recorder');
   const wrapped = new Map<string | symbol, unknown>();
-  return new Proxy(real, {
+  const proxy: Record<string, unknown> = new Proxy(real, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
+      if (typeof key === 'string' && key.startsWith('paginate') && typeof value === 'function')
+        return paginator(value as Paginator);
       if (typeof key !== 'string' || !key.endsWith('Command') || typeof value !== 'function') return value;
       let sub = wrapped.get(key);
       if (!sub) {
@@ -42,6 +47,27 @@ function recordingModule(moduleName: string, service: string): object {
       return sub;
     },
   });
+  /**
+   * A paginator makes its commands from the module's own class, not the recording one: its `withCommand` hook swaps
+   * each for the recording class (recorded, and matched by a mock's `.on(Command)` as the test's import is).
+   */
+  type Paginator = (config: { withCommand?: unknown }, ...rest: unknown[]) => unknown;
+  const paginator =
+    (real: Paginator): Paginator =>
+    (config, ...rest) =>
+      real(
+        {
+          ...config,
+          withCommand: (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+            const Recording = proxy[command.constructor.name] as new (
+              input: Record<string, unknown>,
+            ) => object;
+            return new Recording(command.input);
+          },
+        },
+        ...rest,
+      );
+  return proxy;
 }
 
 for (const [moduleName, service] of Object.entries(SDK_MODULES)) {
@@ -91,6 +117,12 @@ jest.mock('../../lib/aws/handlers/identity', () =>
 );
 jest.mock('../../lib/aws/handlers/scan', () =>
   principalModule('../../lib/aws/handlers/scan', { createScanHandler: 'scan' }),
+);
+jest.mock('../../lib/aws/handlers/inventory', () =>
+  principalModule('../../lib/aws/handlers/inventory', { createInventoryHandler: 'inventory' }),
+);
+jest.mock('../../lib/aws/handlers/retention', () =>
+  principalModule('../../lib/aws/handlers/retention', { createRetentionHandler: 'retention' }),
 );
 jest.mock('../../lib/services/reconcile', () => {
   const real = jest.requireActual<typeof import('../../lib/services/reconcile')>(

@@ -32,10 +32,18 @@ describe('app context (cdk.json)', () => {
       objectLock: 'off',
       objectLockDays: null,
       noncurrentTransitionDays: 30,
+      noncurrentExpirationDays: null,
       vaultPrefix: '',
       provenanceTrail: 'existing',
       provenanceRetentionDays: null,
       reserveConcurrency: true,
+      inventory: true,
+      inventorySchedule: 'rate(15 minutes)',
+      inventoryRegions: [],
+      eksClusters: [],
+      retentionPolicy: null,
+      retentionSchedule: null,
+      gcGraceHours: null,
       autoRestoreInUse: false,
     });
   });
@@ -65,6 +73,8 @@ describe('app context (cdk.json)', () => {
       vaultPrefix: '',
       provenanceTrail: 'existing',
       reserveConcurrency: true,
+      inventory: true,
+      inventorySchedule: 'rate(15 minutes)',
       autoRestoreInUse: false,
     });
   });
@@ -183,6 +193,22 @@ describe('app context (cdk.json)', () => {
     ]);
   });
 
+  it('reads noncurrentExpirationDays and passes it to both buckets', () => {
+    expect(config({ noncurrentExpirationDays: '14' }).noncurrentExpirationDays).toBe(14);
+    expect(problemsOf({ noncurrentExpirationDays: '0' })).toEqual([
+      'noncurrentExpirationDays 0 must be a whole number from 1 to 36500',
+    ]);
+    const { vault, replica } = appFromContext({ noncurrentExpirationDays: 14 });
+    for (const stack of [vault, replica])
+      Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'blobs/', NoncurrentVersionExpiration: { NoncurrentDays: 14 } }),
+          ]),
+        },
+      });
+  });
+
   it('rejects noncurrentTransitionDays that are not a number', () => {
     expect(problemsOf({ noncurrentTransitionDays: 'soon' })).toEqual([
       'noncurrentTransitionDays "soon" must be a whole number',
@@ -232,7 +258,7 @@ describe('the app (bin/app.ts)', () => {
     }
   });
 
-  it('bundles the five handlers locally with esbuild: minified, with source maps, no Docker', () => {
+  it('bundles the six handlers (retention off) locally with esbuild: minified, with source maps, no Docker', () => {
     // GIVEN the app as `cdk synth` runs it, its Lambda code bundled by npm run build
     const { app, vault } = appFromContext({});
     // WHEN
@@ -246,7 +272,7 @@ describe('the app (bin/app.ts)', () => {
         (f as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key.replace(/\.zip$/, ''),
       )
       .filter((hash) => existsSync(path.join(assembly.directory, `asset.${hash}`, 'index.js.map')));
-    expect(keys).toHaveLength(5);
+    expect(keys).toHaveLength(6);
     for (const hash of keys) {
       expect(readdirSync(path.join(assembly.directory, `asset.${hash}`)).sort()).toEqual([
         'index.js',

@@ -98,8 +98,15 @@ describe('vault bucket', () => {
     });
   });
 
-  it('aborts incomplete multipart uploads after 1 day and moves noncurrent versions to Glacier IR after 30 days', () => {
+  it('aborts incomplete multipart uploads after 1 day, moves noncurrent versions to Glacier IR after 30 days and expires what gc deleted after 30 days', () => {
     const bucket = resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET);
+    const expire = (id: string, prefix: string) => ({
+      Id: `expire-deleted-${id}`,
+      Status: 'Enabled',
+      Prefix: prefix,
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      ExpiredObjectDeleteMarker: true,
+    });
     expect((bucket.Properties as Record<string, unknown>).LifecycleConfiguration).toEqual({
       Rules: [
         {
@@ -112,16 +119,33 @@ describe('vault bucket', () => {
           Status: 'Enabled',
           NoncurrentVersionTransitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
         },
+        expire('blobs', 'blobs/'),
+        expire('referrers', 'imagevault/referrers/'),
+        expire('gc', 'imagevault/gc/'),
+        {
+          Id: 'expire-inventory-running-history',
+          Status: 'Enabled',
+          Prefix: 'imagevault/inventory/running/',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        },
       ],
     });
   });
 
-  it('never expires anything in the vault', () => {
-    const rules = JSON.stringify(
+  it('expires nothing but noncurrent versions of the keys gc deletes and of the rewritten running records: records, history and provenance stay', () => {
+    const rules = (
       (resourceOf(template, 'AWS::S3::Bucket', VAULT_BUCKET).Properties as Record<string, unknown>)
-        .LifecycleConfiguration,
-    );
-    expect(rules).not.toMatch(/Expiration/);
+        .LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
+    ).Rules;
+    const expiring = rules.filter((r) => JSON.stringify(r).includes('Expiration'));
+    expect(expiring.map((r) => r.Prefix)).toEqual([
+      'blobs/',
+      'imagevault/referrers/',
+      'imagevault/gc/',
+      'imagevault/inventory/running/',
+    ]);
+    // No rule expires current objects, and none has an empty prefix (the whole bucket).
+    expect(JSON.stringify(rules)).not.toMatch(/"ExpirationInDays"|"ExpirationDate"/);
   });
 
   it('has no Object Lock by default', () => {
@@ -218,6 +242,11 @@ describe('cross-region replication', () => {
         Rules: Match.arrayWith([
           Match.objectLike({
             NoncurrentVersionTransitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+          }),
+          Match.objectLike({
+            Prefix: 'blobs/',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+            ExpiredObjectDeleteMarker: true,
           }),
         ]),
       },
@@ -583,8 +612,12 @@ describe('alerts', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: getAtt('VaultScanDeadLetterQueue', 'QueueName') }],
     });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('VaultInventoryScanInventoryFunction') }],
+    });
     // and the self-test's alarm (test/infra/selftest.test.ts)
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
   });
 
   it('has a dashboard with the queue, the DLQ, Lambda duration and errors, bytes copied and replication latency', () => {

@@ -27,6 +27,18 @@ function statementIds(app: App): string[] {
   return [...new Set([...text.matchAll(/"Sid":"([^"]*)"/g)].map((m) => m[1]))].sort();
 }
 
+/** Parts added after the fixture was taken: their resources are new, not renamed ones. */
+const NEW_PARTS = /^AWS::\S+ (Vault|ImageVault)InventoryScan/;
+
+/** Every deployed resource keeps its ID; the only others are the new parts'. */
+function expectKept(ids: Record<string, string[]>, deployedIds: Record<string, string[]>): void {
+  expect(Object.keys(ids).sort()).toEqual(Object.keys(deployedIds).sort());
+  for (const [stack, list] of Object.entries(deployedIds)) {
+    expect(ids[stack]).toEqual(expect.arrayContaining(list));
+    expect(ids[stack].filter((id) => !list.includes(id) && !NEW_PARTS.test(id))).toEqual([]);
+  }
+}
+
 describe('Construct: ImageVault', () => {
   describe('logical IDs', () => {
     it("keeps every resource's logical ID in this repository's app with every optional part on", () => {
@@ -42,8 +54,8 @@ describe('Construct: ImageVault', () => {
         upstreamCredentialsKeyArn:
           'arn:aws:kms:eu-west-1:111122223333:key/0b9d2d64-4a5f-4c43-9f3e-7f1e3c5a9d21',
       });
-      // WHEN / THEN
-      expect(logicalIds(app)).toEqual(deployed.repositoryApp);
+      // WHEN / THEN every deployed ID is still there; what is new belongs to the parts added since (the inventory)
+      expectKept(logicalIds(app), deployed.repositoryApp);
       // Statement IDs that name a rule (EventBridge's grants in the dead-letter queues' policies) stay too: a
       // changed one would update the queue's policy in place for nothing.
       expect(statementIds(app)).toEqual(deployed.repositoryAppSids);
@@ -55,7 +67,7 @@ describe('Construct: ImageVault', () => {
       // WHEN
       vault.alertTopic.addSubscription(new subscriptions.EmailSubscription('team@example.com'));
       // THEN
-      expect(logicalIds(app)).toEqual(deployed.vaultWithSubscription);
+      expectKept(logicalIds(app), deployed.vaultWithSubscription);
     });
   });
 });

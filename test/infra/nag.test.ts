@@ -38,6 +38,17 @@ describe('cdk-nag AwsSolutions', () => {
     expect(nagViolations(app)).toEqual([]);
   });
 
+  it('finds nothing unacknowledged with retention, EKS clusters and a second inventory region', () => {
+    const { app } = appFromContext({
+      vaultPrefix: 'vault',
+      objectLock: 'governance',
+      eksClusters: ['prod-eks'],
+      inventoryRegions: ['us-west-2'],
+      retentionPolicy: { rules: [{ prefix: '', keepLast: 10 }] },
+    });
+    expect(nagViolations(app)).toEqual([]);
+  });
+
   it('acknowledges only these findings, each with a reason', () => {
     // GIVEN
     const { app } = appFromContext({ repositories: ['team-a/'] });
@@ -49,10 +60,13 @@ describe('cdk-nag AwsSolutions', () => {
     expect([...new Set(acks.map(([id]) => id).filter((id) => id.includes('AwsSolutions')))].sort()).toEqual([
       'Annotation::AwsSolutions-IAM5[Resource::*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/*]',
+      'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/inventory/*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/provenance/*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/repositories/*]',
       'Annotation::AwsSolutions-IAM5[Resource::<VaultBucket4BAA7C86.Arn>/imagevault/upstream/*]',
       'Annotation::AwsSolutions-IAM5[Resource::arn:aws:ecr:us-east-1:<AWS::AccountId>:repository/team-a/*]',
+      'Annotation::AwsSolutions-IAM5[Resource::arn:aws:ecs:us-east-1:<AWS::AccountId>:task/*]',
+      'Annotation::AwsSolutions-IAM5[Resource::arn:aws:lambda:us-east-1:<AWS::AccountId>:function:*]',
       'Annotation::AwsSolutions-IAM5[Resource::{"Fn::GetStackOutput":{"StackName":"ImageVaultReplica","Region":"us-west-2","OutputName":"PublishOutputFnGetAttReplicaBucket69A78C64Arn1FADB829"}}/*]',
       'Annotation::AwsSolutions-S1',
     ]);

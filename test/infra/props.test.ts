@@ -44,11 +44,11 @@ describe('ImageVault props', () => {
       expect(describe?.Resource).toEqual([ecrArn('payments*'), ecrArn('team-a/*')]);
     });
 
-    it('passes the prefixes to both Lambdas, comma-joined', () => {
+    it('passes the prefixes to the snapshot, reconcile and inventory Lambdas, comma-joined', () => {
       t.resourcePropertiesCountIs(
         'AWS::Lambda::Function',
         { Environment: { Variables: Match.objectLike({ REPOSITORY_PREFIXES: 'team-a/,payments' }) } },
-        2,
+        3,
       );
     });
 
@@ -144,6 +144,25 @@ describe('ImageVault props', () => {
     });
   });
 
+  describe('noncurrentExpirationDays', () => {
+    it('expires what gc deleted after the given days, under the vault prefix only', () => {
+      // GIVEN / WHEN
+      const t = vaultStack({ noncurrentExpirationDays: 7, vaultPrefix: 'team-a' }).template();
+      // THEN
+      const rules = (bucketProps(t).LifecycleConfiguration as { Rules: Array<Record<string, unknown>> })
+        .Rules;
+      expect(rules.filter((r) => r.NoncurrentVersionExpiration)).toEqual([
+        expect.objectContaining({
+          Prefix: 'team-a/blobs/',
+          NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+        }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/referrers/' }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/gc/' }),
+        expect.objectContaining({ Prefix: 'team-a/imagevault/inventory/running/' }),
+      ]);
+    });
+  });
+
   describe('noncurrentTransitionDays and noncurrentStorageClass', () => {
     it('moves noncurrent versions after the given days', () => {
       const t = vaultStack({ noncurrentTransitionDays: 90 }).template();
@@ -164,12 +183,15 @@ describe('ImageVault props', () => {
   });
 
   describe('vaultPrefix', () => {
-    it('passes the prefix to the five Lambdas', () => {
-      const t = vaultStack({ vaultPrefix: 'team/vault' }).template();
+    it('passes the prefix to the seven Lambdas (retention on)', () => {
+      const t = vaultStack({
+        vaultPrefix: 'team/vault',
+        retentionPolicy: { rules: [{ prefix: '', keepLast: 3 }] },
+      }).template();
       t.resourcePropertiesCountIs(
         'AWS::Lambda::Function',
         { Environment: { Variables: Match.objectLike({ VAULT_PREFIX: 'team/vault' }) } },
-        5,
+        7,
       );
     });
   });
@@ -248,8 +270,8 @@ describe('ImageVault props', () => {
     });
 
     it('omitted: no replication alarms or dashboard widget', () => {
-      // eight alarms without replication, plus the self-test's
-      t.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+      // nine alarms without replication (the inventory's among them), plus the self-test's
+      t.resourceCountIs('AWS::CloudWatch::Alarm', 10);
       const body = JSON.stringify(
         resourceOf(t, 'AWS::CloudWatch::Dashboard', 'ImageVaultDashboard').Properties,
       );
@@ -297,7 +319,7 @@ describe('VaultReplica.grantRead', () => {
 describe('stack defaults', () => {
   it('keeps Lambda logs for a year', () => {
     const t = vaultStack().template();
-    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 5);
+    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 6);
   });
 
   it('retains the access log bucket and expires access logs after 365 days', () => {

@@ -73,6 +73,12 @@ describe('ImageVault validation', () => {
     expect(vaultError({ objectLock: 'governance', objectLockDays: 1.5 })?.problems).toHaveLength(1);
   });
 
+  it('rejects noncurrentExpirationDays below 1', () => {
+    expect(vaultError({ noncurrentExpirationDays: 0 })?.problems).toEqual([
+      'noncurrentExpirationDays 0 must be a whole number from 1 to 36500',
+    ]);
+  });
+
   it('rejects noncurrentTransitionDays below 1', () => {
     expect(vaultError({ noncurrentTransitionDays: 0 })?.problems).toEqual([
       'noncurrentTransitionDays 0 must be a whole number from 1 to 36500',

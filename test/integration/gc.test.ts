@@ -280,6 +280,41 @@ describe.each(stores)('imagevault gc on %s', (_kind, makeStore) => {
     await verifyClean();
   });
 
+  it('a run told to stop mid-sweep ends cleanly: the deleted part is done, the rest a new mark the next run sweeps', async () => {
+    const kept = await image(vault, 'gc/stop', 'new', [Buffer.from('s1')]);
+    const gone = await image(vault, 'gc/stop', 'old', [Buffer.from('t1'), Buffer.from('t2')]);
+    await image(vault, 'gc/stop', 'old', [Buffer.from('s-next')]);
+    await forget(vault, 'gc/stop', gone);
+    const first = await gc(vault);
+    expect(first.marked?.blobs).toBe(4);
+    // A writer that began before the stop waits for this mark's sweep to end: the stop must end it.
+    let deletes = 0;
+    const stopped = await gc(vault, {
+      onEvent: (e) => {
+        if (e.phase === 'sweep') deletes++;
+      },
+      shouldStop: () => deletes >= 2,
+    });
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.swept[0]).toMatchObject({ mark: first.marked!.mark, deleted: { blobs: 2 } });
+    expect(stopped.swept[0].carriedOver?.blobs).toBe(2);
+    expect(stopped.marked).toBeUndefined();
+    expect(await vault.store.head(`imagevault/gc/done/${first.marked!.mark}.json`)).toBeDefined();
+    expect((await present(vault, gone)).filter(Boolean)).toHaveLength(2);
+    // The next run sweeps the carried-over mark (no writer began before it) and deletes only its blobs.
+    await tick();
+    const next = await gc(vault);
+    expect(next.swept).toEqual([
+      expect.objectContaining({
+        mark: stopped.swept[0].carriedOver!.mark,
+        deleted: expect.objectContaining({ blobs: 2 }),
+      }),
+    ]);
+    expect(await present(vault, gone)).toEqual([false, false, false, false]);
+    expect(await present(vault, kept)).toEqual([true, true, true]);
+    await verifyClean();
+  });
+
   it('deletes nothing when a kept image cannot be read whole', async () => {
     const kept = await image(vault, 'gc/bad', 'new', [Buffer.from('b1')]);
     const gone = await image(vault, 'gc/bad', 'old', [Buffer.from('b2')]);

@@ -14,6 +14,8 @@ import {
   timeouts,
   topicArn,
   upstreamConfig,
+  inventoryConfig,
+  retentionConfig,
 } from '../../../lambdas/config';
 
 const TOPIC = 'arn:aws:sns:us-west-2:123456789012:imagevault-alerts';
@@ -274,5 +276,68 @@ describe('Function: timeouts', () => {
     expect(() => identityConfig({ VAULT_BUCKET: 'b', IMAGEVAULT_IDLE_TIMEOUT: 'soon' })).toThrow(
       /^IMAGEVAULT_IDLE_TIMEOUT: must be a number of seconds greater than 0, got "soon"$/,
     );
+  });
+});
+
+describe('Function: inventoryConfig', () => {
+  const INV = {
+    AWS_REGION: 'eu-west-1',
+    VAULT_BUCKET: 'vault',
+    VAULT_PREFIX: '/team/',
+    QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q',
+    REPOSITORY_PREFIXES: 'shop/',
+  };
+
+  it('reads the regions (its own first, once) and the clusters', () => {
+    const c = inventoryConfig({
+      ...INV,
+      INVENTORY_REGIONS: 'us-east-1, eu-west-1',
+      EKS_CLUSTERS: 'prod-eks,stage',
+    });
+    expect(c).toMatchObject({
+      vaultPrefix: 'team',
+      region: 'eu-west-1',
+      regions: ['eu-west-1', 'us-east-1'],
+      eksClusters: ['prod-eks', 'stage'],
+    });
+    expect(c.repositories.matches('shop/api')).toBe(true);
+    expect(inventoryConfig(INV)).toMatchObject({ regions: ['eu-west-1'], eksClusters: [] });
+  });
+
+  it('names the variable and the bad values', () => {
+    expect(() => inventoryConfig({ ...INV, INVENTORY_REGIONS: 'mars' })).toThrow(
+      'INVENTORY_REGIONS: not AWS regions: "mars"',
+    );
+    expect(() => inventoryConfig({ ...INV, EKS_CLUSTERS: 'ok,-no' })).toThrow(
+      'EKS_CLUSTERS: not EKS cluster names: "-no"',
+    );
+    expect(() => inventoryConfig({ ...INV, QUEUE_URL: undefined })).toThrow(/^QUEUE_URL: /);
+  });
+});
+
+describe('Function: retentionConfig', () => {
+  const RET = { VAULT_BUCKET: 'vault', RETENTION_POLICY: '{"rules":[{"prefix":"","keepLast":3}]}' };
+
+  it('reads the policy and the grace period', () => {
+    expect(retentionConfig({ ...RET, GC_GRACE_HOURS: '48' })).toMatchObject({
+      policy: { rules: [{ prefix: '', keepLast: 3 }] },
+      graceMs: 48 * 3_600_000,
+    });
+    expect(retentionConfig(RET).graceMs).toBe(24 * 3_600_000);
+  });
+
+  it('refuses a bad policy at start-up, naming every problem', () => {
+    expect(() =>
+      retentionConfig({
+        ...RET,
+        RETENTION_POLICY: '{"rules":[{"prefix":"","keepWithin":"3x","keepLast":0}]}',
+      }),
+    ).toThrow(
+      'RETENTION_POLICY: rules[0].keepLast 0: Too small: expected number to be >=1; rules[0].keepWithin "3x": is not a duration (e.g. 30d, 12h, 1y2w)',
+    );
+    expect(() => retentionConfig({ ...RET, RETENTION_POLICY: undefined })).toThrow(
+      /^RETENTION_POLICY: .*not set/,
+    );
+    expect(() => retentionConfig({ ...RET, RETENTION_POLICY: '{' })).toThrow(/^RETENTION_POLICY: not JSON/);
   });
 });
