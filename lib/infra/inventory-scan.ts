@@ -1,9 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as eks from 'aws-cdk-lib/aws-eks';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -12,6 +10,7 @@ import { acknowledgeWildcards } from './acknowledge';
 import type { Alerts } from './alerts';
 import type { Problems } from './validation';
 import type { VaultBucket } from './vault-bucket';
+import { scheduledRun } from './scheduled-run';
 import { vaultFunction } from './vault-function';
 
 /** The in-use inventory's props of ImageVault. */
@@ -197,20 +196,17 @@ export class InventoryScan extends Construct {
         ),
       );
 
-    this.rule = new events.Rule(this, 'InventorySchedule', {
-      description: 'Runs the imagevault in-use inventory',
-      schedule: props.inventorySchedule ?? events.Schedule.rate(INVENTORY_DEFAULTS.every),
-      targets: [new targets.LambdaFunction(this.function, { retryAttempts: 2 })],
-    });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'InventoryErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the inventory Lambda failed or a source could not be scanned, so what runs may be missing from the in-use inventory (retention keeps what a failed source ran before). Next step: read the inventory logs; a denied list call or an EKS 401/403 (access entry) is named there.',
-      metric: this.function.metricErrors({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm.addAlarmAction(new cwActions.SnsAction(alerts.topic));
+    ({ rule: this.rule, errorsAlarm: this.errorsAlarm } = scheduledRun(
+      this,
+      { rule: 'InventorySchedule', alarm: 'InventoryErrorsAlarm' },
+      {
+        fn: this.function,
+        schedule: props.inventorySchedule ?? events.Schedule.rate(INVENTORY_DEFAULTS.every),
+        description: 'Runs the imagevault in-use inventory',
+        alarmDescription:
+          'imagevault: the inventory Lambda failed or a source could not be scanned, so what runs may be missing from the in-use inventory (retention keeps what a failed source ran before). Next step: read the inventory logs; a denied list call or an EKS 401/403 (access entry) is named there.',
+        topic: alerts.topic,
+      },
+    ));
   }
 }

@@ -1,8 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { acknowledgeWildcards } from './acknowledge';
@@ -10,6 +8,7 @@ import { policyProblemsAtSynth } from './retention-policy-check';
 import type { Alerts } from './alerts';
 import { checkInteger, type Problems } from './validation';
 import type { VaultBucket } from './vault-bucket';
+import { scheduledRun } from './scheduled-run';
 import { vaultFunction } from './vault-function';
 
 /** The retention policy as JSON: `{ rules: [{ prefix, keepLast, keepWithin, keepTags, keepUntagged }], inUseWindow }`. */
@@ -125,20 +124,17 @@ export class RetentionRun extends Construct {
         'retention reads every image graph (keys are content addresses); the same ARN denies version deletes and governance bypass',
       ],
     ]);
-    this.rule = new events.Rule(this, 'RetentionSchedule', {
-      description: 'Runs the imagevault retention policy and gc',
-      schedule: props.retentionSchedule ?? events.Schedule.rate(RETENTION_DEFAULTS.every),
-      targets: [new targets.LambdaFunction(this.function, { retryAttempts: 2 })],
-    });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'RetentionErrorsAlarm', {
-      alarmDescription:
-        'imagevault: the retention Lambda failed, so the policy was not applied or gc did not finish (nothing is deleted on a partial answer; a stopped sweep is finished by the next run). Next step: read the retention logs; a kept image that cannot be read is named there (imagevault verify).',
-      metric: this.function.metricErrors({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm.addAlarmAction(new cwActions.SnsAction(alerts.topic));
+    ({ rule: this.rule, errorsAlarm: this.errorsAlarm } = scheduledRun(
+      this,
+      { rule: 'RetentionSchedule', alarm: 'RetentionErrorsAlarm' },
+      {
+        fn: this.function,
+        schedule: props.retentionSchedule ?? events.Schedule.rate(RETENTION_DEFAULTS.every),
+        description: 'Runs the imagevault retention policy and gc',
+        alarmDescription:
+          'imagevault: the retention Lambda failed, so the policy was not applied or gc did not finish (nothing is deleted on a partial answer; a stopped sweep is finished by the next run). Next step: read the retention logs; a kept image that cannot be read is named there (imagevault verify).',
+        topic: alerts.topic,
+      },
+    ));
   }
 }
