@@ -6,7 +6,6 @@
  * would.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -29,7 +28,7 @@ import { Vault } from '../../lib/content/vault';
 import { parseImageEvent, RepositoryFilter } from '../../lib/events';
 import { MediaType } from '../../lib/oci';
 import { testBucket } from '../testbed/env';
-import { tempDir } from '../unit/helpers';
+import { kubeApiserverCert } from '../testbed/kube-apiserver-cert';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -92,33 +91,8 @@ let ca: string;
 const refusals: string[] = [];
 
 beforeAll(async () => {
-  const dir = tempDir('imagevault-eks-');
-  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-    ].concat([
-      '-subj',
-      '/CN=kube-apiserver',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    { stdio: 'ignore' },
-  );
-  server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+  const tls = kubeApiserverCert();
+  server = createServer(tls, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     res.setHeader('content-type', 'application/json');
     const why = verifiesAsEksToken((req.headers.authorization ?? '').replace(/^Bearer /, ''), 'prod-eks');
@@ -136,7 +110,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  ca = readFileSync(cert).toString('base64');
+  ca = tls.cert.toString('base64');
 });
 
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -11,7 +11,7 @@ import { blobKey, Forgets } from '../../lib/content';
 import { S3ObjectStore } from '../../lib/content/s3';
 import { Vault } from '../../lib/content/vault';
 import { HoldService } from '../../lib/services/holds';
-import { putImage, recordRunning, type TestImage } from '../../fixtures/vault-images';
+import { recordRunning, snapshottedImage, type TestImage } from '../../fixtures/vault-images';
 import { testBucket } from '../testbed/env';
 
 const POLICY = { rules: [{ prefix: 'app', keepLast: 1 }] };
@@ -34,29 +34,8 @@ describe('Function: createRetentionHandler (radosgw vault)', () => {
   });
 
   /** An image as a snapshot leaves it: content, record, one push of app:tag, `minutes` ago. */
-  async function push(tag: string, layer: string, minutes: number): Promise<TestImage> {
-    const img = await putImage(vault, [Buffer.from(layer)]);
-    const at = new Date(Date.now() - minutes * 60_000).toISOString();
-    await vault.putImage({
-      repository: 'app',
-      descriptor: img.manifest,
-      firstSnapshotAt: at,
-      lastSnapshotAt: at,
-      blobs: img.blobs.size,
-      bytes: 1,
-      referrers: [],
-      extensions: {},
-    });
-    await vault.recordTag({
-      repository: 'app',
-      tag,
-      action: 'push',
-      descriptor: img.manifest,
-      observedAt: at,
-      source: { kind: 'test' },
-    });
-    return img;
-  }
+  const push = (tag: string, layer: string, minutes: number): Promise<TestImage> =>
+    snapshottedImage(vault, 'app', tag, layer, {}, new Date(Date.now() - minutes * 60_000).toISOString());
   const present = async (img: TestImage) =>
     Promise.all([...img.blobs.keys()].map(async (d) => (await vault.store.head(blobKey(d))) !== undefined));
   const context = (remainingMs: number) => ({

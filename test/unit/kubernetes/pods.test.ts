@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -6,6 +5,7 @@ import * as path from 'node:path';
 import { Inventory } from '../../../lib/content/inventory';
 import { KubeconfigError, kubernetesScanner, workloadOf } from '../../../lib/kubernetes/pods';
 import { scanInventory } from '../../../lib/services/inventory';
+import { kubeApiserverCert } from '../../testbed/kube-apiserver-cert';
 import { tempDir, tempVault } from '../helpers';
 
 /*
@@ -36,32 +36,8 @@ function status(code: number, reason: string, message: string): string {
 
 beforeAll(async () => {
   const dir = tempDir('imagevault-k8s-');
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=kube-apiserver',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+  const tls = kubeApiserverCert();
+  server = createServer(tls, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     requests.push(url);
     res.setHeader('content-type', 'application/json');
@@ -88,7 +64,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const ca = readFileSync(cert).toString('base64');
+  const ca = tls.cert.toString('base64');
   kubeconfig = path.join(dir, 'config');
   writeFileSync(
     kubeconfig,
