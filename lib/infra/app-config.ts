@@ -163,6 +163,17 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     problems.add(`${key} ${JSON.stringify(v)} must be true or false`);
     return fallback;
   };
+  /** A structured value: as given (cdk.json), or a JSON string (`-c key='{...}'`); unparsable JSON is one problem. */
+  const json = (key: string): unknown => {
+    const v = get(key) as unknown;
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      problems.add(`${key} ${JSON.stringify(v)} is not a JSON object`);
+      return undefined;
+    }
+  };
   const str = (key: string, fallback: string): string => {
     const v = get(key);
     if (v === undefined) return fallback;
@@ -203,26 +214,10 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
     );
   }
 
-  let candidateBases = get('candidateBases') as Record<string, string[]> | string | undefined;
-  if (typeof candidateBases === 'string') {
-    try {
-      candidateBases = JSON.parse(candidateBases) as Record<string, string[]>;
-    } catch {
-      problems.add(`candidateBases ${JSON.stringify(candidateBases)} is not a JSON object`);
-      candidateBases = undefined;
-    }
-  }
+  const candidateBases = json('candidateBases') as Record<string, string[]> | undefined;
   checkCandidateBases(problems, 'candidateBases', candidateBases);
 
-  let newerVersions = get('newerVersions') as unknown;
-  if (typeof newerVersions === 'string') {
-    try {
-      newerVersions = JSON.parse(newerVersions) as unknown;
-    } catch {
-      problems.add(`newerVersions ${JSON.stringify(newerVersions)} is not a JSON object`);
-      newerVersions = undefined;
-    }
-  }
+  const newerVersions = json('newerVersions');
   if (newerVersions !== undefined)
     for (const p of versionRulesProblems('newerVersions', newerVersions)) problems.add(p);
   const newerVersionsDigestDays = int('newerVersionsDigestDays');
@@ -294,15 +289,7 @@ export function readAppConfig(context: Context, env: NodeJS.ProcessEnv = process
   const inventoryRegions = get('inventoryRegions') === undefined ? undefined : list('inventoryRegions', []);
   const eksClusters = get('eksClusters') === undefined ? undefined : list('eksClusters', []);
   const eksAccessEntries = get('eksAccessEntries') === undefined ? undefined : bool('eksAccessEntries', true);
-  let retentionPolicy = get('retentionPolicy') as unknown;
-  if (typeof retentionPolicy === 'string') {
-    try {
-      retentionPolicy = JSON.parse(retentionPolicy) as unknown;
-    } catch {
-      problems.add(`retentionPolicy ${JSON.stringify(retentionPolicy)} is not a JSON object`);
-      retentionPolicy = undefined;
-    }
-  }
+  let retentionPolicy = json('retentionPolicy');
   if (
     retentionPolicy !== undefined &&
     (typeof retentionPolicy !== 'object' || Array.isArray(retentionPolicy))
