@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, MANIFEST_MEDIA_TYPES, MediaType, type Descriptor } from '../../../lib/oci';
 import { staticCredentials, type Credential } from '../../../lib/registry/auth';
@@ -62,7 +62,12 @@ class FakeRegistry {
   hook: Hook = () => false;
   /** When true, PUT manifest answers with OCI-Subject, as registries with the referrers API do. */
   referrersApi = false;
-  private server = createServer((req, res) => void this.handle(req, res));
+  private server = createServer((req, res) => void this.handle(req, res)).on(
+    'connection',
+    () => this.connections++,
+  );
+  /** TCP connections the client opened. */
+  connections = 0;
   host = '';
 
   async start(): Promise<this> {
@@ -318,6 +323,60 @@ describe('Class: RegistryClient', () => {
       // Assess
       expect(desc.digest).toBe(sha256(bytes));
       expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0', 'GET /v2/app/manifests/1.0']);
+    });
+    it('keeps the connection a HEAD used: the ping, the HEAD and the GET after it share one', async () => {
+      // Prepare
+      const bytes = manifestBytes();
+      reg.manifests.set('app@1.0', { bytes, mediaType: MediaType.OciManifest });
+      const repo = client().repository('app');
+
+      // Act
+      await repo.resolve('1.0');
+      await repo.fetchManifest('1.0');
+
+      // Assess
+      expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0', 'GET /v2/app/manifests/1.0']);
+      expect(reg.connections).toBe(1);
+    });
+
+    it('still answers the request after a HEAD whose server sent a body with it (on a new connection)', async () => {
+      // Prepare: a raw server, since an HTTP server library never sends a body with a HEAD.
+      const bytes = manifestBytes();
+      const digest = sha256(bytes);
+      let connections = 0;
+      const server = createTcpServer((socket) => {
+        connections++;
+        let pending = '';
+        socket.on('data', (d: Buffer) => {
+          pending += d.toString('latin1');
+          for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+            const [method, target] = pending.slice(0, end).split(' ');
+            pending = pending.slice(end + 4);
+            const headers = `content-type: ${MediaType.OciManifest}\r\ndocker-content-digest: ${digest}\r\n`;
+            if (target === '/v2/') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+            else if (method === 'HEAD')
+              socket.write(`HTTP/1.1 200 OK\r\n${headers}content-length: ${bytes.length}\r\n\r\n${bytes}`);
+            else socket.write(`HTTP/1.1 200 OK\r\n${headers}content-length: ${bytes.length}\r\n\r\n${bytes}`);
+          }
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const repo = client({}, host).repository('app');
+
+        // Act
+        const desc = await repo.resolve('1.0');
+        const got = await repo.fetchManifest(desc.digest);
+
+        // Assess
+        expect(desc.digest).toBe(digest);
+        expect(got.bytes.equals(bytes)).toBe(true);
+        expect(connections).toBe(2);
+      } finally {
+        await Promise.all(clients.splice(0).map((c) => c.close()));
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     });
   });
 
