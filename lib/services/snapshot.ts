@@ -101,12 +101,20 @@ export class Snapshotter {
   async snapshot(request: SnapshotRequest): Promise<SnapshotResult> {
     const ref = request.reference;
     const repo = this.registries.get(ref.registry).repository(ref.repository);
-    const descriptor = await repo.resolve(ref.reference ?? 'latest');
+    // A session tells a concurrent garbage collection that a writer may be about to name blobs it found stored. It
+    // is written while the tag is resolved (a round trip each): begun earlier than needed is only more cautious.
+    const starting = WriteSession.begin(this.vault, { maxMs: this.options.sessionMaxMs });
+    let descriptor: Descriptor;
+    try {
+      descriptor = await repo.resolve(ref.reference ?? 'latest');
+    } catch (e) {
+      await starting.then((s) => s.end()).catch(() => undefined);
+      throw e;
+    }
     // When the tag was seen pointing at this digest: the observation's time, not when the copy ends. Two snapshots
     // of a moving tag that overlap (a big image resolved first, finished last) are then ordered as the tag moved.
     const resolvedAt = new Date().toISOString();
-    // A session tells a concurrent garbage collection that a writer may be about to name blobs it found stored.
-    const session = await WriteSession.begin(this.vault, { maxMs: this.options.sessionMaxMs });
+    const session = await starting;
     try {
       return await this.snapshotIn(session, request, repo, descriptor, resolvedAt);
     } finally {
