@@ -242,7 +242,7 @@ function record(ctx: Ctx, s: Omit<Sample, 'mibPerSec' | 'peakRssMiB'> & { peakRs
     ? `, copy alone ${(s.bytes / MiB / sample.copySeconds).toFixed(0)} MiB/s`
     : '';
   log(
-    `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(8)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
+    `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(13)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
       ` (${s.seconds.toFixed(2)} s${extra}), peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`,
   );
 }
