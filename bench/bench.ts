@@ -7,6 +7,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { S3ObjectStore } from '../lib/content/s3';
+import { bareDownload, bareUpload, bundleCeiling, type CeilingRun, type ChildOptions } from './ceiling';
 import { measureDurability, pushSmallBlobs, SMALL_LAYERS, type DurabilityRow } from './durability';
 import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
 import {
@@ -16,6 +19,7 @@ import {
   median,
   onPath,
   pickRssProbe,
+  quietSdkNotice,
   type RssProbe,
 } from './measure';
 import { createBucket, deletePrefix, registryDigest, Testbed } from './testbed';
@@ -42,7 +46,8 @@ interface Options {
 }
 
 type Op = 'snapshot' | 'restore';
-type Side = 'ours-dir' | 'ours-s3' | 'skopeo';
+/** `ceiling-s3`: a bare lib-storage upload of the image's blobs; `registry-read`: a bare download of them. */
+type Side = 'ours-dir' | 'ours-s3' | 'skopeo' | 'ceiling-s3' | 'registry-read';
 
 interface Sample {
   op: Op;
@@ -53,7 +58,10 @@ interface Sample {
   seconds: number;
   mibPerSec: number;
   peakRssMiB: number;
-  /** ours only: the copy's own duration as the CLI reports it (no process start, module loading or vault set-up). */
+  /**
+   * ours: the copy's own duration as the CLI reports it (no process start, module loading or vault set-up); the
+   * ceilings: the transfer's own duration as their process reports it (no process start or module loading).
+   */
   copySeconds?: number;
 }
 
@@ -70,6 +78,29 @@ interface Row {
   target?: { ratioAtLeast: number; pass: boolean };
 }
 
+/** What S3 and the registry give on their own, next to our snapshot to S3 of the same image (medians). */
+interface Ceiling {
+  image: string;
+  /** The S3 store's part size and queue depth, which the bare upload uses too. */
+  partMiB: number;
+  queueSize: number;
+  /** Bare lib-storage upload of the image's blobs from local files: whole process and the upload alone. */
+  uploadMiBps: number;
+  uploadCopyMiBps: number;
+  /** Bare download of the image's blobs from the registry, thrown away: whole process and the download alone. */
+  registryReadMiBps: number;
+  registryReadCopyMiBps: number;
+  oursMiBps: number;
+  oursCopyMiBps: number;
+  /** ours / the bare upload: whole process to whole process, and copy-only to the upload alone. */
+  ofUpload: number;
+  copyOfUpload: number;
+  /** The side with the lower in-process ceiling: what bounds a copy from one to the other. */
+  boundBy: 'S3' | 'registry';
+  /** On copy-only / the upload alone: both without process start, which is not an S3 cost. */
+  target: { copyOfUploadAtLeast: number; pass: boolean };
+}
+
 interface RssRatio {
   op: Op;
   store: 'dir' | 's3';
@@ -82,6 +113,8 @@ interface RssRatio {
 }
 
 const SNAPSHOT_TARGET = 1.0;
+/** Our snapshot to S3, copy-only, as a share of a bare lib-storage upload of the same bytes (the issue's item). */
+const CEILING_TARGET = 0.9;
 /** `imagevault --help`, whole process, median: the start-up every command pays before it does anything. */
 const STARTUP_TARGET_S = 0.15;
 const STARTUP_RUNS = 11;
@@ -192,6 +225,8 @@ function childEnv(tb: Testbed, work: string): NodeJS.ProcessEnv {
 
 interface Ctx {
   opts: Options;
+  /** The bundled ceiling script (bench/s3-ceiling.ts), with S3 only. */
+  ceilingScript?: string;
   tb: Testbed;
   probe: RssProbe;
   work: string;
@@ -207,7 +242,7 @@ function record(ctx: Ctx, s: Omit<Sample, 'mibPerSec' | 'peakRssMiB'> & { peakRs
     ? `, copy alone ${(s.bytes / MiB / sample.copySeconds).toFixed(0)} MiB/s`
     : '';
   log(
-    `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(8)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
+    `  ${s.op.padEnd(8)} ${s.image.padEnd(10)} ${s.side.padEnd(13)} ${sample.mibPerSec.toFixed(0).padStart(5)} MiB/s` +
       ` (${s.seconds.toFixed(2)} s${extra}), peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`,
   );
 }
@@ -251,6 +286,46 @@ async function snapshotOurs(
     seconds: m.seconds,
     peakRss: m.peakRss,
     copySeconds: out.snapshots[0].copy.seconds,
+  });
+}
+
+/** The S3 store's own part size and queue depth (lib/content/s3.ts), so the bare upload uses what ours does. */
+function storeUploadSettings(): { partMiB: number; queueSize: number } {
+  const store = new S3ObjectStore({ bucket: 'defaults', client: {} as S3Client });
+  return { partMiB: store['partSize'] / MiB, queueSize: store['queueSize'] };
+}
+
+/** The ceilings of one image: a bare upload of its blobs to radosgw, or a bare download of them from the registry. */
+async function ceiling(
+  ctx: Ctx,
+  img: BenchImage,
+  run: number,
+  side: 'ceiling-s3' | 'registry-read',
+  s3Url: string,
+) {
+  const o: ChildOptions = {
+    script: ctx.ceilingScript!,
+    probe: ctx.probe,
+    scratch: ctx.work,
+    env: ctx.env,
+    timeoutSeconds: timeoutFor(img),
+  };
+  const { partMiB, queueSize } = storeUploadSettings();
+  const r: CeilingRun =
+    side === 'ceiling-s3'
+      ? await bareUpload(o, img, s3Url, partMiB, queueSize)
+      : await bareDownload(o, img, ctx.tb.registry, `bench/${img.id}`);
+  if (r.bytes !== img.bytes)
+    throw new Error(`${side} of ${img.id} moved ${r.bytes} bytes, expected ${img.bytes}`);
+  record(ctx, {
+    op: 'snapshot',
+    image: img.id,
+    side,
+    run,
+    bytes: img.bytes,
+    seconds: r.seconds,
+    peakRss: r.peakRss,
+    copySeconds: r.workSeconds,
   });
 }
 
@@ -363,13 +438,21 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
   const vaultUrl = `file://${path.join(dir, 'vault')}`;
   const prefix = `run${run}-${img.id}-${path.basename(dir).split('-').pop()}`;
   const s3Url = `s3://${BUCKET}/${prefix}`;
+  // The bare upload's keys, apart from the vault's.
+  const ceilingPrefix = `${prefix}-ceiling`;
   const client = ctx.opts.s3 ? ctx.tb.s3Client() : undefined;
   try {
     type Step = () => Promise<void>;
     const snaps: Step[] = [
       () => snapshotSkopeo(ctx, img, run, ociDir),
       () => snapshotOurs(ctx, img, run, 'ours-dir', vaultUrl),
-      ...(ctx.opts.s3 ? [() => snapshotOurs(ctx, img, run, 'ours-s3', s3Url)] : []),
+      ...(ctx.opts.s3
+        ? [
+            () => snapshotOurs(ctx, img, run, 'ours-s3', s3Url),
+            () => ceiling(ctx, img, run, 'ceiling-s3', `s3://${BUCKET}/${ceilingPrefix}`),
+            () => ceiling(ctx, img, run, 'registry-read', ''),
+          ]
+        : []),
     ];
     const restores: Step[] = [
       () => restore(ctx, img, run, 'skopeo', ociDir),
@@ -383,9 +466,11 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
     if (!ctx.opts.keep) {
       rmSync(dir, { recursive: true, force: true });
       if (client) {
-        await deletePrefix(client, BUCKET, prefix).catch((e: Error) =>
-          log(`cleaning ${s3Url}: ${e.message}`),
-        );
+        for (const p of [prefix, ceilingPrefix]) {
+          await deletePrefix(client, BUCKET, p).catch((e: Error) =>
+            log(`cleaning s3://${BUCKET}/${p}: ${e.message}`),
+          );
+        }
         ctx.tb.collectGarbage();
       }
     }
@@ -393,7 +478,11 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
   }
 }
 
-function summarize(opts: Options, images: BenchImage[], samples: Sample[]): { rows: Row[]; rss: RssRatio[] } {
+function summarize(
+  opts: Options,
+  images: BenchImage[],
+  samples: Sample[],
+): { rows: Row[]; rss: RssRatio[]; ceilings: Ceiling[] } {
   const pick = (op: Op, image: string, side: Side) =>
     samples.filter((s) => s.op === op && s.image === image && s.side === side);
   const rows: Row[] = [];
@@ -440,7 +529,69 @@ function summarize(opts: Options, images: BenchImage[], samples: Sample[]): { ro
       target: { atMost: RSS_TARGET, pass: ratio <= RSS_TARGET },
     });
   }
-  return { rows, rss };
+  return { rows, rss, ceilings: summarizeCeilings(images, samples) };
+}
+
+function summarizeCeilings(images: BenchImage[], samples: Sample[]): Ceiling[] {
+  const ceilings: Ceiling[] = [];
+  for (const img of images) {
+    const of = (side: Side) =>
+      samples.filter((s) => s.op === 'snapshot' && s.image === img.id && s.side === side);
+    const whole = (xs: Sample[]) => median(xs.map((s) => s.mibPerSec));
+    const alone = (xs: Sample[]) => median(xs.map((s) => s.bytes / MiB / s.copySeconds!));
+    const [up, read, ours] = [of('ceiling-s3'), of('registry-read'), of('ours-s3')];
+    if (up.length === 0 || read.length === 0 || ours.length === 0) continue;
+    const copyOfUpload = alone(ours) / alone(up);
+    ceilings.push({
+      image: img.id,
+      ...storeUploadSettings(),
+      uploadMiBps: whole(up),
+      uploadCopyMiBps: alone(up),
+      registryReadMiBps: whole(read),
+      registryReadCopyMiBps: alone(read),
+      oursMiBps: whole(ours),
+      oursCopyMiBps: alone(ours),
+      ofUpload: whole(ours) / whole(up),
+      copyOfUpload,
+      boundBy: alone(up) <= alone(read) ? 'S3' : 'registry',
+      target: { copyOfUploadAtLeast: CEILING_TARGET, pass: copyOfUpload >= CEILING_TARGET },
+    });
+  }
+  return ceilings;
+}
+
+function ceilingTable(ceilings: Ceiling[]): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  const f0 = (n: number) => n.toFixed(0);
+  return table(
+    [
+      'snapshot → S3 vs ceilings (MiB/s, median)',
+      'bare upload',
+      'alone',
+      'registry read',
+      'alone',
+      'ours',
+      'copy-only',
+      'ours % of upload',
+      'copy-only %',
+      'bound by',
+      'target',
+    ],
+    ceilings.map((c) => [
+      `${c.image} (parts ${c.partMiB} MiB × ${c.queueSize})`,
+      f0(c.uploadMiBps),
+      f0(c.uploadCopyMiBps),
+      f0(c.registryReadMiBps),
+      f0(c.registryReadCopyMiBps),
+      f0(c.oursMiBps),
+      f0(c.oursCopyMiBps),
+      pct(c.ofUpload),
+      pct(c.copyOfUpload),
+      c.boundBy,
+      `${c.target.pass ? 'PASS' : 'MISS'} (copy-only ≥ ${pct(c.target.copyOfUploadAtLeast)})`,
+    ]),
+    new Set([1, 2, 3, 4, 5, 6, 7, 8]),
+  );
 }
 
 function table(header: string[], body: string[][], right: Set<number>): string {
@@ -473,6 +624,7 @@ function report(
   rss: RssRatio[],
   start: Startup,
   durability: DurabilityRow[],
+  ceilings: Ceiling[],
 ): string {
   const f0 = (n: number) => n.toFixed(0);
   const scenario = (r: Row) =>
@@ -525,6 +677,12 @@ function report(
     ...(opts.s3
       ? [
           'skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.',
+          'S3 ceilings, each its own process (bundled as the CLI is): "bare upload" = the image\'s blob files uploaded',
+          'to the same radosgw with lib-storage Upload, our client settings, part size and queue depth, as many blobs',
+          'at once as our copy; "registry read" = the same blobs downloaded from the registry and thrown away.',
+          '"alone" = the transfer\'s own time, without process start; it is what "copy-only" is compared with (the',
+          'target), since the whole-process figures also carry our per-invocation cost (see start-up).',
+          '"bound by" = the side with the lower ceiling (alone).',
         ]
       : []),
     'Every restore goes into an empty registry and is checked: the digest the registry reports equals the original.',
@@ -547,7 +705,8 @@ function report(
     ],
     new Set([1]),
   );
-  return `\n${main}\n\n${rssTable}\n\n${startTable}\n\n${durabilityTable(durability)}\n\n${notes.join('\n')}\n`;
+  const ceilingPart = ceilings.length > 0 ? `${ceilingTable(ceilings)}\n\n` : '';
+  return `\n${main}\n\n${ceilingPart}${rssTable}\n\n${startTable}\n\n${durabilityTable(durability)}\n\n${notes.join('\n')}\n`;
 }
 
 async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Promise<void> {
@@ -588,7 +747,8 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
     await pushImage(img, `${tb.registry}/bench/${img.id}:${TAG}`);
   }
 
-  const ctx: Ctx = { opts, tb, probe, work, env: childEnv(tb, work), samples: [] };
+  const ceilingScript = opts.s3 ? await bundleCeiling(work) : undefined;
+  const ctx: Ctx = { opts, tb, probe, work, ceilingScript, env: childEnv(tb, work), samples: [] };
   const start = await startup(ctx);
   log(`warm-up: one untimed round over ${images[2].id}`);
   await round({ ...ctx, samples: [] }, images[2], 0);
@@ -619,8 +779,8 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
     log(
       `  ${d.scenario}: durable ${d.durableSeconds.toFixed(3)} s, without syncs ${d.unsyncedSeconds.toFixed(3)} s`,
     );
-  const { rows, rss } = summarize(opts, images, ctx.samples);
-  process.stdout.write(report(opts, images, rows, rss, start, durability));
+  const { rows, rss, ceilings } = summarize(opts, images, ctx.samples);
+  process.stdout.write(report(opts, images, rows, rss, start, durability, ceilings));
   log(`measured in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   if (opts.json) {
@@ -632,6 +792,7 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
       options: { runs: opts.runs, quick: opts.quick, s3: opts.s3 },
       targets: {
         snapshotRatioAtLeast: SNAPSHOT_TARGET,
+        s3CopyOfUploadAtLeast: CEILING_TARGET,
         rssRatioAtMost: RSS_TARGET,
         helpSecondsAtMost: STARTUP_TARGET_S,
       },
@@ -645,6 +806,7 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
       })),
       rows,
       rssRatios: rss,
+      s3Ceilings: ceilings,
       startup: start,
       durability,
       samples: ctx.samples,
@@ -652,16 +814,6 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
     writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);
     log(`results written to ${opts.json}`);
   }
-}
-
-/** The AWS SDK's notice that it will want Node 22 in 2027 says nothing about this run; other warnings still print. */
-function quietSdkNotice(): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => {
-    if (w.name !== 'NodeVersionSupportWarning' && !w.message.startsWith('NodeVersionSupportWarning')) {
-      process.stderr.write(`${w.name}: ${w.message}\n`);
-    }
-  });
 }
 
 async function mainBench(): Promise<number> {

@@ -7,6 +7,8 @@ export interface Measured {
   seconds: number;
   /** Peak resident set of the child, bytes. */
   peakRss: number;
+  /** CPU time of the child, user + system, seconds (what a CPU-bound run needs per vCPU, whatever else runs). */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -31,7 +33,8 @@ function tail(text: string, lines: number): string {
 /**
  * How peak RSS is taken. GNU time (`/usr/bin/time -f %M`) where installed; otherwise python3 (which the test bed
  * needs anyway) waits for the child and reads getrusage(RUSAGE_CHILDREN).ru_maxrss. Both report the largest
- * resident set the kernel saw for the child, in KiB, with no polling, so a short spike is never missed.
+ * resident set the kernel saw for the child, in KiB, with no polling, so a short spike is never missed; and its
+ * user and system CPU seconds.
  */
 export type RssProbe = 'gnu-time' | 'python-rusage';
 
@@ -47,7 +50,8 @@ export function onPath(cmd: string): boolean {
 const PY_WRAPPER = [
   'import resource, subprocess, sys',
   'rc = subprocess.call(sys.argv[2:])',
-  'open(sys.argv[1], "w").write("%d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)',
+  'u = resource.getrusage(resource.RUSAGE_CHILDREN)',
+  'open(sys.argv[1], "w").write("%d %.2f %.2f\\n" % (u.ru_maxrss, u.ru_utime, u.ru_stime))',
   'sys.exit(rc if rc >= 0 else 128 - rc)',
 ].join('\n');
 
@@ -78,7 +82,7 @@ export async function measure(
   );
   const wrapped =
     opts.probe === 'gnu-time'
-      ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv]
+      ? ['/usr/bin/time', '-f', '%M %U %S', '-o', rssFile, ...argv]
       : ['python3', '-c', PY_WRAPPER, rssFile, ...argv];
   const started = process.hrtime.bigint();
   const child = spawn(wrapped[0], wrapped.slice(1), {
@@ -111,20 +115,33 @@ export async function measure(
   const stdout = Buffer.concat(out).toString('utf8');
   const stderr = Buffer.concat(err).toString('utf8');
   let kib = NaN;
+  let cpuSeconds = NaN;
   if (existsSync(rssFile)) {
-    // GNU time writes "Command exited with non-zero status N" above the value on failure: the number is last.
+    // GNU time writes "Command exited with non-zero status N" above the values on failure: they are last.
     const lines = readFileSync(rssFile, 'utf8').trim().split('\n');
-    kib = Number(lines[lines.length - 1]);
+    const [maxRss, user, system] = lines[lines.length - 1].split(' ').map(Number);
+    kib = maxRss;
+    cpuSeconds = user + system;
     rmSync(rssFile, { force: true });
   }
   if (timedOut) throw new CommandError(argv, code, `${stderr}\n(killed after ${opts.timeoutSeconds} s)`);
   if (code !== 0) throw new CommandError(argv, code, stderr);
   if (!Number.isFinite(kib)) throw new Error(`no peak RSS recorded for ${argv.join(' ')}`);
-  return { seconds, peakRss: kib * 1024, stdout, stderr };
+  return { seconds, peakRss: kib * 1024, cpuSeconds, stdout, stderr };
 }
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The AWS SDK's notice that it will want Node 22 in 2027 says nothing about this run; other warnings still print. */
+export function quietSdkNotice(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name !== 'NodeVersionSupportWarning' && !w.message.startsWith('NodeVersionSupportWarning')) {
+      process.stderr.write(`${w.name}: ${w.message}\n`);
+    }
+  });
 }

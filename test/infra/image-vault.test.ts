@@ -343,13 +343,13 @@ describe('event path', () => {
 });
 
 describe('snapshot Lambda', () => {
-  it('runs lambdas/snapshot.ts on Node.js 24, arm64, 3008 MB, 15 minutes', () => {
+  it('runs lambdas/snapshot.ts on Node.js 24, arm64, 1769 MB (one vCPU), 15 minutes', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^Snapshots'),
       Handler: 'index.handler',
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
-      MemorySize: 3008,
+      MemorySize: 1769,
       Timeout: 900,
       LoggingConfig: { LogGroup: ref('VaultSnapshotLogs') },
     });

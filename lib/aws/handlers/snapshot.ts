@@ -35,7 +35,7 @@ export interface SnapshotHandlerDeps extends SnapshotEventDeps {
    * A record is started only while at least this much of the invocation is left (the Lambda context's
    * getRemainingTimeInMillis); the others are reported as batch item failures without being started, so SQS
    * delivers only them again. The event says nothing of the image's size, so the floor is fixed: 3 minutes copies
-   * ~9 GB at the ~50 MB/s assumed for ECR → S3 (most images, and every image's remaining blobs on a retry, since
+   * ~15 GiB at the 85 MiB/s projected for ECR → S3 at the default memory (README, Lambda sizing; most images, and every image's remaining blobs on a retry, since
    * blobs already in the vault are skipped), and leaves the record, the provenance entry and an alert their
    * seconds. A record that started and still runs out of time times the invocation out, as before.
    * @default 180_000 (3 minutes)

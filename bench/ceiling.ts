@@ -1,0 +1,108 @@
+/**
+ * The S3 ceiling measurements: each a child process running bench/s3-ceiling.ts (see there), bundled and minified
+ * as the CLI is (scripts/build-cli.ts), so its process starts as our CLI's does and whole-process times compare.
+ */
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import type { BenchImage } from './fixtures';
+import { measure, type RssProbe } from './measure';
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** Bundles bench/s3-ceiling.ts into `outDir`; returns the file. */
+export async function bundleCeiling(outDir: string): Promise<string> {
+  const outfile = path.join(outDir, 's3-ceiling.js');
+  await build({
+    entryPoints: [path.join(ROOT, 'bench', 's3-ceiling.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    keepNames: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    absWorkingDir: ROOT,
+  });
+  return outfile;
+}
+
+/** One child's figures: whole process (wall time, peak RSS) and the work alone, as the child timed it. */
+export interface CeilingRun {
+  seconds: number;
+  workSeconds: number;
+  bytes: number;
+  peakRss: number;
+  /** CPU seconds of the whole process, user + system. */
+  cpuSeconds: number;
+  digest?: string;
+}
+
+export interface ChildOptions {
+  script: string;
+  probe: RssProbe;
+  scratch: string;
+  env: NodeJS.ProcessEnv;
+  timeoutSeconds: number;
+  /** Put before node, e.g. `taskset -c 0`. @default none */
+  wrap?: string[];
+}
+
+/** The image's blobs as the child takes them: the manifest with its media type (it is read as a manifest). */
+function blobsArg(img: BenchImage): string {
+  return JSON.stringify(
+    img.blobs.map((b) => (b.digest === img.digest ? { ...b, mediaType: img.mediaType } : b)),
+  );
+}
+
+async function child(o: ChildOptions, args: string[]): Promise<CeilingRun> {
+  const m = await measure([...(o.wrap ?? []), process.execPath, o.script, ...args], {
+    probe: o.probe,
+    scratch: o.scratch,
+    env: o.env,
+    cwd: o.scratch,
+    timeoutSeconds: o.timeoutSeconds,
+  });
+  const out = JSON.parse(m.stdout) as { seconds: number; bytes: number; digest?: string };
+  return {
+    seconds: m.seconds,
+    workSeconds: out.seconds,
+    bytes: out.bytes,
+    peakRss: m.peakRss,
+    cpuSeconds: m.cpuSeconds,
+    digest: out.digest,
+  };
+}
+
+/** radosgw's ceiling: the image's blob files uploaded with lib-storage's Upload, nothing else. */
+export function bareUpload(
+  o: ChildOptions,
+  img: BenchImage,
+  s3Url: string,
+  partMiB: number,
+  queueSize: number,
+): Promise<CeilingRun> {
+  return child(o, ['upload', img.layoutDir, blobsArg(img), s3Url, String(partMiB), String(queueSize)]);
+}
+
+/** The registry's ceiling: the image's blobs downloaded and thrown away. */
+export function bareDownload(
+  o: ChildOptions,
+  img: BenchImage,
+  registry: string,
+  repo: string,
+): Promise<CeilingRun> {
+  return child(o, ['download', registry, repo, blobsArg(img)]);
+}
+
+/** Our snapshot through the library with the S3 store's part size and queue depth given (the CLI has no such flags). */
+export function librarySnapshot(
+  o: ChildOptions,
+  ref: string,
+  s3Url: string,
+  partMiB: number,
+  queueSize: number,
+): Promise<CeilingRun> {
+  return child(o, ['snapshot', ref, s3Url, String(partMiB), String(queueSize)]);
+}
