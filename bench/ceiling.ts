@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import { build } from 'esbuild';
+import { CLI_BUNDLE_OPTIONS } from '../scripts/cli-bundle-options';
 import type { BenchImage } from './fixtures';
 import { measure, type RssProbe } from './measure';
 
@@ -12,19 +13,7 @@ const ROOT = path.resolve(__dirname, '..');
 /** Bundles bench/s3-ceiling.ts into `outDir`; returns the file. */
 export async function bundleCeiling(outDir: string): Promise<string> {
   const outfile = path.join(outDir, 's3-ceiling.js');
-  await build({
-    entryPoints: [path.join(ROOT, 'bench', 's3-ceiling.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: true,
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-    absWorkingDir: ROOT,
-  });
+  await build({ ...CLI_BUNDLE_OPTIONS, entryPoints: [path.join(ROOT, 'bench', 's3-ceiling.ts')], outfile });
   return outfile;
 }
 

@@ -7,26 +7,13 @@
  *
  *   npx tsx scripts/build-cli.ts [--metafile FILE]
  */
-import { build, type BuildOptions } from 'esbuild';
+import { build } from 'esbuild';
+import { CLI_BUNDLE_OPTIONS as common } from './cli-bundle-options';
 import { writeFileSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..');
 const outdir = path.join(root, 'dist', 'cli');
-
-const common: BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  // The CLI's floor (package.json engines): syntax and built-ins of Node 20.
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  // Error classes and stack frames keep their names: messages and --verbose output stay readable.
-  keepNames: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-  absWorkingDir: root,
-};
 
 async function main(): Promise<void> {
   const metaArg = process.argv.indexOf('--metafile');
