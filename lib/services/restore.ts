@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { copyGraph, type CopyEvent, type CopySummary } from '../copy';
 import { Forgets, forgetOf, NotInVaultError, type Vault } from '../content';
 import type { Descriptor, Reference } from '../oci';
@@ -221,29 +222,44 @@ export class Restorer {
       }
     }
 
+    // The root manifest goes in under its tag, once the graph is there. The tag may have moved while the graph was
+    // copied: decide again on what is there now. A tag that may not be moved still gets the image, by digest.
+    let conflict: unknown;
+    let finalTag = tagResult;
+    const pushUnderTag =
+      tag && tagResult
+        ? async (desc: Descriptor, bytes: Buffer): Promise<boolean> => {
+            const current = await currentDigest(dest, tag);
+            let action: TagAction;
+            try {
+              action = tagAction(request.to, current, descriptor.digest, immutable, request.force ?? false);
+            } catch (e) {
+              conflict = e;
+              if (await dest.exists(desc)) return false;
+              await dest.push(desc, Readable.from([bytes]));
+              return true;
+            }
+            finalTag = {
+              name: tag,
+              action,
+              ...(current && current !== descriptor.digest ? { previous: current } : {}),
+            };
+            if (action === 'unchanged') return false;
+            await dest.pushManifest(tag, bytes, desc.mediaType);
+            return true;
+          }
+        : undefined;
     const copy = await this.copy(dest, descriptor, {
       dryRun,
       label: `restore ${source} (${descriptor.digest}) to ${destination}`,
       onEvent,
+      pushRoot: pushUnderTag,
     });
-    const base = { source, destination, descriptor, copy, tag: tagResult, skipped: false };
+    if (conflict) throw conflict;
+    const base = { source, destination, descriptor, copy, tag: finalTag, skipped: false };
     const withState = state ? { ...base, repository: state } : base;
     if (dryRun) return { ...withState, dryRun: true };
 
-    if (tag && tagResult) {
-      // The tag may have moved while the graph was copied: decide again on what is there now.
-      const current = await currentDigest(dest, tag);
-      const action = tagAction(request.to, current, descriptor.digest, immutable, request.force ?? false);
-      if (action !== 'unchanged') {
-        const bytes = await this.vault.fetchManifest(descriptor);
-        await dest.pushManifest(tag, bytes, descriptor.mediaType);
-      }
-      withState.tag = {
-        name: tag,
-        action,
-        ...(current && current !== descriptor.digest ? { previous: current } : {}),
-      };
-    }
     const check = await dest.resolve(tag ?? descriptor.digest);
     if (check.digest !== descriptor.digest) {
       throw new RestoreError(
@@ -272,7 +288,12 @@ export class Restorer {
   private async copy(
     dest: Repository,
     descriptor: Descriptor,
-    options: { dryRun: boolean; label: string; onEvent?: (event: CopyEvent) => void },
+    options: {
+      dryRun: boolean;
+      label: string;
+      onEvent?: (event: CopyEvent) => void;
+      pushRoot?: (desc: Descriptor, bytes: Buffer) => Promise<boolean>;
+    },
   ): Promise<CopySummary> {
     const { registry, name: repository } = dest;
     const mine = new Map<string, Upload>();
@@ -282,6 +303,7 @@ export class Restorer {
         concurrency: this.options.concurrency,
         dryRun: options.dryRun,
         label: options.label,
+        pushRoot: options.pushRoot,
         onEvent: (e) => {
           if (e.type === 'done' || e.type === 'skip' || e.type === 'mount') {
             this.registries.noteBlob(registry, repository, e.descriptor.digest);

@@ -18,7 +18,13 @@ import { Reference } from '../../lib/oci';
 import { Repository } from '../../lib/registry';
 import { Registries, Restorer, TagConflictError } from '../../lib/services';
 import { BulkRestorer } from '../../lib/services/bulk-restore';
-import { pushStandardFixtures, skopeoDigest, skopeoInspectRaw, type PushedFixtures } from '../../fixtures';
+import {
+  pushManifest,
+  pushStandardFixtures,
+  skopeoDigest,
+  skopeoInspectRaw,
+  type PushedFixtures,
+} from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir } from '../unit/helpers';
 import { cli, cliJson } from './cli-helpers';
@@ -79,7 +85,7 @@ describe('restore into ECR (control plane mocked, data plane a real registry)', 
 
   const to = (repoTag: string) => Reference.parse(`${ecrHost}/${repoTag}`);
 
-  it('creates the missing repository, pushes by digest, then sets the tag', async () => {
+  it('creates the missing repository, then pushes the image under its tag (one manifest PUT)', async () => {
     controlPlane({});
     const r = await restorer.restore({ repository: fx.multiLayer.repo, tag: '1', to: to('app:1.4') });
     expect(created()).toEqual(['app']);
@@ -159,6 +165,34 @@ describe('restore into ECR (control plane mocked, data plane a real registry)', 
     });
     expect(r.tag).toEqual({ name: '1.4', action: 'overwritten', previous: fx.multiLayer.digest });
     expect(await skopeoInspectRaw(`${ecrHost}/app:1.4`)).toEqual(fx.docker.manifestBytes);
+  });
+
+  it('a tag that moves elsewhere while the graph copies stops the restore, and the image is there by digest', async () => {
+    controlPlane({ app: 'MUTABLE' });
+    // Prepare: the other image is in the repository already, so its manifest can be put under the tag mid-copy
+    await restorer.restore({ repository: fx.docker.repo, tag: '1', to: to('app:other') });
+    // The tag is read twice: before the copy (absent), and again before it is set, which is when it has moved.
+    const resolve = Repository.prototype.resolve;
+    let reads = 0;
+    const spy = jest.spyOn(Repository.prototype, 'resolve').mockImplementation(async function (
+      this: Repository,
+      reference: string,
+    ) {
+      if (reference === 'race' && ++reads === 2)
+        await pushManifest(ecrHost, 'app', 'race', fx.docker.mediaType, fx.docker.manifestBytes);
+      return resolve.call(this, reference);
+    });
+    const moving = restorer.restore({ repository: fx.withEmptyLayer.repo, tag: '1', to: to('app:race') });
+    // Act / Assess
+    await expect(moving).rejects.toThrow(
+      `app:race in ${ecrHost} points to ${fx.docker.digest}; the vault's is ${fx.withEmptyLayer.digest}`,
+    );
+    expect(await skopeoDigest(`${ecrHost}/app:race`)).toBe(fx.docker.digest);
+    expect(await skopeoInspectRaw(`${ecrHost}/app@${fx.withEmptyLayer.digest}`)).toEqual(
+      fx.withEmptyLayer.manifestBytes,
+    );
+    expect(reads).toBe(2);
+    spy.mockRestore();
   });
 
   it('a dry run describes the repository and creates nothing', async () => {

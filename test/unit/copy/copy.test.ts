@@ -243,3 +243,55 @@ describe('Function: copyGraph (resources)', () => {
     for (const s of opened) expect(s.destroyed).toBe(true);
   });
 });
+
+describe('Function: copyGraph, options mount and pushRoot', () => {
+  const parts = (bytes: Buffer) =>
+    JSON.parse(bytes.toString()) as { config: Descriptor; layers: Descriptor[] };
+
+  it('mounts a blob the destination can mount without asking first whether it is there', async () => {
+    // Prepare
+    const src = await tempVault();
+    const dst = await tempVault();
+    const image = await putImage(src, [Buffer.alloc(3000, 1), Buffer.alloc(5000, 2)]);
+    const { config } = parts(image.manifestBytes);
+    const asked: string[] = [];
+    const exists = dst.exists.bind(dst);
+    dst.exists = async (d: Descriptor) => {
+      asked.push(d.digest);
+      return exists(d);
+    };
+    // Act: every layer "mounts" (stored here by the mount itself); the config does not, so it is asked about and copied
+    const summary = await copyGraph(src, dst, image.manifest, {
+      mount: async (d) => {
+        if (d.digest === config.digest) return false;
+        await dst.push(d, Readable.from([image.blobs.get(d.digest)!]));
+        return true;
+      },
+    });
+    // Assess
+    expect(summary.blobs).toEqual({ copied: 1, skipped: 0, mounted: 2 });
+    expect(asked.filter((d) => d !== image.manifest.digest)).toEqual([config.digest]);
+  });
+
+  it('hands the root manifest to pushRoot once its graph is there, and counts what it says', async () => {
+    const src = await tempVault();
+    const image = await putImage(src, [Buffer.from('one'), Buffer.from('two')]);
+    const { config, layers } = parts(image.manifestBytes);
+    for (const stored of [true, false]) {
+      const dst = await tempVault();
+      const seen: { digest: string; bytes: Buffer; childrenThere: boolean }[] = [];
+      const summary = await copyGraph(src, dst, image.manifest, {
+        pushRoot: async (d, bytes) => {
+          const there = await Promise.all([config, ...layers].map((c) => dst.exists(c)));
+          seen.push({ digest: d.digest, bytes, childrenThere: there.every(Boolean) });
+          return stored;
+        },
+      });
+      expect(seen).toEqual([
+        { digest: image.manifest.digest, bytes: image.manifestBytes, childrenThere: true },
+      ]);
+      expect(await dst.exists(image.manifest)).toBe(false);
+      expect(summary.manifests).toEqual(stored ? { copied: 1, skipped: 0 } : { copied: 0, skipped: 1 });
+    }
+  });
+});
