@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../lib/content/s3';
 import { bareDownload, bareUpload, bundleCeiling, type CeilingRun, type ChildOptions } from './ceiling';
+import { BULK_IMAGES, measureBulk, pushBulkImages, type BulkRow } from './bulk';
 import { measureDurability, pushSmallBlobs, SMALL_LAYERS, type DurabilityRow } from './durability';
 import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
 import {
@@ -43,6 +44,8 @@ interface Options {
   keep: boolean;
   cache: string;
   cpuProf?: string;
+  /** Images in the bulk restore (0: none). */
+  bulk: number;
 }
 
 type Op = 'snapshot' | 'restore';
@@ -160,6 +163,11 @@ function parseOptions(argv: string[]): Options {
     .option('--keep', 'keep the scratch directory (logs, test bed) for a look afterwards', false)
     .option('--cache <dir>', 'fixture cache', path.join(ROOT, '.imagevault', 'bench-cache'))
     .option('--cpu-prof <dir>', 'run our CLI with node --cpu-prof, profiles into this directory')
+    .option(
+      '--bulk <n>',
+      `images in the bulk restore, one restore --all next to a loop of skopeo copies (default ${BULK_IMAGES}; 20 with --quick)`,
+      wholeOrZero,
+    )
     .showHelpAfterError();
   program.parse(argv);
   const o = program.opts<
@@ -179,7 +187,15 @@ function parseOptions(argv: string[]): Options {
     keep: o.keep,
     cache: path.resolve(o.cache),
     cpuProf: o.cpuProf && path.resolve(o.cpuProf),
+    bulk: o.bulk ?? (q ? 20 : BULK_IMAGES),
   };
+}
+
+function wholeOrZero(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('must be a whole number (0: no bulk restore)');
+  return n;
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -602,6 +618,33 @@ function table(header: string[], body: string[][], right: Set<number>): string {
   return [line(header), rule, ...body.map(line)].join('\n');
 }
 
+function bulkTable(b: BulkRow): string {
+  const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+  return table(
+    [
+      'bulk restore, whole process (median)',
+      'ours s',
+      'skopeo loop s',
+      'speed-up',
+      'ours peak RSS',
+      'skopeo peak RSS',
+      'target',
+    ],
+    [
+      [
+        `${b.images} images sharing base layers (${mib(b.bytes)}; ${mib(b.uniqueBytes)} distinct)`,
+        b.oursSeconds.toFixed(2),
+        b.skopeoSeconds.toFixed(2),
+        `${b.speedup.toFixed(2)}×`,
+        `${b.oursPeakRssMiB.toFixed(0)} MiB`,
+        `${b.skopeoPeakRssMiB.toFixed(0)} MiB`,
+        `${b.target.pass ? 'PASS' : 'MISS'} (≥ ${b.target.speedupAtLeast.toFixed(1)}×)`,
+      ],
+    ],
+    new Set([1, 2, 3, 4, 5]),
+  );
+}
+
 function durabilityTable(rows: DurabilityRow[]): string {
   return table(
     ['durable directory writes (median)', 'blobs', 'MiB', 'durable s', 'without syncs s', 'ratio'],
@@ -625,6 +668,7 @@ function report(
   start: Startup,
   durability: DurabilityRow[],
   ceilings: Ceiling[],
+  bulk: BulkRow | undefined,
 ): string {
   const f0 = (n: number) => n.toFixed(0);
   const scenario = (r: Row) =>
@@ -686,6 +730,13 @@ function report(
         ]
       : []),
     'Every restore goes into an empty registry and is checked: the digest the registry reports equals the original.',
+    ...(bulk
+      ? [
+          `Bulk restore: ${bulk.images} images (two shared gzip base layers, 4 and 2 MiB, and 256 KiB of their own), snapshotted`,
+          'into a directory vault; ours = one `restore --all --prefix bulk/` process; skopeo = a shell loop of one',
+          '`skopeo copy oci:LAYOUT:img-NNN docker://EMPTY_REGISTRY/…` per image; speed-up = skopeo loop / ours.',
+        ]
+      : []),
     `Before the runs, one untimed round over ${images[2].id} makes the CLI's code cache, as any earlier use would.`,
     `Durable writes: the same snapshot (in this process, library calls) into a fresh directory vault with the store's`,
     `syncs (file before rename, directory after) and without them (unsafe; exists only for this measurement),`,
@@ -706,7 +757,8 @@ function report(
     new Set([1]),
   );
   const ceilingPart = ceilings.length > 0 ? `${ceilingTable(ceilings)}\n\n` : '';
-  return `\n${main}\n\n${ceilingPart}${rssTable}\n\n${startTable}\n\n${durabilityTable(durability)}\n\n${notes.join('\n')}\n`;
+  const bulkPart = bulk ? `${bulkTable(bulk)}\n\n` : '';
+  return `\n${main}\n\n${ceilingPart}${bulkPart}${rssTable}\n\n${startTable}\n\n${durabilityTable(durability)}\n\n${notes.join('\n')}\n`;
 }
 
 async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Promise<void> {
@@ -779,8 +831,20 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
     log(
       `  ${d.scenario}: durable ${d.durableSeconds.toFixed(3)} s, without syncs ${d.unsyncedSeconds.toFixed(3)} s`,
     );
+  let bulk: BulkRow | undefined;
+  if (opts.bulk > 0) {
+    log(`bulk restore: ${opts.bulk} images sharing base layers, ${opts.runs} runs each way`);
+    const images = await pushBulkImages(tb.registry, path.join(work, 'bulk-layout'), opts.bulk);
+    bulk = await measureBulk(
+      { tb, probe, work, env: ctx.env, cli: [process.execPath, CLI, '--no-progress'] },
+      images,
+      `file://${path.join(work, 'bulk-vault')}`,
+      opts.runs,
+    );
+    log(`  ours ${bulk.oursSeconds.toFixed(2)} s, skopeo loop ${bulk.skopeoSeconds.toFixed(2)} s`);
+  }
   const { rows, rss, ceilings } = summarize(opts, images, ctx.samples);
-  process.stdout.write(report(opts, images, rows, rss, start, durability, ceilings));
+  process.stdout.write(report(opts, images, rows, rss, start, durability, ceilings, bulk));
   log(`measured in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   if (opts.json) {
@@ -809,6 +873,7 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
       s3Ceilings: ceilings,
       startup: start,
       durability,
+      bulk,
       samples: ctx.samples,
     };
     writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);
