@@ -46,7 +46,8 @@ function main(): number {
   const json = option(args, '--json') ?? path.join(work, 'bench.json');
   const started = Date.now();
   try {
-    const benchArgs = ['tsx', 'bench/bench.ts', '--quick', '--no-s3', '--json', json];
+    // Copy speed only: the bulk restore is the full bench's.
+    const benchArgs = ['tsx', 'bench/bench.ts', '--quick', '--no-s3', '--bulk', '0', '--json', json];
     benchArgs.push('--runs', option(args, '--runs') ?? '3');
     const cache = option(args, '--cache');
     if (cache) benchArgs.push('--cache', cache);
