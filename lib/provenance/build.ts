@@ -379,9 +379,10 @@ export interface RecordProvenanceResult {
 }
 
 /**
- * Equal but for when the snapshot was last re-verified and which version of the image record that wrote: every
- * re-snapshot (a reconcile pass, a duplicate event) refreshes both, and a new log entry for them alone would grow
- * the log without telling anyone anything.
+ * Equal but for when the snapshot was last re-verified, which version of the image record that wrote, and when the
+ * base was detected: every re-snapshot (a reconcile pass, a duplicate event, the CLI's base detection finding the
+ * same base again) refreshes them, and a new log entry for them alone would grow the log without telling anyone
+ * anything (and cost every repeat snapshot five requests).
  */
 function sameFacts(a: ProvenanceStatement, b: ProvenanceStatement): boolean {
   const strip = (x: ProvenanceStatement) => {
@@ -390,6 +391,7 @@ function sameFacts(a: ProvenanceStatement, b: ProvenanceStatement): boolean {
       ...x,
       predicate: {
         ...x.predicate,
+        base: { ...x.predicate.base, detectedAt: undefined },
         snapshot: { ...snapshot, verifiedAt: undefined, manifestVersion: versionIds?.manifest },
       },
     };

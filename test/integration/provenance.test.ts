@@ -11,7 +11,7 @@ import { registerProvenanceCommand } from '../../lib/cli/program';
 import { DirectoryObjectStore, type Vault } from '../../lib/content';
 import { Reference } from '../../lib/oci';
 import { logKey, recordProvenance } from '../../lib/provenance';
-import { Registries, Snapshotter } from '../../lib/services';
+import { Registries, Snapshotter, snapshotImage } from '../../lib/services';
 import { COSIGN_SIGNATURE_TYPE, pushStandardFixtures, type PushedFixtures } from '../../fixtures';
 import { startRegistry } from '../testbed/env';
 import { tempDir, tempVault } from '../unit/helpers';
@@ -70,6 +70,21 @@ describe('imagevault provenance (real registry)', () => {
     await new Snapshotter(vault, registries).snapshot({ reference: Reference.parse(fx.multiLayer.ref) });
     const again = await recordProvenance(vault, fx.multiLayer.repo, fx.multiLayer.digest, { registry });
     expect(again).toMatchObject({ appended: false, entry: { seq: 1 } });
+  });
+
+  it('appends nothing for a re-snapshot whose base detection found the same base again', async () => {
+    // Prepare: a vault of its own, so the other tests still see an image whose base detection never ran
+    const own = await tempVault();
+    const deps = { vault: own, registries, bases: {} };
+    const reference = Reference.parse(fx.multiLayer.ref);
+    const first = await snapshotImage(deps, { reference });
+
+    // Act
+    const again = await snapshotImage(deps, { reference });
+
+    // Assess
+    expect(first.provenance).toMatchObject({ appended: true, entry: { seq: 1 } });
+    expect(again.provenance).toMatchObject({ appended: false, entry: { seq: 1 } });
   });
 
   it('is written by `imagevault snapshot` and read by `imagevault provenance show` (the CLI as shipped)', async () => {
