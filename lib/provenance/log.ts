@@ -149,27 +149,36 @@ export class ProvenanceLog {
    */
   async latest(repository: string, digest: string): Promise<LogEntry | undefined> {
     validateRepository(repository);
-    return this.latestThrough(repository, digest, Number.POSITIVE_INFINITY);
+    return (await this.latestThrough(repository, digest, Number.POSITIVE_INFINITY)).entry;
   }
 
-  /** The newest entry for a digest among entries numbered up to `maxSeq`. */
+  /**
+   * The newest entry for a digest among entries numbered up to `maxSeq`, and whether the log is indexed (an append
+   * needs to know too, and the marker is never removed). `read`: an entry the caller has just read, not read again
+   * (an append reads the newest, which is often the digest's own).
+   */
   private async latestThrough(
     repository: string,
     digest: string,
     maxSeq: number,
-  ): Promise<LogEntry | undefined> {
+    read?: { key: string; entry: LogEntry },
+  ): Promise<{ entry: LogEntry | undefined; indexed: boolean }> {
     if (!(await this.store.head(indexedKey(repository))))
-      return latestOf(
-        (await this.entries(repository)).filter((e) => e.seq <= maxSeq),
-        digest,
-      );
+      return {
+        entry: latestOf(
+          (await this.entries(repository)).filter((e) => e.seq <= maxSeq),
+          digest,
+        ),
+        indexed: false,
+      };
     const claims: number[] = [];
     for await (const obj of this.store.list(claimsPrefix(repository, digest))) claims.push(seqOfKey(obj.key));
     for (const seq of claims.filter((n) => n <= maxSeq).sort((a, b) => b - a)) {
-      const entry = await this.read(logKey(repository, seq));
-      if (entry?.digest === digest) return entry;
+      const key = logKey(repository, seq);
+      const entry = key === read?.key ? read.entry : await this.read(key);
+      if (entry?.digest === digest) return { entry, indexed: true };
     }
-    return undefined;
+    return { entry: undefined, indexed: true };
   }
 
   /** The entries appended since `since` (by their time), newest first: the tail a periodic job needs. */
@@ -201,17 +210,15 @@ export class ProvenanceLog {
   /**
    * The newest entry key. Listing starts from the head hint (a seq some earlier append reached), so an append
    * lists only the log's tail; the hint may lag (it is written after the entry) but never runs ahead of the log,
-   * and a hint at an entry that is not there is ignored.
+   * and a hint at an entry that is not there is ignored. The listing starts just before the hinted entry, so the
+   * same LIST that finds the tail also says whether the hinted entry is there (no HEAD of its own).
    */
   private async lastKey(repository: string): Promise<string | undefined> {
     const bytes = await this.store.getBytes(headKey(repository));
     const hinted = bytes ? (JSON.parse(bytes.toString('utf8')) as { seq?: unknown }).seq : undefined;
     if (typeof hinted === 'number' && Number.isSafeInteger(hinted) && hinted > 0) {
-      const from = logKey(repository, hinted);
-      if (await this.store.head(from)) {
-        const after = await this.keys(repository, from);
-        return after.length > 0 ? after[after.length - 1] : from;
-      }
+      const from = await this.keys(repository, logKey(repository, hinted - 1));
+      if (from[0] === logKey(repository, hinted)) return from[from.length - 1];
     }
     const all = await this.keys(repository);
     return all[all.length - 1];
@@ -232,8 +239,8 @@ export class ProvenanceLog {
    * Before the first append by this version: claims for the entries already there (an older log, read once, 16
    * at a time), then the marker that says every entry has its claim.
    */
-  private async ensureIndexed(repository: string): Promise<void> {
-    if (await this.store.head(indexedKey(repository))) return;
+  private async ensureIndexed(repository: string, indexed: boolean): Promise<void> {
+    if (indexed) return;
     const all = await this.entries(repository);
     await mapBounded(all, READ_CONCURRENCY, (e) => this.claim(repository, e.digest, e.seq));
     await this.store.putBytes(indexedKey(repository), Buffer.from('{}\n'), {
@@ -275,11 +282,16 @@ export class ProvenanceLog {
         throw new ProvenanceError(`${repository}: the newest log entry ${lastKey} vanished while reading`);
       // Numbered from the newest key, which is what create-only protects, whatever the entry in it says.
       const lastSeq = lastKey ? seqOfKey(lastKey) : 0;
-      const previous = await this.latestThrough(repository, digest, lastSeq);
+      const { entry: previous, indexed } = await this.latestThrough(
+        repository,
+        digest,
+        lastSeq,
+        lastKey && last ? { key: lastKey, entry: last } : undefined,
+      );
       const statement = await build(previous);
       if (statement === undefined) return { entry: previous, appended: false };
       // Only a writer indexes an older log: reading, and deciding there is nothing to say, write nothing.
-      await this.ensureIndexed(repository);
+      await this.ensureIndexed(repository, indexed);
       const body = {
         seq: lastSeq + 1,
         time,

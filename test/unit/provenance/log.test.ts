@@ -97,6 +97,34 @@ describe('Class: ProvenanceLog', () => {
       expect((await counted.latest('app/web', digest('a')))?.seq).toBe(44);
     });
 
+    it("appends after the digest's own newest entry with one read of it, one HEAD and two LISTs", async () => {
+      // Prepare: the newest entry is the digest's, and the head hint points at it
+      const last = await log.append('app/web', digest('a'), statement(digest('a'), 'v3'));
+      const store = new DirectoryObjectStore(dir);
+      const calls: string[] = [];
+      const rel = (key: string) => key.replace('imagevault/provenance/app/web/', '');
+      const { head, getBytes, list } = { head: store.head, getBytes: store.getBytes, list: store.list };
+      store.head = async (key) => (calls.push(`HEAD ${rel(key)}`), head.call(store, key));
+      store.getBytes = async (key) => (calls.push(`GET ${rel(key)}`), getBytes.call(store, key));
+      store.list = (prefix, options) => (
+        calls.push(`LIST ${rel(prefix)}`),
+        list.call(store, prefix, options)
+      );
+
+      // Act
+      await new ProvenanceLog(store).append('app/web', digest('a'), statement(digest('a'), 'v4'));
+
+      // Assess: no HEAD of the hinted entry (the tail's LIST starts before it), the entry read once, the marker
+      // looked at once
+      expect(calls.filter((c) => !c.startsWith('PUT'))).toEqual([
+        'GET _head.json',
+        'LIST @log/',
+        `GET @log/${logKey('app/web', last.seq).split('/').pop()}`,
+        'HEAD _digests/indexed.json',
+        `LIST _digests/${digest('a').split(':')[1]}/`,
+      ]);
+    });
+
     it('reads a log written before digest pointers existed whole, writing nothing, until its next append', async () => {
       // Prepare: drop the pointers and the marker, as an older imagevault left the log
       const digests = path.join(dir, 'imagevault/provenance/app/web/_digests');
