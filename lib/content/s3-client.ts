@@ -63,7 +63,7 @@ export function withUnsignedPayload(client: S3Client): S3Client {
 }
 
 /** The endpoint the SDK will use instead of AWS's, by the SDK's own rules for these variables. */
-function endpointOverride(env: NodeJS.ProcessEnv): string | undefined {
+export function endpointOverride(env: NodeJS.ProcessEnv): string | undefined {
   if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
   return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
 }

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { notS3, parseStoreUrl } from './store-url';
-import { s3ClientConfig, withUnsignedPayload } from './s3-client';
+import { endpointOverride, s3ClientConfig, withUnsignedPayload } from './s3-client';
 import type { Timeouts } from './timeouts';
 import {
   WriteConflictError,
@@ -58,6 +58,15 @@ export interface S3ObjectStoreOptions {
   readonly partSize?: number;
   /** Parts uploaded concurrently per putStream. @default 4 */
   readonly queueSize?: number;
+  /**
+   * How putBytes with `ifNoneMatch` refuses an existing key. `atomic`: PutObject with If-None-Match alone, which
+   * AWS S3 answers atomically with 412 on versioned buckets too (one request). `check-first`: a HEAD before that
+   * PutObject, for S3 APIs that ignore If-None-Match on versioned buckets (radosgw writes a new version), with the
+   * small race window such a backend leaves.
+   * @default `atomic` against AWS S3; `check-first` when the client has an endpoint of its own or the environment
+   * overrides the endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL): the store cannot tell which S3 API is behind it
+   */
+  readonly conditionalWrites?: 'atomic' | 'check-first';
   /** Keys per ListObjectsV2 page. Only tests need a smaller one. @default 1000 (S3's maximum) */
   readonly pageSize?: number;
   /**
@@ -105,6 +114,7 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
   private readonly queueSize: number;
   private readonly pageSize: number;
   private readonly conflictRetry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  private readonly checkBeforeConditionalPut: boolean;
 
   constructor(opts: S3ObjectStoreOptions) {
     const problems: string[] = [];
@@ -146,6 +156,10 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
     this.queueSize = queueSize;
     this.pageSize = pageSize;
     this.conflictRetry = conflictRetry;
+    this.checkBeforeConditionalPut =
+      (opts.conditionalWrites ??
+        (this.client.config.isCustomEndpoint || endpointOverride(process.env) ? 'check-first' : 'atomic')) ===
+      'check-first';
     this.url = this.prefix ? `s3://${this.bucket}/${this.prefix}` : `s3://${this.bucket}`;
   }
 
@@ -243,13 +257,14 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
     }
   }
 
-  /** One attempt: the existence check, then the (conditional) PutObject. A retry repeats both. */
+  /** One attempt: the existence check (check-first only), then the (conditional) PutObject. A retry repeats both. */
   private async putBytesOnce(key: string, data: Uint8Array, options: PutBytesOptions): Promise<PutResult> {
     const Key = this.key(key);
     // radosgw (and other S3 implementations) ignore If-None-Match on versioned buckets and write a new version, and
     // the vault's history buckets are versioned. Checking first makes the refusal hold there too (with a small race
-    // window only such backends have); If-None-Match below still closes the window on AWS S3.
-    if (options.ifNoneMatch && (await this.head(key))) throw new ObjectExistsError(key, this.url);
+    // window only such backends have); on AWS S3 If-None-Match alone refuses, atomically, and the HEAD is not sent.
+    if (options.ifNoneMatch && this.checkBeforeConditionalPut && (await this.head(key)))
+      throw new ObjectExistsError(key, this.url);
     const lock = options.retention;
     try {
       const out = await this.client.send(

@@ -488,7 +488,8 @@ describe('Class: S3ObjectStore (client mock)', () => {
       credentials: { accessKeyId: 'k', secretAccessKey: 's' },
     });
     const s3 = mockClient(client); // this instance only: the radosgw tests' clients stay real
-    return { client, s3, store: new S3ObjectStore({ bucket: 'b', prefix: 'p', client }) };
+    const store = new S3ObjectStore({ bucket: 'b', prefix: 'p', client, conditionalWrites: 'check-first' });
+    return { client, s3, store };
   }
 
   describe('Method: putBytes', () => {
@@ -520,6 +521,7 @@ describe('Class: S3ObjectStore (client mock)', () => {
           bucket: 'b',
           prefix: 'p',
           client,
+          conditionalWrites: 'check-first',
           conflictRetry: { attempts, baseDelayMs: 1, maxDelayMs: 5 },
         });
 
@@ -584,6 +586,67 @@ describe('Class: S3ObjectStore (client mock)', () => {
       await expect(store.putBytes('h', Buffer.from('{}'), { ifNoneMatch: true })).rejects.toBeInstanceOf(
         ObjectExistsError,
       );
+      expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    });
+
+    it('against AWS S3 (atomic) refuses with If-None-Match alone: no HEAD first', async () => {
+      // Prepare
+      const { client, s3 } = mocked();
+      s3.on(PutObjectCommand).resolvesOnce({ VersionId: 'v1' }).rejects(exists('PreconditionFailed', 412));
+      const store = new S3ObjectStore({ bucket: 'b', prefix: 'p', client, conditionalWrites: 'atomic' });
+
+      // Act
+      const first = await store.putBytes('h', Buffer.from('{}'), { ifNoneMatch: true });
+      const second = store.putBytes('h', Buffer.from('{}'), { ifNoneMatch: true });
+
+      // Assess
+      expect(first).toEqual({ versionId: 'v1' });
+      await expect(second).rejects.toBeInstanceOf(ObjectExistsError);
+      expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+      expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.IfNoneMatch)).toEqual(['*', '*']);
+    });
+
+    it('is atomic by default against AWS S3 (no endpoint of its own, none in the environment)', async () => {
+      const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, any: process.env.AWS_ENDPOINT_URL };
+      delete process.env.AWS_ENDPOINT_URL_S3;
+      delete process.env.AWS_ENDPOINT_URL;
+      try {
+        const client = new S3Client({
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+        });
+        const s3 = mockClient(client);
+        s3.on(PutObjectCommand).rejects(exists('PreconditionFailed', 412));
+
+        const put = new S3ObjectStore({ bucket: 'b', client }).putBytes('h', Buffer.from('{}'), {
+          ifNoneMatch: true,
+        });
+
+        await expect(put).rejects.toBeInstanceOf(ObjectExistsError);
+        expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+      } finally {
+        for (const [k, v] of [
+          ['AWS_ENDPOINT_URL_S3', saved.s3],
+          ['AWS_ENDPOINT_URL', saved.any],
+        ] as const)
+          if (v !== undefined) process.env[k] = v;
+      }
+    });
+
+    it('checks first by default when the client has an endpoint of its own (radosgw ignores If-None-Match on versioned buckets)', async () => {
+      const client = new S3Client({
+        region: 'us-east-1',
+        endpoint: 'http://127.0.0.1:1',
+        credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+      });
+      const s3 = mockClient(client);
+      s3.on(HeadObjectCommand).resolves({ ContentLength: 2 });
+
+      const put = new S3ObjectStore({ bucket: 'b', client }).putBytes('h', Buffer.from('{}'), {
+        ifNoneMatch: true,
+      });
+
+      await expect(put).rejects.toBeInstanceOf(ObjectExistsError);
       expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
     });
 
