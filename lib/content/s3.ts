@@ -11,9 +11,9 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { notS3, parseStoreUrl } from './store-url';
 import { endpointOverride, s3ClientConfig, withUnsignedPayload } from './s3-client';
+import { StreamUploadError, uploadStream } from './s3-upload';
 import type { Timeouts } from './timeouts';
 import {
   WriteConflictError,
@@ -99,9 +99,8 @@ export class S3ObjectStoreError extends Error {
 /**
  * The ObjectStore over an S3 bucket/prefix (AWS S3, or any S3 API such as radosgw, MinIO).
  *
- * Writes never leave partial objects: putStream goes through lib-storage's Upload, which makes the object visible
- * only with PutObject/CompleteMultipartUpload after the body has ended, and aborts the multipart upload when the body
- * errors.
+ * Writes never leave partial objects: putStream (./s3-upload) makes the object visible only with
+ * PutObject/CompleteMultipartUpload after the body has ended, and aborts the multipart upload when the body errors.
  */
 export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
   readonly url: string;
@@ -222,25 +221,17 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
     // A known size only plans the parts; the body is never trusted to match it (callers verify digest and size).
     const partSize =
       size === undefined ? this.partSize : Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key, Body: body },
-      partSize,
-      queueSize: this.queueSize,
-      // Abort the multipart upload when the body or a part fails, so no parts linger (and cost) in the bucket.
-      leavePartsOnError: false,
-    });
-    // No Upload.abort() on a body error: done() would then reject before the multipart upload is aborted. Left
-    // alone, a body error ends the part feeder, done() waits for the parts in flight, aborts, then rejects.
     try {
-      await upload.done();
+      await uploadStream(this.client, { Bucket: this.bucket, Key }, body, {
+        partSize,
+        queueSize: this.queueSize,
+        size,
+      });
     } catch (e) {
-      // The body's own error (a digest mismatch, a broken source) is the caller's; pass it through unchanged.
-      if (body.errored && e === body.errored) throw e;
-      // Upload stops reading when S3 fails but leaves the body open: release the source (a registry connection).
-      body.destroy();
-      const operation = upload.uploadId ? `multipart upload ${upload.uploadId} to` : 'upload to';
-      throw new S3ObjectStoreError(operation, this.bucket, Key, { cause: e });
+      // The body's own error (a digest mismatch, a broken source) is the caller's: passed through unchanged.
+      if (!(e instanceof StreamUploadError)) throw e;
+      const operation = e.uploadId ? `multipart upload ${e.uploadId} to` : 'upload to';
+      throw new S3ObjectStoreError(operation, this.bucket, Key, { cause: e.cause });
     }
   }
 

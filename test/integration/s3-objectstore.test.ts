@@ -116,6 +116,7 @@ describe('Class: S3ObjectStore (radosgw)', () => {
     it('round-trips a 40 MiB stream in parts without reading ahead more than the parts in flight', async () => {
       // Prepare
       const { client: c, sent } = rgwClient();
+      const allocate = jest.spyOn(Buffer, 'allocUnsafe');
       const partSize = 5 * MiB;
       const queueSize = 2;
       const store = new S3ObjectStore({ bucket: plain, prefix: 'big', client: c, partSize, queueSize });
@@ -135,6 +136,9 @@ describe('Class: S3ObjectStore (radosgw)', () => {
       expect(sent.get('CompleteMultipartUploadCommand')).toBe(1);
       // parts in flight + the part being filled + one chunk buffered in the source; never the whole object
       expect(maxAhead).toBeLessThanOrEqual(partSize * (queueSize + 1) + 2 * MiB);
+      // and in the same few part buffers throughout, not a new one per part (which only a full GC frees)
+      expect(allocate.mock.calls.filter(([n]) => n >= partSize).length).toBeLessThanOrEqual(queueSize + 1);
+      allocate.mockRestore();
       expect(await store.head('layer')).toEqual({ key: 'layer', size: 40 * MiB });
       const head = await c.send(new HeadObjectCommand({ Bucket: plain, Key: 'big/layer' }));
       expect(head.ETag).toMatch(/-8"$/); // a multipart object's ETag counts its parts
