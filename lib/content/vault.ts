@@ -93,6 +93,12 @@ function timeKey(iso: string): string {
  */
 export class Vault implements Storage, ReferrerLister {
   readonly layout: OciLayout;
+  /**
+   * Tag history entries already read or written, by key. An entry is written once under a unique key and never
+   * changed, so its bytes are read once per Vault: a snapshot reads its tag's history three times (base detection,
+   * recording the push, the layout index), each a GET per entry. Which entries exist is still listed every time.
+   */
+  private readonly historyEntries = new Map<string, Buffer>();
 
   constructor(readonly store: ObjectStore) {
     this.layout = new OciLayout(store);
@@ -175,8 +181,10 @@ export class Vault implements Storage, ReferrerLister {
     });
     const d = Digest.parse(full.descriptor.digest);
     const key = `${tagPrefix(full.repository, full.tag)}${timeKey(full.observedAt)}_${d.hex.slice(0, 16)}_${randomBytes(4).toString('hex')}.json`;
+    const bytes = json(full);
     try {
-      await this.store.putBytes(key, json(full), { ifNoneMatch: true, contentType: 'application/json' });
+      await this.store.putBytes(key, bytes, { ifNoneMatch: true, contentType: 'application/json' });
+      this.remember(key, bytes);
     } catch (e) {
       if (e instanceof ObjectExistsError)
         throw new VaultError(`history entry ${key} already exists; not overwritten`, { cause: e });
@@ -185,14 +193,32 @@ export class Vault implements Storage, ReferrerLister {
     return full;
   }
 
+  /** One history entry, parsed afresh for each caller; undefined when it is gone (removed since it was listed). */
+  private async historyEntry(key: string): Promise<TagObservation | undefined> {
+    let bytes = this.historyEntries.get(key);
+    if (!bytes) {
+      bytes = await this.store.getBytes(key);
+      if (!bytes) return undefined;
+      this.remember(key, bytes);
+    }
+    return TagObservationSchema.parse(JSON.parse(bytes.toString('utf8')));
+  }
+
+  private remember(key: string, bytes: Buffer): void {
+    // Bounded for a long-lived Vault (a Lambda's): the oldest remembered goes first.
+    if (this.historyEntries.size >= HISTORY_ENTRIES_KEPT)
+      this.historyEntries.delete(this.historyEntries.keys().next().value!);
+    this.historyEntries.set(key, bytes);
+  }
+
   /** Every observation of a tag, oldest first (by the time it was observed, then by when it was recorded). */
   async history(repository: string, tag: string): Promise<TagObservation[]> {
     validateRepository(repository);
     validateTag(tag);
     const out: TagObservation[] = [];
     for await (const obj of this.store.list(tagPrefix(repository, tag))) {
-      const bytes = await this.store.getBytes(obj.key);
-      if (bytes) out.push(TagObservationSchema.parse(JSON.parse(bytes.toString('utf8'))));
+      const entry = await this.historyEntry(obj.key);
+      if (entry) out.push(entry);
     }
     return out.sort((a, b) => cmp(a.observedAt, b.observedAt) || cmp(a.recordedAt, b.recordedAt));
   }
@@ -329,8 +355,8 @@ export class Vault implements Storage, ReferrerLister {
     const candidates: TagObservation[] = [];
     for (const [i, key] of keys.entries()) {
       if (times[i] !== newestTime) continue;
-      const bytes = await this.store.getBytes(key);
-      if (bytes) candidates.push(TagObservationSchema.parse(JSON.parse(bytes.toString('utf8'))));
+      const entry = await this.historyEntry(key);
+      if (entry) candidates.push(entry);
     }
     // None readable (removed meanwhile): the whole history decides.
     if (candidates.length === 0) return this.latest(repository, tag);
@@ -339,6 +365,9 @@ export class Vault implements Storage, ReferrerLister {
       .pop();
   }
 }
+
+/** History entries a Vault keeps read (about 1 KiB each): a few MiB at most. */
+const HISTORY_ENTRIES_KEPT = 4096;
 
 /** A history entry's key after its tag's prefix: `<timeKey(observedAt)>_<16 hex>_<8 hex>.json`. */
 const HISTORY_KEY = /^(\d{8}T\d{9}Z)_[0-9a-f]{16}_[0-9a-f]{8}\.json$/;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, MediaType } from '../../../lib/oci';
-import { NotInVaultError, readAll } from '../../../lib/content';
+import { NotInVaultError, Vault, readAll } from '../../../lib/content';
 import { descOf, putImage, tempVault } from '../helpers';
 
 describe('Class: Vault', () => {
@@ -95,6 +95,30 @@ describe('Class: Vault', () => {
         desc('three').digest,
       ]);
       expect(h[2].observedAt).toBe('2026-01-03T00:00:00.500Z');
+    });
+
+    it('reads each entry once, and still lists which entries exist every time', async () => {
+      // Prepare: entries another Vault wrote (a concurrent writer), one this Vault wrote
+      const vault = await tempVault();
+      const other = new Vault(vault.store);
+      await other.recordTag(obs('one', '2026-01-01T00:00:00Z'));
+      await other.recordTag(obs('two', '2026-01-02T00:00:00Z'));
+      await vault.recordTag(obs('three', '2026-01-03T00:00:00Z'));
+      const reads: string[] = [];
+      const getBytes = vault.store.getBytes.bind(vault.store);
+      vault.store.getBytes = async (key: string) => (reads.push(key), getBytes(key));
+
+      // Act
+      await vault.history('team/app', 'prod');
+      await vault.latest('team/app', 'prod');
+      await other.recordTag(obs('four', '2026-01-04T00:00:00Z'));
+      const h = await vault.history('team/app', 'prod');
+
+      // Assess: the two it had not read, once each; the one written since, found by the listing
+      expect(reads.filter((k) => k.includes('/_tags/'))).toHaveLength(3);
+      expect(h.map((e) => e.descriptor.digest)).toEqual(
+        ['one', 'two', 'three', 'four'].map((d) => desc(d).digest),
+      );
     });
 
     it('resolves a tag at a point in time', async () => {
