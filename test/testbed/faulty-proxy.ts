@@ -47,6 +47,8 @@ export interface FaultRule {
 export interface ProxiedRequest {
   method: string;
   path: string;
+  /** The path with its query (an S3 listing's prefix is in the query). */
+  url: string;
   range?: string;
   /** The status the client was sent (0 when the connection was broken before headers). */
   status: number;
@@ -123,7 +125,7 @@ export async function startFaultyProxy(
 
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://proxy').pathname;
-    const record: ProxiedRequest = { method: req.method ?? '', path, status: 0 };
+    const record: ProxiedRequest = { method: req.method ?? '', path, url: req.url ?? '/', status: 0 };
     if (req.headers.range) record.range = String(req.headers.range);
     requests.push(record);
     const fault = pick(req, path);
