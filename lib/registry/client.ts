@@ -119,8 +119,6 @@ const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 export class RegistryClient {
   readonly registry: string;
   private readonly transport: Transport;
-  /** What this registry has shown it supports, shared by its repositories. */
-  private readonly learned: RegistryFacts = { manifestHead: false };
   private readonly pageSize: number;
   private readonly chunkSize?: number;
   private readonly warnOnce: (key: string, line: string) => void;
@@ -159,7 +157,6 @@ export class RegistryClient {
       pageSize: this.pageSize,
       chunkSize: this.chunkSize,
       warnOnce: this.warnOnce,
-      learned: this.learned,
     });
   }
 
@@ -217,12 +214,6 @@ function validateOptions(registry: string, options: RegistryClientOptions): void
  * One repository of a registry, as a Target (the copy engine's view) and a ReferrerLister. Blobs stream in both
  * directions; only manifests and listings, which the spec bounds, are held in memory.
  */
-/** What a registry has shown it supports, learned from its answers. */
-export interface RegistryFacts {
-  /** A HEAD on a manifest was answered 200 with its Docker-Content-Digest: a 404 to a HEAD means "no such manifest". */
-  manifestHead: boolean;
-}
-
 export class Repository implements Target, ReferrerLister {
   private readonly context: RepositoryContext;
   private readonly pullScopes: readonly string[];
@@ -237,7 +228,6 @@ export class Repository implements Target, ReferrerLister {
       pageSize: number;
       chunkSize?: number;
       warnOnce?: (key: string, line: string) => void;
-      learned?: RegistryFacts;
     },
   ) {
     this.pullScopes = [repositoryScope(name, ['pull'])];
@@ -263,15 +253,7 @@ export class Repository implements Target, ReferrerLister {
         expect: [200],
       });
     } catch (e) {
-      // A registry that has answered a HEAD on a manifest has HEAD: its 404 is the answer, with no GET to ask again
-      // (a restore into an empty registry asks twice per image whether the tag exists).
-      const noHead = !this.options.learned?.manifestHead || (e instanceof RegistryError && e.status === 405);
-      if (
-        e instanceof RegistryError &&
-        (e.status === 404 || e.status === 405) &&
-        e.errors.length === 0 &&
-        noHead
-      ) {
+      if (e instanceof RegistryError && (e.status === 404 || e.status === 405) && e.errors.length === 0) {
         return this.headByGet(reference, {});
       }
       throw e;
@@ -280,8 +262,6 @@ export class Repository implements Target, ReferrerLister {
     const rateLimit = rateLimitOf(res.headers);
     const digest = isDigest(reference) ? reference : header(res.headers, 'docker-content-digest');
     if (!digest || !Digest.isValid(digest)) return this.headByGet(reference, rateLimit);
-    if (this.options.learned && header(res.headers, 'docker-content-digest'))
-      this.options.learned.manifestHead = true;
     const mediaType = contentType(res.headers);
     const size = Number(header(res.headers, 'content-length'));
     return {

@@ -324,26 +324,6 @@ describe('Class: RegistryClient', () => {
       expect(desc.digest).toBe(sha256(bytes));
       expect(reg.calls()).toEqual(['HEAD /v2/app/manifests/1.0', 'GET /v2/app/manifests/1.0']);
     });
-    it("takes a HEAD's 404 as the answer once the registry has answered a HEAD with a digest", async () => {
-      // Prepare
-      reg.manifests.set('app@1.0', { bytes: manifestBytes(), mediaType: MediaType.OciManifest });
-      const fresh = client().repository('app');
-
-      // Act: a client that has not seen a HEAD answered asks again with GET (the registry may have no HEAD)...
-      await expect(fresh.resolve('nope')).rejects.toMatchObject({ status: 404 });
-      const before = reg.calls();
-      // ...and one that has, does not
-      await fresh.resolve('1.0');
-      await expect(fresh.resolve('gone')).rejects.toMatchObject({ status: 404 });
-
-      // Assess
-      expect(before).toEqual(['HEAD /v2/app/manifests/nope', 'GET /v2/app/manifests/nope']);
-      expect(reg.calls().slice(before.length)).toEqual([
-        'HEAD /v2/app/manifests/1.0',
-        'HEAD /v2/app/manifests/gone',
-      ]);
-    });
-
     it('keeps the connection a HEAD used: the ping, the HEAD and the GET after it share one', async () => {
       // Prepare
       const bytes = manifestBytes();
