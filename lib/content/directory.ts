@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, fsync, promises as fs, writev } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { Digest, DigestMismatchError } from '../oci';
-import { fileHasher, type FileDigest, type FollowedFile } from './file-hasher';
-import { chain, markVerified, verified } from './verify';
 import {
   ObjectExistsError,
   ObjectNotFoundError,
@@ -29,18 +26,6 @@ export interface DirectoryObjectStoreOptions {
    * what durability costs. @default true
    */
   readonly durable?: boolean;
-  /**
-   * Content of at least this many bytes written with putVerified is hashed on a second thread as it is written (see
-   * file-hasher.ts); smaller content is hashed as it streams past, which costs less than a message to a thread.
-   * @default 1 MiB
-   */
-  readonly hashOffThreadFrom?: number;
-}
-
-/** What putVerified checks content against: its digest and size. */
-export interface ExpectedContent {
-  readonly digest: string;
-  readonly size: number;
 }
 
 /** Temp files start with this, so a listing never shows a half-written object. */
@@ -61,7 +46,6 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Delet
   /** A write under way touches its temporary file all the time: one untouched for an hour was abandoned. */
   readonly leftoverGraceMs = 60 * 60 * 1000;
   private readonly durable: boolean;
-  private readonly hashOffThreadFrom: number;
 
   constructor(
     readonly root: string,
@@ -70,7 +54,6 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Delet
     this.root = path.resolve(root);
     this.url = pathToFileURL(this.root).href;
     this.durable = options.durable ?? true;
-    this.hashOffThreadFrom = options.hashOffThreadFrom ?? 1024 * 1024;
   }
 
   private file(key: string): string {
@@ -98,22 +81,6 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Delet
     return handle.createReadStream({ highWaterMark: 1024 * 1024 });
   }
 
-  /**
-   * Streams the object, failing the stream before it ends unless its content is exactly what `expected` names
-   * (`context` first in the message). Large content is hashed on a second thread, reading the same file, while the
-   * stream is read; the stream ends once that digest is in.
-   */
-  async getVerified(key: string, expected: ExpectedContent, context: string): Promise<Readable> {
-    if (expected.size < this.hashOffThreadFrom) return verified(await this.get(key), expected, context);
-    const p = this.file(key);
-    const handle = await fs.open(p, 'r').catch((e: unknown) => {
-      throw isNotFound(e) ? new ObjectNotFoundError(key, this.url) : this.ioError('reading', key, e);
-    });
-    const digest = fileHasher.file(p, Digest.parse(expected.digest).algorithm, expected.size);
-    const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
-    return markVerified(chain(stream, new CheckedAtEnd(expected, context, digest)), expected.digest);
-  }
-
   async getBytes(key: string): Promise<Buffer | undefined> {
     try {
       return await fs.readFile(this.file(key));
@@ -137,41 +104,6 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Delet
     } catch (e) {
       await fs.rm(tmp, { force: true });
       // A failing body (a digest mismatch, a broken connection) is the caller's news; a failing disk is ours.
-      throw isSystemError(e) ? this.ioError('writing', key, e) : e;
-    }
-  }
-
-  /**
-   * Streams `body` to key and gives it that name only if it is exactly the content `expected` names: a body of
-   * another digest or size leaves nothing behind and fails with DigestMismatchError (`context` first in its
-   * message), as soon as it is too long, else at its end. Large content is hashed from the file as it is written,
-   * on a second thread; smaller content as it streams past (a VerifyingStream).
-   */
-  async putVerified(key: string, body: Readable, expected: ExpectedContent, context: string): Promise<void> {
-    if (expected.size < this.hashOffThreadFrom) return this.putStream(key, verified(body, expected, context));
-    const algorithm = Digest.parse(expected.digest).algorithm;
-    const target = this.file(key);
-    const tmp = await this.tempFor(key, target);
-    let handle: fs.FileHandle | undefined;
-    let followed: FollowedFile | undefined;
-    try {
-      handle = await fs.open(tmp, 'wx');
-      followed = fileHasher.follow(tmp, algorithm);
-      const sink = new FileSink(handle.fd, expected, context, this.durable, followed);
-      await pipeline(body, sink);
-      followed.end();
-      const got = await followed.result;
-      if (got.digest !== expected.digest || got.bytes !== expected.size || sink.position !== got.bytes) {
-        throw new DigestMismatchError(expected.digest, got.digest, expected.size, got.bytes, context);
-      }
-      await handle.close();
-      handle = undefined;
-      await fs.rename(tmp, target);
-      if (this.durable) await syncDirectory(path.dirname(target));
-    } catch (e) {
-      followed?.cancel();
-      await handle?.close().catch(() => undefined);
-      await fs.rm(tmp, { force: true });
       throw isSystemError(e) ? this.ioError('writing', key, e) : e;
     }
   }
@@ -302,98 +234,6 @@ export class DirectoryObjectStore implements ObjectStore, LeftoverSweeper, Delet
     return cause instanceof ObjectStoreIoError
       ? cause
       : new ObjectStoreIoError(this.url, operation, key, cause);
-  }
-}
-
-/**
- * Writes a stream to an open file, telling the hasher how far it got after each write, and syncs the file at the
- * end when durable. More bytes than expected fail the write that would store them, so an endless body is cut off
- * after at most a write buffer (1 MiB) more, not read to its end.
- */
-class FileSink extends Writable {
-  position = 0;
-
-  constructor(
-    private readonly fd: number,
-    private readonly expected: ExpectedContent,
-    private readonly context: string,
-    private readonly durable: boolean,
-    private readonly followed: FollowedFile,
-  ) {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
-    this.writeAll(
-      chunks.map((c) => c.chunk),
-      done,
-    );
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.writeAll([chunk], done);
-  }
-
-  override _final(done: (error?: Error | null) => void): void {
-    if (!this.durable) return done();
-    fsync(this.fd, (e) => done(e));
-  }
-
-  private writeAll(buffers: Buffer[], done: (error?: Error | null) => void): void {
-    const length = buffers.reduce((n, b) => n + b.length, 0);
-    if (this.position + length > this.expected.size) {
-      const size = this.expected.size;
-      return done(
-        new DigestMismatchError(
-          this.expected.digest,
-          '(unknown)',
-          size,
-          this.position + length,
-          this.context,
-        ),
-      );
-    }
-    writev(this.fd, buffers, this.position, (e, n) => {
-      if (e) return done(e);
-      this.position += n;
-      this.followed.written(this.position);
-      // A short write (a full disk on the way) leaves the rest to write; the next attempt reports the error.
-      if (n < length) return this.writeAll([Buffer.concat(buffers).subarray(n)], done);
-      done();
-    });
-  }
-}
-
-/** Passes a file's bytes on, and ends only if the digest of the file, taken beside it, is the one expected. */
-class CheckedAtEnd extends Transform {
-  private bytes = 0;
-
-  constructor(
-    private readonly expected: ExpectedContent,
-    private readonly context: string,
-    private readonly digest: Promise<FileDigest>,
-  ) {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.expected.size) return done(this.mismatch('(unknown)', this.bytes));
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.digest.then(
-      (got) =>
-        got.digest === this.expected.digest && got.bytes === this.expected.size && this.bytes === got.bytes
-          ? done()
-          : done(this.mismatch(got.digest, this.bytes)),
-      (e: unknown) => done(e as Error),
-    );
-  }
-
-  private mismatch(actual: string, bytes: number): DigestMismatchError {
-    return new DigestMismatchError(this.expected.digest, actual, this.expected.size, bytes, this.context);
   }
 }
 

@@ -40,10 +40,11 @@ export class OciLayout implements Storage {
   }
 
   async fetch(desc: Descriptor): Promise<Readable> {
-    const key = blobKey(desc.digest);
-    const context = `${this.url}: blob ${desc.digest} is corrupt: `;
-    if (this.store.getVerified) return this.store.getVerified(key, desc, context);
-    return verified(await this.store.get(key), desc, context);
+    return verified(
+      await this.store.get(blobKey(desc.digest)),
+      desc,
+      `${this.url}: blob ${desc.digest} is corrupt: `,
+    );
   }
 
   /** A manifest's exact bytes, verified against its descriptor. */
@@ -59,9 +60,7 @@ export class OciLayout implements Storage {
   async pushAndRead(desc: Descriptor, content: Readable): Promise<Buffer | undefined> {
     const context = `${this.url}: refusing ${desc.digest}: `;
     if (!isManifest(desc.mediaType)) {
-      const key = blobKey(desc.digest);
-      if (this.store.putVerified) await this.store.putVerified(key, content, desc, context);
-      else await this.store.putStream(key, verified(content, desc, context), desc.size);
+      await this.store.putStream(blobKey(desc.digest), verified(content, desc, context), desc.size);
       return undefined;
     }
     const bytes = await readAll(content, MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);

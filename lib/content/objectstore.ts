@@ -175,17 +175,6 @@ export interface ObjectStore {
   /** Streams the object. Rejects with ObjectNotFoundError when there is none. */
   get(key: string): Promise<Readable>;
 
-  /**
-   * get() of content checked against its digest and size on the store's own terms (a directory hashes the file on a
-   * second thread): the stream fails before it ends if the content is not what `expected` names. Stores without it
-   * get a VerifyingStream.
-   */
-  getVerified?(
-    key: string,
-    expected: { readonly digest: string; readonly size: number },
-    context: string,
-  ): Promise<Readable>;
-
   /** The whole object, or undefined when there is none. For small objects (metadata, manifests). */
   getBytes(key: string): Promise<Buffer | undefined>;
 
@@ -195,18 +184,6 @@ export interface ObjectStore {
    * `size`, when known, lets the backend plan (multipart or not).
    */
   putStream(key: string, body: Readable, size?: number): Promise<void>;
-
-  /**
-   * putStream of content checked against its digest and size on the store's own terms (a directory hashes the
-   * written file on a second thread); the same guarantees as putStream of a VerifyingStream. Stores without it get
-   * the VerifyingStream.
-   */
-  putVerified?(
-    key: string,
-    body: Readable,
-    expected: { readonly digest: string; readonly size: number },
-    context: string,
-  ): Promise<void>;
 
   /**
    * Writes small content. With `ifNoneMatch`, refuses with ObjectExistsError when the key exists (best effort on
