@@ -363,6 +363,8 @@ describe('imagevault: one clear line for every failure (real registry)', () => {
       WriteConflictError:
         "AWS S3's 409 on racing conditional writes: radosgw never answers it (tested with a mock)",
       RecordNotStartedError: 'SQS batches out of time: the snapshot Lambda only',
+      StreamUploadError:
+        'internal to the S3 store: putStream turns it into S3ObjectStoreError, naming the key',
       ImageVaultConfigError: 'CDK construct props: synth time',
       ObjectNotFoundError: 'mapped by every caller (to NotInVaultError or a missing-content report)',
       ObjectExistsError: 'create-only writes: mapped by the provenance log',
