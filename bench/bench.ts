@@ -7,8 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { S3ObjectStore } from '../lib/content/s3';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../lib/content/s3';
 import { bareDownload, bareUpload, bundleCeiling, type CeilingRun, type ChildOptions } from './ceiling';
 import { BULK_IMAGES, measureBulk, pushBulkImages, type BulkRow } from './bulk';
 import { measureDurability, pushSmallBlobs, SMALL_LAYERS, type DurabilityRow } from './durability';
@@ -307,8 +306,7 @@ async function snapshotOurs(
 
 /** The S3 store's own part size and queue depth (lib/content/s3.ts), so the bare upload uses what ours does. */
 function storeUploadSettings(): { partMiB: number; queueSize: number } {
-  const store = new S3ObjectStore({ bucket: 'defaults', client: {} as S3Client });
-  return { partMiB: store['partSize'] / MiB, queueSize: store['queueSize'] };
+  return { partMiB: DEFAULT_PART_SIZE / MiB, queueSize: DEFAULT_QUEUE_SIZE };
 }
 
 /** The ceilings of one image: a bare upload of its blobs to radosgw, or a bare download of them from the registry. */

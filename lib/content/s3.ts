@@ -100,6 +100,10 @@ export class S3ObjectStoreError extends Error {
   }
 }
 
+/** Part size and parts in flight of putStream when the options leave them out, chosen by `npm run bench:s3`. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_QUEUE_SIZE = 3;
+
 /**
  * The ObjectStore over an S3 bucket/prefix (AWS S3, or any S3 API such as radosgw, MinIO).
  *
@@ -123,13 +127,13 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
     const problems: string[] = [];
     if (!opts.bucket || opts.bucket.includes('/'))
       problems.push(`bucket must be a bucket name, got "${opts.bucket}"`);
-    const partSize = opts.partSize ?? 8 * 1024 * 1024;
+    const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
     if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
       problems.push(
         `partSize must be an integer of at least ${MIN_PART_SIZE} bytes (S3's minimum), got ${partSize}`,
       );
     }
-    const queueSize = opts.queueSize ?? 3;
+    const queueSize = opts.queueSize ?? DEFAULT_QUEUE_SIZE;
     if (!Number.isSafeInteger(queueSize) || queueSize < 1) {
       problems.push(`queueSize must be a positive integer, got ${queueSize}`);
     }
