@@ -14,13 +14,7 @@ import type { Commands } from '../lib/cli/program';
 // it was built and tested with, and package.json `engines` states the Node versions the CLI supports.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-// The code cache is kept per command (see code-cache.ts), and apart for S3 stores, which run other code. Option
-// values (a store URL, a number) are not command names.
-const args = process.argv.slice(2);
-const s3 = [...args, process.env.IMAGEVAULT_STORE ?? ''].some((a) => a.startsWith('s3://'));
-const command = `${args.find((a) => /^[a-z][a-z-]*$/.test(a)) ?? 'none'}${s3 ? '-s3' : ''}`;
-const loadCommands = async () =>
-  requireWithCodeCache(path.join(__dirname, 'commands.js'), command) as Commands;
+const loadCommands = async () => requireWithCodeCache(path.join(__dirname, 'commands.js')) as Commands;
 
 main(process.argv, loadCommands).then((code) => {
   process.exitCode = code;
