@@ -18,11 +18,61 @@ import {
  * chunk read is copied into a part buffer at once and dies young; the part buffers are the only large allocations.
  */
 
+/**
+ * Whole part buffers shared by every upload of one store: a snapshot copies several blobs at once, and with buffers
+ * per upload its memory grew with that number (16 × 32 MiB layers, four at a time: ~300 MiB peak RSS). At most `max`
+ * exist; an upload that needs one when none is free waits, first come first served, for a part to be answered.
+ */
+export class PartBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: ((buffer: Buffer) => void)[] = [];
+  private made = 0;
+
+  constructor(
+    readonly partSize: number,
+    readonly max: number,
+  ) {
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new Error(`PartBuffers: max must be at least 1, got ${max}`);
+  }
+
+  take(): Promise<Buffer> {
+    const buffer = this.free.pop();
+    if (buffer) return Promise.resolve(buffer);
+    if (this.made < this.max) {
+      this.made++;
+      return Promise.resolve(Buffer.allocUnsafe(this.partSize));
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(buffer: Buffer): void {
+    const next = this.waiting.shift();
+    if (next) next(buffer);
+    else this.free.push(buffer);
+  }
+
+  /**
+   * A buffer whose request failed is not reused (a request given up on may still hold it): another is made in its
+   * place, for the next upload that waits.
+   */
+  discard(): void {
+    const next = this.waiting.shift();
+    if (next) next(Buffer.allocUnsafe(this.partSize));
+    else this.made--;
+  }
+}
+
 export interface StreamUploadOptions {
   /** Bytes per part (the last may be shorter); a body of at most this many bytes is one PutObject. */
   readonly partSize: number;
-  /** Parts uploaded at once. Memory: partSize × (queueSize + 1), the parts in flight and the one being filled. */
+  /** Parts uploaded at once. */
   readonly queueSize: number;
+  /**
+   * Where whole part buffers come from, shared with other uploads (its part size must be `partSize`). @default
+   * buffers of this upload alone: partSize × (queueSize + 1), the parts in flight and the one being filled
+   */
+  readonly buffers?: PartBuffers;
   /** The body's expected size, when known: a smaller body needs a smaller buffer. Never trusted as its size. */
   readonly size?: number;
 }
@@ -51,13 +101,17 @@ export async function uploadStream(
   options: StreamUploadOptions,
 ): Promise<void> {
   const { partSize, queueSize, size } = options;
-  const free: Buffer[] = [];
+  const pool =
+    options.buffers?.partSize === partSize ? options.buffers : new PartBuffers(partSize, queueSize + 1);
   const inFlight = new Set<Promise<void>>();
   const parts: CompletedPart[] = [];
   let s3Failure: { error: unknown } | undefined;
   let uploadId: string | undefined;
-  // The first buffer is as small as the body claims to be: most blobs (configs, small layers) are far below a part.
-  let buffer: Buffer = Buffer.allocUnsafe(size !== undefined && size < partSize ? size : partSize);
+  // The first buffer is as small as the body claims to be: most blobs (configs, small layers) are far below a part,
+  // and such a buffer is the upload's own. A whole one comes from the pool when the first byte arrives.
+  let buffer: Buffer | undefined =
+    size !== undefined && size < partSize ? Buffer.allocUnsafe(size) : undefined;
+  let fromPool = false;
   let filled = 0;
   let partNumber = 0;
 
@@ -91,7 +145,7 @@ export async function uploadStream(
     uploadId ??= await startUpload();
     while (inFlight.size >= queueSize) await Promise.race(inFlight);
     if (s3Failure) throw s3Failure.error;
-    const data = buffer;
+    const data = buffer!;
     const PartNumber = ++partNumber;
     const id = uploadId;
     const Body = data.subarray(0, filled);
@@ -103,14 +157,26 @@ export async function uploadStream(
         ETag: out.ETag,
         ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
       });
-      free.push(data);
     })
-      // Recorded in s3Failure, which the reader checks; the promise only says the part is no longer in flight.
-      .catch(() => undefined)
+      .then(
+        () => pool.give(data),
+        // Recorded in s3Failure, which the reader checks; the promise only says the part is no longer in flight.
+        () => pool.discard(),
+      )
       .finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
-    buffer = free.pop() ?? Buffer.allocUnsafe(partSize);
+    // Only the next byte needs a buffer: a body that ends here waits for none.
+    buffer = undefined;
+    fromPool = false;
     filled = 0;
+  };
+
+  /** A whole buffer to fill, holding what the upload's own smaller one held. */
+  const wholeBuffer = async (): Promise<void> => {
+    const whole = await pool.take();
+    if (buffer) buffer.copy(whole, 0, 0, filled);
+    buffer = whole;
+    fromPool = true;
   };
 
   try {
@@ -118,26 +184,21 @@ export async function uploadStream(
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       for (let offset = 0; offset < bytes.length;) {
         // A full buffer becomes a part only when more bytes come: a body of exactly one part stays one PutObject.
-        if (filled === buffer.length) {
-          if (buffer.length < partSize) {
-            // The body is longer than it claimed: every part but the last must be a whole one (S3's 5 MiB floor).
-            const whole = Buffer.allocUnsafe(partSize);
-            buffer.copy(whole, 0, 0, filled);
-            buffer = whole;
-          } else await sendPart();
-        }
-        const n = bytes.copy(buffer, filled, offset);
+        if (buffer && filled === buffer.length && buffer.length === partSize) await sendPart();
+        // No buffer yet, or the body is longer than it claimed: every part but the last must be a whole one (S3's
+        // 5 MiB floor).
+        if (!buffer || filled === buffer.length) await wholeBuffer();
+        const n = bytes.copy(buffer!, filled, offset);
         filled += n;
         offset += n;
       }
       if (s3Failure) throw s3Failure.error;
     }
     if (uploadId === undefined) {
-      await s3(() =>
-        client.send(
-          new PutObjectCommand({ ...target, Body: buffer.subarray(0, filled), ContentLength: filled }),
-        ),
-      );
+      const Body = buffer ? buffer.subarray(0, filled) : Buffer.alloc(0);
+      await s3(() => client.send(new PutObjectCommand({ ...target, Body, ContentLength: filled })));
+      if (buffer && fromPool) pool.give(buffer);
+      buffer = undefined;
       return;
     }
     if (filled > 0) await sendPart();
@@ -151,6 +212,12 @@ export async function uploadStream(
       ),
     );
   } catch (e) {
+    // The buffer being filled goes back unused (no request holds it); a failed PutObject's is given up.
+    if (buffer && fromPool) {
+      if (s3Failure && uploadId === undefined) pool.discard();
+      else pool.give(buffer);
+    }
+    buffer = undefined;
     await Promise.allSettled(inFlight);
     if (uploadId !== undefined) {
       const id = uploadId;

@@ -146,6 +146,39 @@ describe('Class: S3ObjectStore (radosgw)', () => {
       c.destroy();
     });
 
+    it("shares the store's part buffers among streams at once, and a failing stream gives its own back", async () => {
+      // Prepare: four streams of three parts each through a store with one whole buffer, and a fifth that fails while
+      // it holds that buffer (kept, it would leave the others waiting for ever)
+      const { client: c, sent } = rgwClient();
+      const allocate = jest.spyOn(Buffer, 'allocUnsafe');
+      const partSize = 5 * MiB;
+      const store = new S3ObjectStore({
+        bucket: plain,
+        prefix: 'shared',
+        client: c,
+        partSize,
+        queueSize: 2,
+        partBuffers: 1,
+      });
+      const bodies = [0, 1, 2, 3].map(() => source(12 * MiB));
+      const broken = source(40 * MiB, { failAt: 6 * MiB });
+
+      // Act
+      const puts = bodies.map((b, i) => store.putStream(`layer-${i}`, b.stream));
+      const failed = store.putStream('broken', broken.stream);
+
+      // Assess: every stream that could finish did, through the one buffer
+      await expect(failed).rejects.toBe(broken.failure);
+      await Promise.all(puts);
+      expect(allocate.mock.calls.filter(([n]) => n >= partSize).length).toBe(1);
+      allocate.mockRestore();
+      expect(sent.get('CompleteMultipartUploadCommand')).toBe(4);
+      for (const [i, b] of bodies.entries())
+        expect(await sha256Of(await store.get(`layer-${i}`))).toEqual({ sha256: b.sha256(), size: 12 * MiB });
+      expect(await store.head('broken')).toBeUndefined();
+      c.destroy();
+    });
+
     it('sends a body smaller than one part as a single PutObject', async () => {
       const { client: c, sent } = rgwClient();
       const store = new S3ObjectStore({ bucket: plain, prefix: 'small', client: c });
