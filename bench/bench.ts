@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../lib/content/s3';
-import { bareDownload, bareUpload, bundleCeiling, type CeilingRun, type ChildOptions } from './ceiling';
+import { DEFAULT_CONCURRENCY } from '../lib/copy';
+import {
+  bareDownload,
+  bareUpload,
+  bundleCeiling,
+  nodeFloor,
+  type CeilingRun,
+  type ChildOptions,
+} from './ceiling';
 import { BULK_IMAGES, measureBulk, pushBulkImages, type BulkRow } from './bulk';
 import { measureDurability, pushSmallBlobs, SMALL_LAYERS, type DurabilityRow } from './durability';
 import { cachedImage, imageSpec, pushImage, type BenchImage } from './fixtures';
@@ -49,7 +57,7 @@ interface Options {
 
 type Op = 'snapshot' | 'restore';
 /** `ceiling-s3`: a bare lib-storage upload of the image's blobs; `registry-read`: a bare download of them. */
-type Side = 'ours-dir' | 'ours-s3' | 'skopeo' | 'ceiling-s3' | 'registry-read';
+type Side = 'ours-dir' | 'ours-s3' | 'skopeo' | 'ceiling-s3' | 'registry-read' | 'node-floor';
 
 interface Sample {
   op: Op;
@@ -74,6 +82,8 @@ interface Row {
   oursMiBps: number;
   oursCopyMiBps?: number;
   skopeoMiBps: number;
+  /** Snapshots to a directory: the Node floor (bench/node-floor.ts), whole process, over skopeo. */
+  floorRatio?: number;
   ratio: number;
   oursPeakRssMiB: number;
   skopeoPeakRssMiB: number;
@@ -255,6 +265,7 @@ interface Ctx {
   opts: Options;
   /** The bundled ceiling script (bench/s3-ceiling.ts), with S3 only. */
   ceilingScript?: string;
+  floorScript: string;
   tb: Testbed;
   probe: RssProbe;
   work: string;
@@ -348,6 +359,31 @@ async function ceiling(
     op: 'snapshot',
     image: img.id,
     side,
+    run,
+    bytes: img.bytes,
+    seconds: r.seconds,
+    peakRss: r.peakRss,
+    copySeconds: r.workSeconds,
+  });
+}
+
+/** The Node floor of one image: its blobs downloaded, hashed, written and synced by a minimal process. */
+async function floor(ctx: Ctx, img: BenchImage, run: number, dir: string): Promise<void> {
+  const outDir = mkdtempSync(path.join(dir, 'floor-'));
+  const o: ChildOptions = {
+    script: ctx.floorScript,
+    probe: ctx.probe,
+    scratch: ctx.work,
+    env: ctx.env,
+    timeoutSeconds: timeoutFor(img),
+  };
+  const r = await nodeFloor(o, img, ctx.tb.registry, `bench/${img.id}`, outDir, DEFAULT_CONCURRENCY);
+  if (r.bytes !== img.bytes)
+    throw new Error(`node-floor of ${img.id} moved ${r.bytes} bytes, expected ${img.bytes}`);
+  record(ctx, {
+    op: 'snapshot',
+    image: img.id,
+    side: 'node-floor',
     run,
     bytes: img.bytes,
     seconds: r.seconds,
@@ -473,6 +509,7 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
     const snaps: Step[] = [
       () => snapshotSkopeo(ctx, img, run, ociDir),
       () => snapshotOurs(ctx, img, run, 'ours-dir', vaultUrl),
+      () => floor(ctx, img, run, dir),
       ...(ctx.opts.s3
         ? [
             () => snapshotOurs(ctx, img, run, 'ours-s3', s3Url),
@@ -524,6 +561,7 @@ function summarize(
         const k = median(sk.map((s) => s.mibPerSec));
         const copy = ours.filter((s) => s.copySeconds).map((s) => s.bytes / MiB / s.copySeconds!);
         const ratioTarget = store === 'dir' ? RATIO_TARGETS[op][images.indexOf(img)] : undefined;
+        const floors = op === 'snapshot' && store === 'dir' ? pick(op, img.id, 'node-floor') : [];
         rows.push({
           op,
           image: img.id,
@@ -531,6 +569,7 @@ function summarize(
           oursMiBps: o,
           oursCopyMiBps: copy.length ? median(copy) : undefined,
           skopeoMiBps: k,
+          floorRatio: floors.length ? median(floors.map((s) => s.mibPerSec)) / k : undefined,
           ratio: o / k,
           oursPeakRssMiB: Math.max(...ours.map((s) => s.peakRssMiB)),
           skopeoPeakRssMiB: Math.max(...sk.map((s) => s.peakRssMiB)),
@@ -697,6 +736,7 @@ function report(
       'ours copy-only MiB/s',
       'skopeo MiB/s',
       'ratio',
+      'Node floor ratio',
       'ours peak RSS',
       'skopeo peak RSS',
       'target',
@@ -707,11 +747,12 @@ function report(
       r.oursCopyMiBps === undefined ? '–' : f0(r.oursCopyMiBps),
       f0(r.skopeoMiBps),
       `${r.ratio.toFixed(2)}×`,
+      r.floorRatio === undefined ? '–' : `${r.floorRatio.toFixed(2)}×`,
       `${f0(r.oursPeakRssMiB)} MiB`,
       `${f0(r.skopeoPeakRssMiB)} MiB`,
       verdict(r),
     ]),
-    new Set([1, 2, 3, 4, 5, 6]),
+    new Set([1, 2, 3, 4, 5, 6, 7]),
   );
   const largest = (op: Op, store: 'dir' | 's3') =>
     Math.max(...rows.filter((r) => r.op === op && r.store === store).map((r) => r.oursPeakRssMiB));
@@ -741,6 +782,8 @@ function report(
     'MiB/s = bytes of the image (layers + config + manifest) / wall time of the whole process (start-up included);',
     '"ours copy-only" = the same bytes / the copy time the CLI reports itself (no process start, module load, vault set-up).',
     'skopeo snapshot = skopeo copy docker://REGISTRY/… oci:FRESH_DIR; skopeo restore = skopeo copy oci:DIR docker://EMPTY_REGISTRY/….',
+    'Node floor ratio = a minimal Node process (bench/node-floor.ts, bundled as the CLI is) that only GETs the blobs, 4 at once,',
+    'hashes, writes and syncs them into files, whole process, over skopeo: what any Node snapshot pays; ratio ÷ floor = our share.',
     ...(opts.s3
       ? [
           'skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.',
@@ -823,7 +866,17 @@ async function run(opts: Options, cleanup: { tb?: Testbed; work?: string }): Pro
   }
 
   const ceilingScript = opts.s3 ? await bundleCeiling(work) : undefined;
-  const ctx: Ctx = { opts, tb, probe, work, ceilingScript, env: childEnv(tb, work), samples: [] };
+  const floorScript = await bundleCeiling(work, 'node-floor');
+  const ctx: Ctx = {
+    opts,
+    tb,
+    probe,
+    work,
+    ceilingScript,
+    floorScript,
+    env: childEnv(tb, work),
+    samples: [],
+  };
   const start = await startup(ctx);
   log(`warm-up: one untimed round over ${images[2].id}`);
   await round({ ...ctx, samples: [] }, images[2], 0);

@@ -10,10 +10,10 @@ import { measure, type RssProbe } from './measure';
 
 const ROOT = path.resolve(__dirname, '..');
 
-/** Bundles bench/s3-ceiling.ts into `outDir`; returns the file. */
-export async function bundleCeiling(outDir: string): Promise<string> {
-  const outfile = path.join(outDir, 's3-ceiling.js');
-  await build({ ...CLI_BUNDLE_OPTIONS, entryPoints: [path.join(ROOT, 'bench', 's3-ceiling.ts')], outfile });
+/** Bundles bench/NAME.ts (s3-ceiling or node-floor) into `outDir`; returns the file. */
+export async function bundleCeiling(outDir: string, name = 's3-ceiling'): Promise<string> {
+  const outfile = path.join(outDir, `${name}.js`);
+  await build({ ...CLI_BUNDLE_OPTIONS, entryPoints: [path.join(ROOT, 'bench', `${name}.ts`)], outfile });
   return outfile;
 }
 
@@ -94,4 +94,19 @@ export function librarySnapshot(
   queueSize: number,
 ): Promise<CeilingRun> {
   return child(o, ['snapshot', ref, s3Url, String(partMiB), String(queueSize)]);
+}
+
+/**
+ * The Node floor (bench/node-floor.ts, bundled as `o.script`): the image's blobs downloaded, hashed, written and
+ * synced into `outDir`, nothing else.
+ */
+export function nodeFloor(
+  o: ChildOptions,
+  img: BenchImage,
+  registry: string,
+  repo: string,
+  outDir: string,
+  concurrency: number,
+): Promise<CeilingRun> {
+  return child(o, [registry, repo, blobsArg(img), outDir, String(concurrency)]);
 }
