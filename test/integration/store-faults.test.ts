@@ -371,9 +371,12 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
         method: 'GET',
         fault: { kind: 'gate', open: new Promise(() => {}) },
       });
+      // The next transfer starts once the previous blob is read, while that blob is still synced and named: killed
+      // once it has its name, so it is a finished blob.
+      const named = (digest: string) => existsSync(path.join(blobs(store), digest.slice('sha256:'.length)));
       await killWhen(
         ['--store', store, '--concurrency', '1', 'snapshot', '--no-base', `${proxy.address}/faults/phases:1`],
-        () => seen(proxy, 'GET', blobPath(layers[2])),
+        () => seen(proxy, 'GET', blobPath(layers[2])) && named(layers[1]),
       );
       const stored = expectOnlyRightBlobs(store);
       expect(stored).toContain(layers[1]);
