@@ -182,17 +182,21 @@ describe('restore into ECR (control plane mocked, data plane a real registry)', 
         await pushManifest(ecrHost, 'app', 'race', fx.docker.mediaType, fx.docker.manifestBytes);
       return resolve.call(this, reference);
     });
-    const moving = restorer.restore({ repository: fx.withEmptyLayer.repo, tag: '1', to: to('app:race') });
-    // Act / Assess
-    await expect(moving).rejects.toThrow(
-      `app:race in ${ecrHost} points to ${fx.docker.digest}; the vault's is ${fx.withEmptyLayer.digest}`,
-    );
-    expect(await skopeoDigest(`${ecrHost}/app:race`)).toBe(fx.docker.digest);
-    expect(await skopeoInspectRaw(`${ecrHost}/app@${fx.withEmptyLayer.digest}`)).toEqual(
-      fx.withEmptyLayer.manifestBytes,
-    );
-    expect(reads).toBe(2);
-    spy.mockRestore();
+    try {
+      const moving = restorer.restore({ repository: fx.withEmptyLayer.repo, tag: '1', to: to('app:race') });
+      // Act / Assess
+      await expect(moving).rejects.toThrow(
+        `app:race in ${ecrHost} points to ${fx.docker.digest}; the vault's is ${fx.withEmptyLayer.digest}`,
+      );
+      expect(await skopeoDigest(`${ecrHost}/app:race`)).toBe(fx.docker.digest);
+      expect(await skopeoInspectRaw(`${ecrHost}/app@${fx.withEmptyLayer.digest}`)).toEqual(
+        fx.withEmptyLayer.manifestBytes,
+      );
+      expect(reads).toBe(2);
+    } finally {
+      // A failure here must not leave every later test's tag reads racing.
+      spy.mockRestore();
+    }
   });
 
   it('a dry run describes the repository and creates nothing', async () => {
