@@ -111,7 +111,8 @@ export async function uploadStream(
   // and such a buffer is the upload's own. A whole one comes from the pool when the first byte arrives.
   let buffer: Buffer | undefined =
     size !== undefined && size < partSize ? Buffer.allocUnsafe(size) : undefined;
-  let fromPool = false;
+  // Only the pool's buffers are whole parts: the upload's own is smaller.
+  const pooled = (b: Buffer | undefined): b is Buffer => b?.length === partSize;
   let filled = 0;
   let partNumber = 0;
 
@@ -167,7 +168,6 @@ export async function uploadStream(
     inFlight.add(tracked);
     // Only the next byte needs a buffer: a body that ends here waits for none.
     buffer = undefined;
-    fromPool = false;
     filled = 0;
   };
 
@@ -176,7 +176,6 @@ export async function uploadStream(
     const whole = await pool.take();
     if (buffer) buffer.copy(whole, 0, 0, filled);
     buffer = whole;
-    fromPool = true;
   };
 
   try {
@@ -184,7 +183,7 @@ export async function uploadStream(
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       for (let offset = 0; offset < bytes.length;) {
         // A full buffer becomes a part only when more bytes come: a body of exactly one part stays one PutObject.
-        if (buffer && filled === buffer.length && buffer.length === partSize) await sendPart();
+        if (pooled(buffer) && filled === buffer.length) await sendPart();
         // No buffer yet, or the body is longer than it claimed: every part but the last must be a whole one (S3's
         // 5 MiB floor).
         if (!buffer || filled === buffer.length) await wholeBuffer();
@@ -197,7 +196,7 @@ export async function uploadStream(
     if (uploadId === undefined) {
       const Body = buffer ? buffer.subarray(0, filled) : Buffer.alloc(0);
       await s3(() => client.send(new PutObjectCommand({ ...target, Body, ContentLength: filled })));
-      if (buffer && fromPool) pool.give(buffer);
+      if (pooled(buffer)) pool.give(buffer);
       buffer = undefined;
       return;
     }
@@ -213,7 +212,7 @@ export async function uploadStream(
     );
   } catch (e) {
     // The buffer being filled goes back unused (no request holds it); a failed PutObject's is given up.
-    if (buffer && fromPool) {
+    if (pooled(buffer)) {
       if (s3Failure && uploadId === undefined) pool.discard();
       else pool.give(buffer);
     }
