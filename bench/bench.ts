@@ -333,26 +333,26 @@ function storeUploadSettings(): { partMiB: number; queueSize: number } {
   return { partMiB: DEFAULT_PART_SIZE / MiB, queueSize: DEFAULT_QUEUE_SIZE };
 }
 
-/** The ceilings of one image: a bare upload of its blobs to radosgw, or a bare download of them from the registry. */
-async function ceiling(
+/**
+ * Runs one of the bench's own child processes (a ceiling or the Node floor) for an image's snapshot and records it,
+ * after checking it moved every byte of the image.
+ */
+async function recordChild(
   ctx: Ctx,
   img: BenchImage,
   run: number,
-  side: 'ceiling-s3' | 'registry-read',
-  s3Url: string,
-) {
+  side: 'ceiling-s3' | 'registry-read' | 'node-floor',
+  script: string,
+  start: (o: ChildOptions) => Promise<CeilingRun>,
+): Promise<void> {
   const o: ChildOptions = {
-    script: ctx.ceilingScript!,
+    script,
     probe: ctx.probe,
     scratch: ctx.work,
     env: ctx.env,
     timeoutSeconds: timeoutFor(img),
   };
-  const { partMiB, queueSize } = storeUploadSettings();
-  const r: CeilingRun =
-    side === 'ceiling-s3'
-      ? await bareUpload(o, img, s3Url, partMiB, queueSize)
-      : await bareDownload(o, img, ctx.tb.registry, `bench/${img.id}`);
+  const r = await start(o);
   if (r.bytes !== img.bytes)
     throw new Error(`${side} of ${img.id} moved ${r.bytes} bytes, expected ${img.bytes}`);
   record(ctx, {
@@ -367,29 +367,28 @@ async function ceiling(
   });
 }
 
+/** The ceilings of one image: a bare upload of its blobs to radosgw, or a bare download of them from the registry. */
+async function ceiling(
+  ctx: Ctx,
+  img: BenchImage,
+  run: number,
+  side: 'ceiling-s3' | 'registry-read',
+  s3Url: string,
+) {
+  const { partMiB, queueSize } = storeUploadSettings();
+  await recordChild(ctx, img, run, side, ctx.ceilingScript!, (o) =>
+    side === 'ceiling-s3'
+      ? bareUpload(o, img, s3Url, partMiB, queueSize)
+      : bareDownload(o, img, ctx.tb.registry, `bench/${img.id}`),
+  );
+}
+
 /** The Node floor of one image: its blobs downloaded, hashed, written and synced by a minimal process. */
 async function floor(ctx: Ctx, img: BenchImage, run: number, dir: string): Promise<void> {
   const outDir = mkdtempSync(path.join(dir, 'floor-'));
-  const o: ChildOptions = {
-    script: ctx.floorScript,
-    probe: ctx.probe,
-    scratch: ctx.work,
-    env: ctx.env,
-    timeoutSeconds: timeoutFor(img),
-  };
-  const r = await nodeFloor(o, img, ctx.tb.registry, `bench/${img.id}`, outDir, DEFAULT_CONCURRENCY);
-  if (r.bytes !== img.bytes)
-    throw new Error(`node-floor of ${img.id} moved ${r.bytes} bytes, expected ${img.bytes}`);
-  record(ctx, {
-    op: 'snapshot',
-    image: img.id,
-    side: 'node-floor',
-    run,
-    bytes: img.bytes,
-    seconds: r.seconds,
-    peakRss: r.peakRss,
-    copySeconds: r.workSeconds,
-  });
+  await recordChild(ctx, img, run, 'node-floor', ctx.floorScript, (o) =>
+    nodeFloor(o, img, ctx.tb.registry, `bench/${img.id}`, outDir, DEFAULT_CONCURRENCY),
+  );
 }
 
 async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: string): Promise<void> {
@@ -782,7 +781,7 @@ function report(
     'MiB/s = bytes of the image (layers + config + manifest) / wall time of the whole process (start-up included);',
     '"ours copy-only" = the same bytes / the copy time the CLI reports itself (no process start, module load, vault set-up).',
     'skopeo snapshot = skopeo copy docker://REGISTRY/… oci:FRESH_DIR; skopeo restore = skopeo copy oci:DIR docker://EMPTY_REGISTRY/….',
-    'Node floor ratio = a minimal Node process (bench/node-floor.ts, bundled as the CLI is) that only GETs the blobs, 4 at once,',
+    `Node floor ratio = a minimal Node process (bench/node-floor.ts, bundled as the CLI is) that only GETs the blobs, ${DEFAULT_CONCURRENCY} at once,`,
     'hashes, writes and syncs them into files, whole process, over skopeo: what any Node snapshot pays; ratio ÷ floor = our share.',
     ...(opts.s3
       ? [

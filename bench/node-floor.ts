@@ -1,7 +1,7 @@
 /**
  * The child process of the bench's Node floor: the least any Node program does to snapshot an image into a
  * directory, so the bench can show how much of the gap to skopeo is ours and how much is Node's. Bundled by the bench
- * as the CLI is (bench/ceiling.ts), it imports nothing of ours:
+ * as the CLI is (bench/ceiling.ts), it imports nothing of ours but the bench's own pool:
  *
  *   REGISTRY REPO BLOBS_JSON OUT_DIR CONCURRENCY
  *
@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request } from 'undici';
+import { pool } from './pool';
 
 interface Blob {
   digest: string;
@@ -26,7 +27,6 @@ async function main([registry, repo, blobsJson, outDir, concurrency]: string[]) 
   const blobs = JSON.parse(blobsJson) as Blob[];
   const dispatcher = new Agent();
   let bytes = 0;
-  let next = 0;
   const started = process.hrtime.bigint();
   const copy = async (b: Blob) => {
     const kind = b.mediaType ? 'manifests' : 'blobs';
@@ -52,11 +52,7 @@ async function main([registry, repo, blobsJson, outDir, concurrency]: string[]) 
     if (got !== b.digest) throw new Error(`${b.digest} hashed to ${got}`);
     await fs.rename(tmp, path.join(outDir, b.digest.slice(7)));
   };
-  await Promise.all(
-    Array.from({ length: Math.min(Number(concurrency), blobs.length) }, async () => {
-      while (next < blobs.length) await copy(blobs[next++]);
-    }),
-  );
+  await pool(blobs, Number(concurrency), copy);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await dispatcher.close();
   return { seconds, bytes };

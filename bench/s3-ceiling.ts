@@ -24,6 +24,7 @@ import { s3ClientConfig, withUnsignedPayload } from '../lib/content/s3-client';
 import { DEFAULT_CONCURRENCY } from '../lib/copy';
 import { Reference } from '../lib/oci';
 import { Registries, Snapshotter } from '../lib/services';
+import { pool } from './pool';
 
 const MiB = 1024 * 1024;
 
@@ -31,15 +32,6 @@ interface Blob {
   digest: string;
   size: number;
   mediaType?: string;
-}
-
-/** Runs `job` over `items`, `limit` at a time, as our copy bounds its blob transfers. */
-async function pool<T>(items: T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await job(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function s3Location(url: string): { bucket: string; prefix: string } {
