@@ -262,6 +262,9 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
     afterEach(() => proxy.close());
 
     const blobs = (store: string) => path.join(store, 'blobs', 'sha256');
+    /** The blob has its name in the vault (written, synced and renamed). */
+    const named = (store: string, digest: string) =>
+      existsSync(path.join(blobs(store), digest.slice('sha256:'.length)));
     const blobPath = (digest: string) => new RegExp(`/v2/faults/phases/blobs/${digest}$`);
     const seen = (p: FaultyProxy, method: string, re: RegExp) =>
       p.requests.some((r) => r.method === method && re.test(r.path));
@@ -373,10 +376,9 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
       });
       // The next transfer starts once the previous blob is read, while that blob is still synced and named: killed
       // once it has its name, so it is a finished blob.
-      const named = (digest: string) => existsSync(path.join(blobs(store), digest.slice('sha256:'.length)));
       await killWhen(
         ['--store', store, '--concurrency', '1', 'snapshot', '--no-base', `${proxy.address}/faults/phases:1`],
-        () => seen(proxy, 'GET', blobPath(layers[2])) && named(layers[1]),
+        () => seen(proxy, 'GET', blobPath(layers[2])) && named(store, layers[1]),
       );
       const stored = expectOnlyRightBlobs(store);
       expect(stored).toContain(layers[1]);
@@ -392,10 +394,9 @@ describe('store faults: a full disk, killed writers, leftovers (real registry)',
       proxy.inject({ path: referrers, method: 'GET', fault: { kind: 'gate', open: new Promise(() => {}) } });
       // The referrers are asked for while the blobs transfer; the copy ends only when they answer, so once the
       // manifest is stored as well, the process is past the graph and before its records.
-      const manifestStored = () => existsSync(path.join(blobs(store), image.digest.slice('sha256:'.length)));
       await killWhen(
         ['--store', store, 'snapshot', '--no-base', `${proxy.address}/faults/phases:1`],
-        () => seen(proxy, 'GET', referrers) && manifestStored(),
+        () => seen(proxy, 'GET', referrers) && named(store, image.digest),
       );
       // The whole graph is in, but no image is named: nothing in the history, nothing in index.json.
       expect(expectOnlyRightBlobs(store).sort()).toEqual(
