@@ -14,6 +14,7 @@ import {
   bareUpload,
   bundleCeiling,
   nodeFloor,
+  nodeRestoreFloor,
   type CeilingRun,
   type ChildOptions,
 } from './ceiling';
@@ -82,7 +83,7 @@ interface Row {
   oursMiBps: number;
   oursCopyMiBps?: number;
   skopeoMiBps: number;
-  /** Snapshots to a directory: the Node floor (bench/node-floor.ts), whole process, over skopeo. */
+  /** Snapshots to and restores from a directory: the Node floor (bench/node-floor.ts), whole process, over skopeo. */
   floorRatio?: number;
   ratio: number;
   oursPeakRssMiB: number;
@@ -334,8 +335,8 @@ function storeUploadSettings(): { partMiB: number; queueSize: number } {
 }
 
 /**
- * Runs one of the bench's own child processes (a ceiling or the Node floor) for an image's snapshot and records it,
- * after checking it moved every byte of the image.
+ * Runs one of the bench's own child processes (a ceiling or a Node floor) for an image's snapshot or restore and
+ * records it, after checking it moved every byte of the image.
  */
 async function recordChild(
   ctx: Ctx,
@@ -344,6 +345,7 @@ async function recordChild(
   side: 'ceiling-s3' | 'registry-read' | 'node-floor',
   script: string,
   start: (o: ChildOptions) => Promise<CeilingRun>,
+  op: Op = 'snapshot',
 ): Promise<void> {
   const o: ChildOptions = {
     script,
@@ -356,7 +358,7 @@ async function recordChild(
   if (r.bytes !== img.bytes)
     throw new Error(`${side} of ${img.id} moved ${r.bytes} bytes, expected ${img.bytes}`);
   record(ctx, {
-    op: 'snapshot',
+    op,
     image: img.id,
     side,
     run,
@@ -389,6 +391,31 @@ async function floor(ctx: Ctx, img: BenchImage, run: number, dir: string): Promi
   await recordChild(ctx, img, run, 'node-floor', ctx.floorScript, (o) =>
     nodeFloor(o, img, ctx.tb.registry, `bench/${img.id}`, outDir, DEFAULT_CONCURRENCY),
   );
+}
+
+/** The Node floor of one image's restore: into a registry of its own, checked as every restore is. */
+async function restoreFloor(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
+  const repo = `bench/${img.id}`;
+  const fresh = ctx.tb.freshRegistry();
+  try {
+    await recordChild(
+      ctx,
+      img,
+      run,
+      'node-floor',
+      ctx.floorScript,
+      (o) => nodeRestoreFloor(o, img, fresh.registry, repo, TAG, DEFAULT_CONCURRENCY),
+      'restore',
+    );
+    const reported = await registryDigest(fresh.registry, repo, TAG);
+    if (reported !== img.digest) {
+      throw new Error(
+        `after the Node floor's restore, ${fresh.registry}/${repo} reports ${reported}, expected ${img.digest}`,
+      );
+    }
+  } finally {
+    fresh.stop();
+  }
 }
 
 async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: string): Promise<void> {
@@ -520,6 +547,7 @@ async function round(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
     const restores: Step[] = [
       () => restore(ctx, img, run, 'skopeo', ociDir),
       () => restore(ctx, img, run, 'ours-dir', vaultUrl),
+      () => restoreFloor(ctx, img, run),
       ...(ctx.opts.s3 ? [() => restore(ctx, img, run, 'ours-s3', s3Url)] : []),
     ];
     // Odd runs go in the opposite order, so a slow spell of the machine does not always hit the same side.
@@ -560,7 +588,7 @@ function summarize(
         const k = median(sk.map((s) => s.mibPerSec));
         const copy = ours.filter((s) => s.copySeconds).map((s) => s.bytes / MiB / s.copySeconds!);
         const ratioTarget = store === 'dir' ? RATIO_TARGETS[op][images.indexOf(img)] : undefined;
-        const floors = op === 'snapshot' && store === 'dir' ? pick(op, img.id, 'node-floor') : [];
+        const floors = store === 'dir' ? pick(op, img.id, 'node-floor') : [];
         rows.push({
           op,
           image: img.id,
@@ -781,8 +809,10 @@ function report(
     'MiB/s = bytes of the image (layers + config + manifest) / wall time of the whole process (start-up included);',
     '"ours copy-only" = the same bytes / the copy time the CLI reports itself (no process start, module load, vault set-up).',
     'skopeo snapshot = skopeo copy docker://REGISTRY/… oci:FRESH_DIR; skopeo restore = skopeo copy oci:DIR docker://EMPTY_REGISTRY/….',
-    `Node floor ratio = a minimal Node process (bench/node-floor.ts, bundled as the CLI is) that only GETs the blobs, ${DEFAULT_CONCURRENCY} at once,`,
-    'hashes, writes and syncs them into files, whole process, over skopeo: what any Node snapshot pays; ratio ÷ floor = our share.',
+    `Node floor ratio = a minimal Node process (bench/node-floor.ts, bundled as the CLI is), whole process, over skopeo: a snapshot's`,
+    `GETs the blobs, ${DEFAULT_CONCURRENCY} at once, hashes, writes and syncs them into files; a restore's reads the blob files of the`,
+    `image's OCI layout, hashes them and uploads each with one POST and one PUT, ${DEFAULT_CONCURRENCY} at once, then PUTs the manifest,`,
+    'into an empty registry. It is what any Node CLI pays; ratio ÷ floor ratio = the share of it we reach.',
     ...(opts.s3
       ? [
           'skopeo has no S3 target: the S3 rows compare ours-to/from-S3 with the same skopeo registry↔oci-dir numbers.',

@@ -97,8 +97,8 @@ export function librarySnapshot(
 }
 
 /**
- * The Node floor (bench/node-floor.ts, bundled as `o.script`): the image's blobs downloaded, hashed, written and
- * synced into `outDir`, nothing else.
+ * The Node floor of a snapshot (bench/node-floor.ts, bundled as `o.script`): the image's blobs downloaded, hashed,
+ * written and synced into `outDir`, nothing else.
  */
 export function nodeFloor(
   o: ChildOptions,
@@ -108,5 +108,20 @@ export function nodeFloor(
   outDir: string,
   concurrency: number,
 ): Promise<CeilingRun> {
-  return child(o, [registry, repo, blobsArg(img), outDir, String(concurrency)]);
+  return child(o, ['snapshot', registry, repo, blobsArg(img), outDir, String(concurrency)]);
+}
+
+/**
+ * The Node floor of a restore: the image's blob files read from its OCI layout, hashed and uploaded to `registry`
+ * (one POST and one PUT each), then its manifest PUT under `tag`, nothing else.
+ */
+export function nodeRestoreFloor(
+  o: ChildOptions,
+  img: BenchImage,
+  registry: string,
+  repo: string,
+  tag: string,
+  concurrency: number,
+): Promise<CeilingRun> {
+  return child(o, ['restore', registry, repo, blobsArg(img), img.layoutDir, String(concurrency), tag]);
 }
