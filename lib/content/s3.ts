@@ -52,7 +52,7 @@ export interface S3ObjectStoreOptions {
   /**
    * Multipart part size in bytes, at least 5 MiB (S3's minimum). Bodies up to this size go in one PutObject.
    * The store's part memory is about partSize × partBuffers, however many putStreams run at once.
-   * @default 8 MiB — with the default partBuffers about 32 MiB of buffers, so memory stays flat from a 64 MiB layer
+   * @default 8 MiB — with the default partBuffers about 24 MiB of buffers, so memory stays flat from a 64 MiB layer
    * to a 1 GiB one (measured by `npm run bench`); raised automatically when a known size would need > 10,000 parts
    * (such an upload then has buffers of its own)
    */
@@ -67,9 +67,11 @@ export interface S3ObjectStoreOptions {
    * Whole part buffers shared by all the store's uploads at once (several blobs are copied at once): the store's part
    * memory is about partSize × partBuffers however many there are. An upload that needs one waits for a part to be
    * answered. At least 1.
-   * @default queueSize + 1 — as much part memory as one upload had on its own: 16 × 32 MiB layers snapshotted to the
-   * test bed's radosgw, four blobs at once, took the same time as with buffers per upload (wall ratio 0.98, medians
-   * of 5) at a peak RSS of 168 MiB instead of 250
+   * @default queueSize — less part memory than one upload had on its own (queueSize + 1, the parts in flight and the
+   * one being filled). Shared buffers took a snapshot of 16 × 32 MiB layers to the test bed's radosgw, four blobs at
+   * once, from a peak RSS of 250 MiB to 168 at the same speed (wall ratio 0.98, medians of 5); one buffer fewer took it
+   * to 156 from 163 (wall 1.03, medians of 6), at a cost of 1.03× the time for a single 1 GiB layer, whose upload
+   * then fills its next part while two are in flight, not three
    */
   readonly partBuffers?: number;
   /**
@@ -148,7 +150,7 @@ export class S3ObjectStore implements ObjectStore, LeftoverSweeper, Deleter {
     if (!Number.isSafeInteger(queueSize) || queueSize < 1) {
       problems.push(`queueSize must be a positive integer, got ${queueSize}`);
     }
-    const partBuffers = opts.partBuffers ?? queueSize + 1;
+    const partBuffers = opts.partBuffers ?? queueSize;
     if (!Number.isSafeInteger(partBuffers) || partBuffers < 1) {
       problems.push(`partBuffers must be a positive integer, got ${partBuffers}`);
     }
