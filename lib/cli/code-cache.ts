@@ -42,7 +42,7 @@ export function requireWithCodeCache(file: string): unknown {
   wrapper.call(module.exports, module.exports, require, module, file, path.dirname(file));
   // Made once the bundle's top level has run, not at exit: by the end of a long command V8 has flushed the bytecode
   // of functions idle for a while, and a cache made then cost every later run ~80 ms more than it saved (a 64 MiB
-  // snapshot after a 16 × 32 MiB one made the cache: 0.98 s against 0.91 s, farm-bench, 9 pairs).
+  // snapshot after a 16 × 32 MiB one made the cache: 0.98 s against 0.91 s, whole-process runs side by side, 9 pairs).
   if (cachedData === undefined || script.cachedDataRejected) writeCache(dir, cacheFile, script);
   return module.exports;
 }
