@@ -29,6 +29,7 @@ import {
   onPath,
   pickRssProbe,
   quietSdkNotice,
+  type Measured,
   type RssProbe,
 } from './measure';
 import { createBucket, deletePrefix, registryDigest, Testbed } from './testbed';
@@ -395,27 +396,17 @@ async function floor(ctx: Ctx, img: BenchImage, run: number, dir: string): Promi
 
 /** The Node floor of one image's restore: into a registry of its own, checked as every restore is. */
 async function restoreFloor(ctx: Ctx, img: BenchImage, run: number): Promise<void> {
-  const repo = `bench/${img.id}`;
-  const fresh = ctx.tb.freshRegistry();
-  try {
-    await recordChild(
+  await intoEmptyRegistry(ctx, img, 'node-floor', (registry, repo) =>
+    recordChild(
       ctx,
       img,
       run,
       'node-floor',
       ctx.floorScript,
-      (o) => nodeRestoreFloor(o, img, fresh.registry, repo, TAG, DEFAULT_CONCURRENCY),
+      (o) => nodeRestoreFloor(o, img, registry, repo, TAG, DEFAULT_CONCURRENCY),
       'restore',
-    );
-    const reported = await registryDigest(fresh.registry, repo, TAG);
-    if (reported !== img.digest) {
-      throw new Error(
-        `after the Node floor's restore, ${fresh.registry}/${repo} reports ${reported}, expected ${img.digest}`,
-      );
-    }
-  } finally {
-    fresh.stop();
-  }
+    ),
+  );
 }
 
 async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: string): Promise<void> {
@@ -441,14 +432,37 @@ async function snapshotSkopeo(ctx: Ctx, img: BenchImage, run: number, ociDir: st
   });
 }
 
-/** Restores into a registry of its own (empty, so nothing is skipped), then checks the digest it reports. */
-async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, source: string): Promise<void> {
+/**
+ * Runs one restore of `img` into a registry of its own (empty, so nothing is skipped), then checks the digest the
+ * registry reports for it: every side's restore, ours, skopeo's and the Node floor's, is held to the same check.
+ */
+async function intoEmptyRegistry(
+  ctx: Ctx,
+  img: BenchImage,
+  side: Side,
+  restoreInto: (registry: string, repo: string) => Promise<void>,
+): Promise<void> {
   const repo = `bench/${img.id}`;
   const fresh = ctx.tb.freshRegistry();
   try {
-    const dest = `${fresh.registry}/${repo}:${TAG}`;
-    let m;
-    let copySeconds: number | undefined;
+    await restoreInto(fresh.registry, repo);
+    const reported = await registryDigest(fresh.registry, repo, TAG);
+    if (reported !== img.digest) {
+      throw new Error(
+        `after the ${side} restore, ${fresh.registry}/${repo}:${TAG} reports ${reported}, expected ${img.digest}`,
+      );
+    }
+  } finally {
+    fresh.stop();
+  }
+}
+
+/** Restores with skopeo or ours, each into an empty registry, and records it once the registry reports the image. */
+async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, source: string): Promise<void> {
+  let m: Measured | undefined;
+  let copySeconds: number | undefined;
+  await intoEmptyRegistry(ctx, img, side, async (registry, repo) => {
+    const dest = `${registry}/${repo}:${TAG}`;
     if (side === 'skopeo') {
       m = await measure(
         ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${source}:x`, `docker://${dest}`],
@@ -473,23 +487,17 @@ async function restore(ctx: Ctx, img: BenchImage, run: number, side: Side, sourc
       }
       copySeconds = out.copy.seconds;
     }
-    const reported = await registryDigest(fresh.registry, repo, TAG);
-    if (reported !== img.digest) {
-      throw new Error(`after the ${side} restore, ${dest} reports ${reported}, expected ${img.digest}`);
-    }
-    record(ctx, {
-      op: 'restore',
-      image: img.id,
-      side,
-      run,
-      bytes: img.bytes,
-      seconds: m.seconds,
-      peakRss: m.peakRss,
-      copySeconds,
-    });
-  } finally {
-    fresh.stop();
-  }
+  });
+  record(ctx, {
+    op: 'restore',
+    image: img.id,
+    side,
+    run,
+    bytes: img.bytes,
+    seconds: m!.seconds,
+    peakRss: m!.peakRss,
+    copySeconds,
+  });
 }
 
 /** Start-up of the CLI as installed (dist/cli is what the package holds), next to Node's own, in turn. */
